@@ -1,0 +1,1 @@
+//! The local box store: machine images by name, version and provider (not landed yet).

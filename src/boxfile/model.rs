@@ -1,0 +1,162 @@
+//! The resolved Boxfile: defaults applied, `Boxfile.local` merged, paths
+//! absolute. Everything after validation works on these types.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::state::ProviderKind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    pub name: String,
+    /// The folder holding the Boxfile.
+    pub root: PathBuf,
+    pub machines: Vec<Machine>,
+    pub local: LocalSettings,
+    pub cloudstack: CloudStackSettings,
+}
+
+impl Project {
+    pub fn machine(&self, name: &str) -> Option<&Machine> {
+        self.machines.iter().find(|m| m.name == name)
+    }
+
+    /// The machine `box ssh` uses when none is named.
+    pub fn primary(&self) -> Option<&Machine> {
+        self.machines
+            .iter()
+            .find(|m| m.primary)
+            .or_else(|| self.machines.first())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub name: String,
+    pub provider: ProviderKind,
+    /// The box (image) name, e.g. `debian-12`.
+    pub box_name: String,
+    pub cpus: u32,
+    /// MiB.
+    pub memory: u32,
+    /// The login user box creates in the guest.
+    pub user: String,
+    pub primary: bool,
+    pub depends_on: Vec<String>,
+    pub ports: Vec<PortMapping>,
+    pub sync: Vec<SyncFolder>,
+    pub provision: Vec<Provisioner>,
+    /// Extra cloud-init user data (a `#cloud-config` document) merged with box's.
+    pub user_data: Option<String>,
+    /// Local provider: `auto`, `kvm`, `hvf` or `tcg`.
+    pub accel: Accel,
+    /// Root disk size in GiB (grown on first boot); `None` keeps the image's.
+    pub disk_size: Option<u32>,
+    /// Per-machine CloudStack overrides of `[cloudstack]`.
+    pub cloudstack: CloudStackSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    #[default]
+    Auto,
+    Kvm,
+    Hvf,
+    Tcg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortMapping {
+    pub guest: u16,
+    pub host: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncFolder {
+    /// Absolute host path.
+    pub from: PathBuf,
+    /// Absolute guest path.
+    pub to: String,
+    /// Gitignore-style patterns, in addition to the folder's `.gitignore`.
+    pub exclude: Vec<String>,
+    /// Owner in the guest (default: the login user).
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provisioner {
+    /// Unique per machine; defaults to `<kind>-<index>` (1-based).
+    pub name: String,
+    pub kind: ProvisionerKind,
+    /// Run through sudo (default true).
+    pub privileged: bool,
+    pub run: RunPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionerKind {
+    Shell {
+        inline: String,
+    },
+    Script {
+        /// Absolute host path.
+        path: PathBuf,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    File {
+        /// Absolute host path.
+        source: PathBuf,
+        destination: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunPolicy {
+    #[default]
+    Once,
+    Always,
+    Never,
+}
+
+/// `[local]`: settings of the QEMU provider.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LocalSettings {
+    /// Guests reach nothing outside the host (QEMU `restrict=on`).
+    pub isolated: bool,
+}
+
+/// `[cloudstack]`, and the same keys under a machine to override them.
+/// All optional: a machine's settings are its own merged over the project's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CloudStackSettings {
+    pub profile: Option<String>,
+    pub zone: Option<String>,
+    pub template: Option<String>,
+    pub service_offering: Option<String>,
+    pub disk_offering: Option<String>,
+    /// Data disk size in GiB (with a custom-size disk offering).
+    pub data_disk_size: Option<u32>,
+    pub root_disk_size: Option<u32>,
+    pub network: Option<String>,
+    pub security_groups: Vec<String>,
+    pub affinity_groups: Vec<String>,
+    /// `auto` (acquire one), `source-nat`, or an address.
+    pub public_ip: Option<String>,
+    pub static_nat: Option<bool>,
+    /// Reach the NIC address directly (VPN users).
+    pub private: Option<bool>,
+    /// CIDRs allowed to reach SSH and the ports; unset means 0.0.0.0/0 with a warning.
+    pub allow_from: Vec<String>,
+    pub expunge: Option<bool>,
+    /// VM host name pattern; `{project}`, `{machine}`, `{env}` are replaced.
+    pub name_pattern: Option<String>,
+    pub details: BTreeMap<String, String>,
+}

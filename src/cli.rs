@@ -1,0 +1,308 @@
+//! The command line: clap definitions only. Their doc comments are `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "box",
+    version,
+    about = "Reproducible development machines from one Boxfile, on QEMU or Apache CloudStack",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Run as if started in this folder (where the Boxfile is looked up).
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail: -v for steps, -vv for every API call and SSH command.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Local machines reach nothing outside the host (QEMU `restrict=on`);
+    /// forwarded ports still work. Also `BOX_ISOLATED=1`.
+    #[arg(long, global = true, env = "BOX_ISOLATED", value_parser = clap::builder::FalseyValueParser::new())]
+    pub isolated: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starter Boxfile in the current folder.
+    Init(InitArgs),
+    /// Check the Boxfile (and Boxfile.local) and report every problem found.
+    Validate(ValidateArgs),
+    /// Create and start machines, sync folders and run provisioners.
+    Up(UpArgs),
+    /// Show the machines and their state (from local state, no network).
+    Status(StatusArgs),
+    /// Open a shell on a machine, or run a command there.
+    Ssh(SshArgs),
+    /// Run a command on several machines in parallel.
+    Exec(ExecArgs),
+    /// Print OpenSSH configuration for the machines.
+    SshConfig(MachinesArgs),
+    /// Stop machines (gracefully, or at once with --force).
+    Halt(HaltArgs),
+    /// Restart machines, then sync and provision.
+    Reload(UpArgs),
+    /// Delete machines and every resource box created for them.
+    Destroy(DestroyArgs),
+    /// Run the provisioners again.
+    Provision(ProvisionArgs),
+    /// Copy the synced folders to the machines (once, or continuously with --watch).
+    Sync(SyncArgs),
+    /// Copy a file or folder to a machine.
+    Upload(CopyArgs),
+    /// Copy a file or folder from a machine.
+    Download(CopyArgs),
+    /// Save, restore, list and delete machine snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Show a machine's console log.
+    Logs(LogsArgs),
+    /// Manage the local store of boxes (machine images).
+    #[command(name = "box", subcommand)]
+    Box(BoxCommand),
+    /// Call the CloudStack API directly, like CloudMonkey.
+    Api(ApiArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project name (default: the folder name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MachinesArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// How many machines to bring up at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+    /// Skip the provisioners.
+    #[arg(long)]
+    pub no_provision: bool,
+    /// Print progress as NDJSON events on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the provider instead of reading local state.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The machine (default: the primary machine).
+    pub machine: Option<String>,
+    /// Run this command instead of a login shell.
+    #[arg(short = 'c', long = "command", conflicts_with = "argv")]
+    pub command: Option<String>,
+    /// The command to run, after `--`.
+    #[arg(last = true)]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run on every machine.
+    #[arg(long, conflicts_with = "machines")]
+    pub all: bool,
+    /// Machine names.
+    pub machines: Vec<String>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HaltArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// Power off at once instead of a clean shutdown.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print progress as NDJSON events on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// Run only the provisioners with these names (repeatable).
+    #[arg(long = "with", value_name = "NAME")]
+    pub with: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Machine names (default: all machines).
+    pub machines: Vec<String>,
+    /// Keep watching the folders and sync each change.
+    #[arg(short, long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The machine.
+    pub machine: String,
+    /// The source path.
+    pub source: PathBuf,
+    /// The destination path.
+    pub destination: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save a snapshot of a machine.
+    Save(SnapshotArgs),
+    /// Return a machine to a snapshot.
+    Restore(SnapshotArgs),
+    /// List a machine's snapshots.
+    List(SnapshotListArgs),
+    /// Delete a snapshot.
+    Delete(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// `[MACHINE] NAME`; the machine defaults to the primary one.
+    #[arg(num_args = 1..=2, required = true, value_name = "MACHINE] [NAME")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotListArgs {
+    /// The machine (default: the primary machine).
+    pub machine: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The machine (default: the primary machine).
+    pub machine: Option<String>,
+    /// Keep printing as the log grows.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoxCommand {
+    /// Add a box from a name, a file (.box or .qcow2) or a URL.
+    Add(BoxAddArgs),
+    /// List the boxes in the local store.
+    List,
+    /// Remove a box from the local store.
+    Remove(BoxRemoveArgs),
+    /// Remove box versions no machine uses.
+    Prune,
+    /// Build a box from a recipe folder (e.g. boxes/debian-12) and add it.
+    Build(BoxBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BoxAddArgs {
+    /// A box name known to the recipes, a path, or a URL.
+    pub source: String,
+    /// The name to store it under (default: from metadata or the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Expected checksum, `sha256:HEX`.
+    #[arg(long)]
+    pub checksum: Option<String>,
+    /// Replace a box of the same name and version.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BoxRemoveArgs {
+    /// The box name.
+    pub name: String,
+    /// Only this version.
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BoxBuildArgs {
+    /// The recipe folder.
+    pub recipe: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The API command, e.g. listZones.
+    pub command: String,
+    /// Parameters as key=value.
+    pub params: Vec<String>,
+    /// Return at once with the job id instead of waiting for an async job.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the string to sign and the signed URL; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The CloudStack profile to use (default: BOX_PROFILE, the Boxfile's, or "default").
+    #[arg(long, env = "BOX_PROFILE")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}

@@ -1,0 +1,1 @@
+//! cloud-init user data box generates for a machine (not landed yet).

@@ -1,0 +1,9 @@
+//! `box api` (not landed yet).
+
+use crate::error::ExitStatus;
+
+use super::{not_yet, Globals};
+
+pub(crate) async fn run(_g: &Globals, _args: crate::cli::ApiArgs) -> anyhow::Result<ExitStatus> {
+    Err(not_yet("api"))
+}

@@ -1,0 +1,75 @@
+//! One module per verb. `dispatch` routes the parsed command line.
+
+mod api;
+mod boxes;
+mod completions;
+mod copy;
+mod destroy;
+mod exec;
+mod halt;
+mod init;
+mod logs;
+mod provision;
+mod snapshot;
+mod ssh;
+mod ssh_config;
+mod status;
+mod sync;
+mod up;
+mod validate;
+pub mod workspace;
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command};
+use crate::error::{ExitStatus, NotYetAvailable};
+use crate::output::Printer;
+
+/// Everything a verb may need from the global flags.
+pub struct Globals {
+    pub cwd: PathBuf,
+    pub printer: Printer,
+    pub isolated: bool,
+}
+
+pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
+    let cwd = match cli.dir {
+        Some(d) => d,
+        None => std::env::current_dir()?,
+    };
+    let g = Globals {
+        cwd,
+        printer,
+        isolated: cli.isolated,
+    };
+    match cli.command {
+        Command::Init(a) => init::run(&g, a),
+        Command::Validate(a) => validate::run(&g, a),
+        Command::Up(a) => up::run(&g, a, up::Mode::Up).await,
+        Command::Reload(a) => up::run(&g, a, up::Mode::Reload).await,
+        Command::Status(a) => status::run(&g, a).await,
+        Command::Ssh(a) => ssh::run(&g, a).await,
+        Command::Exec(a) => exec::run(&g, a).await,
+        Command::SshConfig(a) => ssh_config::run(&g, a),
+        Command::Halt(a) => halt::run(&g, a).await,
+        Command::Destroy(a) => destroy::run(&g, a).await,
+        Command::Provision(a) => provision::run(&g, a).await,
+        Command::Sync(a) => sync::run(&g, a).await,
+        Command::Upload(a) => copy::upload(&g, a).await,
+        Command::Download(a) => copy::download(&g, a).await,
+        Command::Snapshot(a) => snapshot::run(&g, a).await,
+        Command::Logs(a) => logs::run(&g, a).await,
+        Command::Box(a) => boxes::run(&g, a).await,
+        Command::Api(a) => api::run(&g, a).await,
+        Command::Completions(a) => completions::run(&g, a),
+    }
+}
+
+/// The error of a verb whose implementation has not landed yet.
+pub(crate) fn not_yet(verb: &str) -> anyhow::Error {
+    NotYetAvailable {
+        verb: verb.to_string(),
+        detail: String::new(),
+    }
+    .into()
+}

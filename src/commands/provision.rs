@@ -1,0 +1,9 @@
+//! `box provision` (not landed yet).
+
+use crate::error::ExitStatus;
+
+use super::{not_yet, Globals};
+
+pub(crate) async fn run(_g: &Globals, _args: crate::cli::ProvisionArgs) -> anyhow::Result<ExitStatus> {
+    Err(not_yet("provision"))
+}

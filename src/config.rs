@@ -1,0 +1,337 @@
+//! User configuration and CloudStack credentials.
+//!
+//! Sources, highest priority first:
+//! 1. `CLOUDSTACK_API_URL`, `CLOUDSTACK_API_KEY`, `CLOUDSTACK_SECRET_KEY`
+//!    (the names Terraform's and Vagrant's CloudStack tools use);
+//! 2. the profile in `~/.config/box/config.toml` (`BOX_PROFILE`, else the
+//!    Boxfile's `profile`, else `default`);
+//! 3. the same profile in CloudMonkey's `~/.cmk/config`.
+//!
+//! A secret is held as [`Secret`] and never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::fsutil::readable_by_others;
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("no CloudStack credentials for profile `{profile}`")]
+    NoCredentials { profile: String },
+    #[error("profile `{profile}` lacks `{field}`")]
+    Incomplete { profile: String, field: &'static str },
+    #[error("the secret command of profile `{profile}` failed: {message}")]
+    SecretCommand { profile: String, message: String },
+}
+
+/// `~/.config/box/config.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub endpoint: Option<String>,
+    pub api_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// A command whose stdout is the secret key (e.g. `pass show cloud`).
+    pub secret_command: Option<String>,
+    /// A PEM file of extra CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS verification (warns on every run).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// Resolved credentials for one CloudStack endpoint.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub profile: String,
+    pub endpoint: String,
+    pub api_key: String,
+    pub secret_key: Secret,
+    pub ca_file: Option<PathBuf>,
+    pub insecure: bool,
+    /// Where the credentials came from, for messages (never the values).
+    pub source: String,
+}
+
+/// Where user files live; overridable so tests never touch the real home.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub cloudmonkey_file: PathBuf,
+    /// The box store (images), e.g. `~/.local/share/box/boxes`.
+    pub data_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Paths {
+    /// The user's paths; `BOX_HOME` puts everything under one folder.
+    pub fn from_env() -> Self {
+        if let Some(home) = std::env::var_os("BOX_HOME") {
+            let home = PathBuf::from(home);
+            return Paths {
+                config_file: home.join("config.toml"),
+                cloudmonkey_file: home.join("cmk-config"),
+                data_dir: home.join("data"),
+                cache_dir: home.join("cache"),
+            };
+        }
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        Paths {
+            config_file: dirs::config_dir()
+                .unwrap_or_else(|| home.join(".config"))
+                .join("box/config.toml"),
+            cloudmonkey_file: home.join(".cmk/config"),
+            data_dir: dirs::data_dir()
+                .unwrap_or_else(|| home.join(".local/share"))
+                .join("box"),
+            cache_dir: dirs::cache_dir()
+                .unwrap_or_else(|| home.join(".cache"))
+                .join("box"),
+        }
+    }
+}
+
+/// A warning to show the user (e.g. a secret file readable by others).
+pub type Warnings = Vec<String>;
+
+pub fn load_user_config(path: &Path, warnings: &mut Warnings) -> Result<UserConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let config: UserConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if config.profiles.values().any(|p| p.secret_key.is_some()) && readable_by_others(path) {
+        warnings.push(format!(
+            "{} holds a secret key and is readable by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(config)
+}
+
+/// Resolves the credentials for `profile` from the environment and files.
+pub fn credentials(
+    paths: &Paths,
+    profile: &str,
+    warnings: &mut Warnings,
+) -> Result<Credentials, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let config = load_user_config(&paths.config_file, warnings)?;
+    let from_file = config.profiles.get(profile);
+    let cmk = load_cloudmonkey(&paths.cloudmonkey_file, profile, warnings)?;
+
+    let mut source = Vec::new();
+    let endpoint = env("CLOUDSTACK_API_URL")
+        .inspect(|_| source.push("CLOUDSTACK_API_URL"))
+        .or_else(|| from_file.and_then(|p| p.endpoint.clone()))
+        .or_else(|| cmk.as_ref().map(|c| c.url.clone()));
+    let api_key = env("CLOUDSTACK_API_KEY")
+        .inspect(|_| source.push("CLOUDSTACK_API_KEY"))
+        .or_else(|| from_file.and_then(|p| p.api_key.clone()))
+        .or_else(|| cmk.as_ref().map(|c| c.api_key.clone()));
+    let secret = match env("CLOUDSTACK_SECRET_KEY") {
+        Some(s) => {
+            source.push("CLOUDSTACK_SECRET_KEY");
+            Some(Secret::new(s))
+        }
+        None => match from_file {
+            Some(ProfileConfig {
+                secret_key: Some(s),
+                ..
+            }) => Some(Secret::new(s.clone())),
+            Some(ProfileConfig {
+                secret_command: Some(cmd),
+                ..
+            }) => Some(run_secret_command(profile, cmd)?),
+            _ => cmk.as_ref().map(|c| c.secret_key.clone()),
+        },
+    };
+    if endpoint.is_none() && api_key.is_none() && secret.is_none() {
+        return Err(ConfigError::NoCredentials {
+            profile: profile.to_string(),
+        });
+    }
+    let origin = if !source.is_empty() {
+        "environment".to_string()
+    } else if from_file.is_some() {
+        paths.config_file.display().to_string()
+    } else {
+        paths.cloudmonkey_file.display().to_string()
+    };
+    Ok(Credentials {
+        profile: profile.to_string(),
+        endpoint: endpoint.ok_or(ConfigError::Incomplete {
+            profile: profile.to_string(),
+            field: "endpoint",
+        })?,
+        api_key: api_key.ok_or(ConfigError::Incomplete {
+            profile: profile.to_string(),
+            field: "api_key",
+        })?,
+        secret_key: secret.ok_or(ConfigError::Incomplete {
+            profile: profile.to_string(),
+            field: "secret_key",
+        })?,
+        ca_file: from_file.and_then(|p| p.ca_file.clone()),
+        insecure: from_file.is_some_and(|p| p.insecure),
+        source: origin,
+    })
+}
+
+fn run_secret_command(profile: &str, cmd: &str) -> Result<Secret, ConfigError> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map_err(|e| ConfigError::SecretCommand {
+            profile: profile.to_string(),
+            message: e.to_string(),
+        })?;
+    if !output.status.success() {
+        // The command's stderr may hold part of the secret; report only the status.
+        return Err(ConfigError::SecretCommand {
+            profile: profile.to_string(),
+            message: format!("exited with {}", output.status),
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    Ok(Secret::new(text))
+}
+
+struct CloudMonkeyProfile {
+    url: String,
+    api_key: String,
+    secret_key: Secret,
+}
+
+/// Reads one `[profile]` section of CloudMonkey's INI config.
+fn load_cloudmonkey(
+    path: &Path,
+    profile: &str,
+    warnings: &mut Warnings,
+) -> Result<Option<CloudMonkeyProfile>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut section = String::new();
+    let mut values = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        if section == profile {
+            if let Some((k, v)) = line.split_once('=') {
+                values.insert(k.trim().to_lowercase(), v.trim().to_string());
+            }
+        }
+    }
+    let (Some(url), Some(api_key), Some(secret)) = (
+        values.get("url"),
+        values.get("apikey"),
+        values.get("secretkey"),
+    ) else {
+        return Ok(None);
+    };
+    if readable_by_others(path) {
+        warnings.push(format!(
+            "{} holds a secret key and is readable by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(Some(CloudMonkeyProfile {
+        url: url.clone(),
+        api_key: api_key.clone(),
+        secret_key: Secret::new(secret.clone()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> Paths {
+        Paths {
+            config_file: dir.join("config.toml"),
+            cloudmonkey_file: dir.join("cmk"),
+            data_dir: dir.join("data"),
+            cache_dir: dir.join("cache"),
+        }
+    }
+
+    #[test]
+    fn cloudmonkey_profile_is_a_fallback() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("cmk"),
+            "[core]\nprofile = lab\n\n[lab]\nurl = http://127.0.0.1:8080/client/api\napikey = K\nsecretkey = S\n",
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = credentials(&paths(tmp.path()), "lab", &mut w);
+        // The environment may hold CLOUDSTACK_* in a developer's shell; only
+        // assert when it does not.
+        if std::env::var_os("CLOUDSTACK_API_KEY").is_none() {
+            let c = c.unwrap();
+            assert_eq!(c.api_key, "K");
+            assert_eq!(c.secret_key.expose(), "S");
+            assert_eq!(c.endpoint, "http://127.0.0.1:8080/client/api");
+        }
+    }
+
+    #[test]
+    fn box_config_profile_with_secret_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_command = \"echo S3\"\n",
+        )
+        .unwrap();
+        if std::env::var_os("CLOUDSTACK_SECRET_KEY").is_none() {
+            let mut w = Vec::new();
+            let c = credentials(&paths(tmp.path()), "default", &mut w).unwrap();
+            assert_eq!(c.secret_key.expose(), "S3");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Exit codes and the few error types shared across modules.
+//!
+//! Library modules define their own `thiserror` enums; commands add context
+//! with `anyhow` and the top level prints the chain plus any `hint:`.
+
+/// The documented exit codes of `box` (see README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// Everything asked for was done.
+    Success = 0,
+    /// The command failed, or the Boxfile is invalid.
+    Failure = 1,
+    /// The command line could not be parsed.
+    Usage = 2,
+    /// Several machines were targeted and at least one failed; the others went on.
+    Partial = 3,
+    /// The verb exists but its provider support has not landed yet.
+    Unsupported = 4,
+    /// Another `box` command held the project lock for too long.
+    Locked = 5,
+    /// Interrupted by Ctrl-C; what was left is printed.
+    Interrupted = 130,
+}
+
+/// An error that carries a next step for the user, printed as `hint: ...`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+}
+
+impl Hinted {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Hinted {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// A verb (or a verb on one provider) whose implementation has not landed.
+#[derive(Debug, thiserror::Error)]
+#[error("`box {verb}` is not available yet{detail}")]
+pub struct NotYetAvailable {
+    pub verb: String,
+    pub detail: String,
+}
+
+/// Maps an error to the exit status it should produce.
+pub fn exit_status_of(e: &anyhow::Error) -> ExitStatus {
+    for cause in e.chain() {
+        if cause.downcast_ref::<NotYetAvailable>().is_some() {
+            return ExitStatus::Unsupported;
+        }
+        if cause.downcast_ref::<crate::lock::LockError>().is_some() {
+            return ExitStatus::Locked;
+        }
+    }
+    ExitStatus::Failure
+}
+
+/// Every `hint:` found along an error's cause chain, outermost first.
+pub fn hints_of(e: &anyhow::Error) -> Vec<String> {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<Hinted>().map(|h| h.hint.clone()))
+        .collect()
+}

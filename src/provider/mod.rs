@@ -1,0 +1,123 @@
+//! Providers: where machines run. `local` (QEMU on this computer) and
+//! `cloudstack` (an Apache CloudStack cloud).
+//!
+//! A provider creates, starts, stops and deletes machines and reports an
+//! [`SshTarget`](crate::state::SshTarget) with a pinned host key. SSH, sync
+//! and provisioning never learn which provider made the machine.
+//!
+//! Every method records its progress in the state store as it goes, so a
+//! box killed mid-command resumes from what was recorded.
+
+pub mod cloudstack;
+pub mod local;
+
+use std::sync::Arc;
+
+use crate::boxfile::{Machine, Project};
+use crate::config::Paths;
+use crate::output::Printer;
+use crate::state::{MachineState, ProviderKind, StateStore};
+
+/// What every provider method gets: the project, its state and the printer.
+#[derive(Clone)]
+pub struct Context {
+    pub project: Arc<Project>,
+    pub store: StateStore,
+    pub printer: Printer,
+    pub paths: Paths,
+    /// Local guests reach nothing outside the host (QEMU `restrict=on`).
+    pub isolated: bool,
+}
+
+/// A snapshot as listed by a provider.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SnapshotOp {
+    Save(String),
+    Restore(String),
+    Delete(String),
+    List,
+}
+
+pub enum Provider {
+    Local(local::Local),
+    CloudStack(cloudstack::CloudStack),
+}
+
+impl Provider {
+    /// Builds the provider for `kind` and does the once-per-run work for the
+    /// given machines (resolve names, fetch images, register keys) before
+    /// any machine is touched, so a bad name fails before anything exists.
+    pub async fn prepare(
+        kind: ProviderKind,
+        ctx: &Context,
+        machines: &[&Machine],
+    ) -> anyhow::Result<Provider> {
+        Ok(match kind {
+            ProviderKind::Local => Provider::Local(local::Local::prepare(ctx, machines).await?),
+            ProviderKind::CloudStack => {
+                Provider::CloudStack(cloudstack::CloudStack::prepare(ctx, machines).await?)
+            }
+        })
+    }
+
+    /// Creates the machine if needed, starts it, and returns its state with
+    /// `status = Running` and `ssh` set. Idempotent: a running machine is
+    /// returned as is; a half-created one is resumed.
+    pub async fn up(&self, machine: &Machine, state: MachineState) -> anyhow::Result<MachineState> {
+        match self {
+            Provider::Local(p) => p.up(machine, state).await,
+            Provider::CloudStack(p) => p.up(machine, state).await,
+        }
+    }
+
+    /// Stops the machine (clean shutdown, or at once with `force`).
+    pub async fn halt(&self, state: MachineState, force: bool) -> anyhow::Result<MachineState> {
+        match self {
+            Provider::Local(p) => p.halt(state, force).await,
+            Provider::CloudStack(p) => p.halt(state, force).await,
+        }
+    }
+
+    /// Deletes the machine and every resource recorded for it. On success
+    /// the caller removes the machine's state.
+    pub async fn destroy(&self, state: MachineState) -> anyhow::Result<()> {
+        match self {
+            Provider::Local(p) => p.destroy(state).await,
+            Provider::CloudStack(p) => p.destroy(state).await,
+        }
+    }
+
+    /// Project-wide clean-up once no machine of this provider is left
+    /// (CloudStack: the key pair and security group).
+    pub async fn destroy_project(&self) -> anyhow::Result<()> {
+        match self {
+            Provider::Local(_) => Ok(()),
+            Provider::CloudStack(p) => p.destroy_project().await,
+        }
+    }
+
+    /// Asks the provider for the real state of these machines.
+    pub async fn refresh(&self, states: Vec<MachineState>) -> anyhow::Result<Vec<MachineState>> {
+        match self {
+            Provider::Local(p) => p.refresh(states).await,
+            Provider::CloudStack(p) => p.refresh(states).await,
+        }
+    }
+
+    pub async fn snapshot(
+        &self,
+        state: &MachineState,
+        op: SnapshotOp,
+    ) -> anyhow::Result<Vec<SnapshotInfo>> {
+        match self {
+            Provider::Local(p) => p.snapshot(state, op).await,
+            Provider::CloudStack(p) => p.snapshot(state, op).await,
+        }
+    }
+}

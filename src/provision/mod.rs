@@ -1,0 +1,1 @@
+//! Provisioners: shell, script and file, run over SSH (not landed yet).

@@ -1,0 +1,1 @@
+//! Folder sync, host to guest, over SSH (not landed yet).

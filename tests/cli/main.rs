@@ -1,0 +1,3 @@
+//! The one integration-test binary: it runs the real `box` in temp folders.
+
+mod support;
