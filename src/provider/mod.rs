@@ -66,6 +66,18 @@ impl Provider {
         })
     }
 
+    /// Builds the provider for work on machines that already exist (halt,
+    /// destroy, refresh, snapshot): no image fetch, no name resolution
+    /// beyond what that work needs.
+    pub async fn open(kind: ProviderKind, ctx: &Context) -> anyhow::Result<Provider> {
+        Ok(match kind {
+            ProviderKind::Local => Provider::Local(local::Local::open(ctx).await?),
+            ProviderKind::CloudStack => {
+                Provider::CloudStack(cloudstack::CloudStack::open(ctx).await?)
+            }
+        })
+    }
+
     /// Creates the machine if needed, starts it, and returns its state with
     /// `status = Running` and `ssh` set. Idempotent: a running machine is
     /// returned as is; a half-created one is resumed.

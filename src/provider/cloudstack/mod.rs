@@ -23,6 +23,11 @@ impl CloudStack {
         Err(not_yet())
     }
 
+    pub async fn open(ctx: &Context) -> anyhow::Result<Self> {
+        let _ = ctx;
+        Err(not_yet())
+    }
+
     pub async fn up(&self, _machine: &Machine, _state: MachineState) -> anyhow::Result<MachineState> {
         Err(not_yet())
     }
