@@ -1,9 +1,115 @@
-//! `box destroy` (not landed yet).
+//! `box destroy`: delete machines and everything box created for them,
+//! dependents first. Asks first unless `--force`.
 
-use crate::error::ExitStatus;
+use std::io::{BufRead, IsTerminal, Write};
 
-use super::{not_yet, Globals};
+use crate::cli::DestroyArgs;
+use crate::error::{ExitStatus, Hinted};
+use crate::provider::Provider;
 
-pub(crate) async fn run(_g: &Globals, _args: crate::cli::DestroyArgs) -> anyhow::Result<ExitStatus> {
-    Err(not_yet("destroy"))
+use super::halt::report;
+use super::lifecycle::{provider_of, providers_for};
+use super::schedule::{self, Job};
+use super::up::Events;
+use super::workspace::Workspace;
+use super::Globals;
+
+pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    ws.lock()?;
+    let mut names: Vec<String> = ws
+        .select(&args.machines)?
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    let all_states = ws.store.machines()?;
+    if args.machines.is_empty() {
+        // Machines dropped from the Boxfile still hold resources.
+        for s in &all_states {
+            if !names.contains(&s.name) {
+                names.push(s.name.clone());
+            }
+        }
+    }
+    let states: Vec<_> = all_states
+        .into_iter()
+        .filter(|s| names.contains(&s.name))
+        .collect();
+    if states.is_empty() {
+        g.printer.info("nothing to destroy: no machine of this project was created");
+        return Ok(ExitStatus::Success);
+    }
+    let doomed: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    if !args.force && !confirm(&doomed)? {
+        g.printer.info("nothing destroyed");
+        return Ok(ExitStatus::Failure);
+    }
+
+    let ctx = ws.context();
+    let providers = providers_for(&ctx, &states).await?;
+    let jobs = schedule::reversed(
+        states
+            .iter()
+            .map(|s| Job {
+                name: s.name.clone(),
+                after: ws
+                    .project
+                    .machine(&s.name)
+                    .map(|m| m.depends_on.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    );
+    let events = Events::new(&g.printer, args.json);
+    let results = {
+        let ctx = ctx.clone();
+        let providers = providers.clone();
+        schedule::run(jobs, 16, move |name| {
+            let ctx = ctx.clone();
+            let providers = providers.clone();
+            let events = events.clone();
+            async move {
+                let Some(state) = ctx.store.load_machine(&name)? else {
+                    return Ok(());
+                };
+                let provider = provider_of(&providers, state.provider)?;
+                events.emit(&name, "destroying", None);
+                provider.destroy(state).await?;
+                ctx.store.remove_machine(&name)?;
+                events.emit(&name, "destroyed", None);
+                Ok(())
+            }
+        })
+        .await
+    };
+
+    // Project-wide resources go once no machine of that provider is left.
+    let remaining = ws.store.machines()?;
+    for provider in providers.values() {
+        let kind = match provider.as_ref() {
+            Provider::Local(_) => crate::state::ProviderKind::Local,
+            Provider::CloudStack(_) => crate::state::ProviderKind::CloudStack,
+        };
+        if !remaining.iter().any(|s| s.provider == kind) {
+            provider_of(&providers, kind)?.destroy_project().await?;
+        }
+    }
+    Ok(report(g, &results))
+}
+
+fn confirm(names: &[&str]) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Hinted::new(
+            format!("refusing to destroy {} without confirmation", names.join(", ")),
+            "run `box destroy --force` to destroy without asking",
+        )
+        .into());
+    }
+    let mut err = std::io::stderr();
+    write!(err, "Destroy {} and everything box created for them? [y/N] ", names.join(", "))?;
+    err.flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

@@ -1,9 +1,71 @@
-//! `box halt` (not landed yet).
+//! `box halt`: stop machines, dependents first, in parallel.
 
+use crate::cli::HaltArgs;
 use crate::error::ExitStatus;
+use crate::state::Status;
 
-use super::{not_yet, Globals};
+use super::lifecycle::{provider_of, providers_for};
+use super::schedule::{self, Job};
+use super::workspace::Workspace;
+use super::Globals;
 
-pub(crate) async fn run(_g: &Globals, _args: crate::cli::HaltArgs) -> anyhow::Result<ExitStatus> {
-    Err(not_yet("halt"))
+pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    ws.lock()?;
+    let selected = ws.select(&args.machines)?;
+    let mut states = Vec::new();
+    for m in &selected {
+        match ws.store.load_machine(&m.name)? {
+            Some(s) if s.status == Status::Running || s.status == Status::Creating => {
+                states.push(s)
+            }
+            _ => g.printer.machine(&m.name, "not running"),
+        }
+    }
+    let ctx = ws.context();
+    let providers = providers_for(&ctx, &states).await?;
+    let jobs = schedule::reversed(
+        selected
+            .iter()
+            .filter(|m| states.iter().any(|s| s.name == m.name))
+            .map(|m| Job {
+                name: m.name.clone(),
+                after: m.depends_on.clone(),
+            })
+            .collect(),
+    );
+    let force = args.force;
+    let results = schedule::run(jobs, 16, move |name| {
+        let ctx = ctx.clone();
+        let providers = providers.clone();
+        async move {
+            let Some(state) = ctx.store.load_machine(&name)? else {
+                return Ok(());
+            };
+            let provider = provider_of(&providers, state.provider)?;
+            ctx.printer.machine(&name, "halting");
+            let state = provider.halt(state, force).await?;
+            ctx.store.save_machine(&state)?;
+            ctx.printer.machine(&name, "halted");
+            Ok(())
+        }
+    })
+    .await;
+    Ok(report(g, &results))
+}
+
+/// Prints each failure and maps the outcome to an exit status.
+pub(crate) fn report(g: &Globals, results: &[(String, anyhow::Result<()>)]) -> ExitStatus {
+    let mut failed = 0;
+    for (name, r) in results {
+        if let Err(e) = r {
+            failed += 1;
+            g.printer.error(&anyhow::anyhow!("{name}: {e:#}"));
+        }
+    }
+    match failed {
+        0 => ExitStatus::Success,
+        n if n == results.len() => ExitStatus::Failure,
+        _ => ExitStatus::Partial,
+    }
 }

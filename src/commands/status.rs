@@ -1,10 +1,153 @@
-//! `box status` (not landed yet).
+//! `box status`: what box knows about each machine.
+//!
+//! Answers from `.box/` alone (no network, no provider call), so it is
+//! instant; `--refresh` asks each provider once for all its machines.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::error::ExitStatus;
+use crate::provider::Provider;
+use crate::state::{MachineState, ProviderKind, Status};
 
-use super::{not_yet, Globals};
+use super::workspace::Workspace;
+use super::Globals;
 
-pub(crate) async fn run(_g: &Globals, _args: StatusArgs) -> anyhow::Result<ExitStatus> {
-    Err(not_yet("status"))
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    provider: ProviderKind,
+    status: Status,
+    ssh: Option<String>,
+    ports: Vec<String>,
+    /// False for a machine that has state but is no longer in the Boxfile.
+    in_boxfile: bool,
+}
+
+pub(crate) async fn run(g: &Globals, args: StatusArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    let selected: Vec<String> = ws
+        .select(&args.machines)?
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    let mut states: BTreeMap<String, MachineState> = ws
+        .store
+        .machines()?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+
+    if args.refresh {
+        ws.lock()?;
+        states = refresh(&ws, states).await?;
+    }
+
+    let mut rows = Vec::new();
+    for name in &selected {
+        let machine = ws.machine(name)?;
+        rows.push(match states.remove(name) {
+            Some(s) => row(s, true),
+            None => Row {
+                name: name.clone(),
+                provider: machine.provider,
+                status: Status::NotCreated,
+                ssh: None,
+                ports: Vec::new(),
+                in_boxfile: true,
+            },
+        });
+    }
+    if args.machines.is_empty() {
+        // Machines removed from the Boxfile still exist until destroyed.
+        rows.extend(states.into_values().map(|s| row(s, false)));
+    }
+
+    if args.json {
+        g.printer.data(&serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(g, &rows);
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn refresh(
+    ws: &Workspace,
+    states: BTreeMap<String, MachineState>,
+) -> anyhow::Result<BTreeMap<String, MachineState>> {
+    let ctx = ws.context();
+    let mut by_kind: BTreeMap<String, (ProviderKind, Vec<MachineState>)> = BTreeMap::new();
+    for s in states.into_values() {
+        by_kind
+            .entry(s.provider.to_string())
+            .or_insert_with(|| (s.provider, Vec::new()))
+            .1
+            .push(s);
+    }
+    // A CloudStack project with lost state is found again by tag.
+    if ws
+        .project
+        .machines
+        .iter()
+        .any(|m| m.provider == ProviderKind::CloudStack)
+    {
+        by_kind
+            .entry(ProviderKind::CloudStack.to_string())
+            .or_insert_with(|| (ProviderKind::CloudStack, Vec::new()));
+    }
+    let mut out = BTreeMap::new();
+    for (_, (kind, states)) in by_kind {
+        let provider = Provider::open(kind, &ctx).await?;
+        for s in provider.refresh(states).await? {
+            ws.store.save_machine(&s)?;
+            out.insert(s.name.clone(), s);
+        }
+    }
+    Ok(out)
+}
+
+fn row(s: MachineState, in_boxfile: bool) -> Row {
+    Row {
+        ssh: s
+            .ssh
+            .as_ref()
+            .filter(|_| s.status == Status::Running)
+            .map(|t| format!("{}@{}:{}", t.user, t.host, t.port)),
+        ports: s
+            .ports
+            .iter()
+            .map(|p| format!("{}:{}->{}", p.address, p.host, p.guest))
+            .collect(),
+        name: s.name,
+        provider: s.provider,
+        status: s.status,
+        in_boxfile,
+    }
+}
+
+fn print_table(g: &Globals, rows: &[Row]) {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
+    g.printer.data(&format!(
+        "{:<width$}  {:<10}  {:<11}  SSH",
+        "MACHINE", "PROVIDER", "STATE"
+    ));
+    for r in rows {
+        let mut state = r.status.to_string();
+        if !r.in_boxfile {
+            state.push_str(" (not in Boxfile)");
+        }
+        let mut ssh = r.ssh.clone().unwrap_or_else(|| "-".into());
+        if !r.ports.is_empty() {
+            ssh.push_str(&format!("  ports {}", r.ports.join(", ")));
+        }
+        g.printer.data(&format!(
+            "{:<width$}  {:<10}  {:<11}  {}",
+            r.name,
+            r.provider.to_string(),
+            state,
+            ssh
+        ));
+    }
 }

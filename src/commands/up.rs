@@ -1,18 +1,230 @@
-//! `box up` and `box reload` (not landed yet).
+//! `box up` and `box reload`: bring machines up in dependency order, in
+//! parallel, then sync and provision each as soon as it is ready.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::boxfile::Machine;
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
+use crate::output::Printer;
+use crate::provider::{Context, Provider};
+use crate::state::{MachineState, ProviderKind, Status};
 
-use super::{not_yet, Globals};
+use super::schedule::{self, Job};
+use super::workspace::Workspace;
+use super::Globals;
 
+/// How long to wait for SSH on a booted machine (TCG boots take ~1 min).
+const SSH_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Up,
     Reload,
 }
 
-pub(crate) async fn run(_g: &Globals, _args: UpArgs, mode: Mode) -> anyhow::Result<ExitStatus> {
-    Err(not_yet(match mode {
-        Mode::Up => "up",
-        Mode::Reload => "reload",
-    }))
+pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    ws.lock()?;
+    let machines = with_dependencies(&ws, &args.machines)?;
+    let ctx = ws.context();
+    let events = Events::new(&g.printer, args.json);
+
+    // Resolve everything once, before any machine is touched: a bad zone or
+    // a missing image fails here with nothing created.
+    let mut providers: Vec<(ProviderKind, Arc<Provider>)> = Vec::new();
+    for kind in [ProviderKind::Local, ProviderKind::CloudStack] {
+        let of_kind: Vec<&Machine> = machines.iter().filter(|m| m.provider == kind).collect();
+        if !of_kind.is_empty() {
+            let p = Provider::prepare(kind, &ctx, &of_kind)
+                .await
+                .with_context(|| format!("cannot prepare the {kind} provider"))?;
+            providers.push((kind, Arc::new(p)));
+        }
+    }
+
+    let jobs: Vec<Job> = machines
+        .iter()
+        .map(|m| Job {
+            name: m.name.clone(),
+            after: m.depends_on.clone(),
+        })
+        .collect();
+    let started = Instant::now();
+    let task = {
+        let ctx = ctx.clone();
+        let providers = providers.clone();
+        let events = events.clone();
+        let no_provision = args.no_provision;
+        move |name: String| {
+            let ctx = ctx.clone();
+            let providers = providers.clone();
+            let events = events.clone();
+            async move {
+                let machine = ctx
+                    .project
+                    .machine(&name)
+                    .cloned()
+                    .context("machine vanished from the Boxfile")?;
+                let provider = providers
+                    .iter()
+                    .find(|(k, _)| *k == machine.provider)
+                    .map(|(_, p)| p.clone())
+                    .context("no provider prepared for this machine")?;
+                let result = bring_up(&ctx, &provider, &machine, mode, no_provision, &events).await;
+                match &result {
+                    Ok(()) => events.emit(&name, "ready", None),
+                    Err(e) => events.emit(&name, "failed", Some(&format!("{e:#}"))),
+                }
+                result
+            }
+        }
+    };
+
+    let results = tokio::select! {
+        r = schedule::run(jobs, args.parallel as usize, task) => r,
+        _ = tokio::signal::ctrl_c() => {
+            g.printer.warn("interrupted: machines may be half created; their progress is recorded in .box/");
+            g.printer.info("run `box up` again to resume, or `box destroy` to remove what was created");
+            return Ok(ExitStatus::Interrupted);
+        }
+    };
+    summarize(g, &ws, &results, started.elapsed(), mode)
+}
+
+/// The named machines plus everything they depend on, in Boxfile order.
+fn with_dependencies(ws: &Workspace, names: &[String]) -> anyhow::Result<Vec<Machine>> {
+    let selected = ws.select(names)?;
+    let mut wanted: Vec<String> = selected.iter().map(|m| m.name.clone()).collect();
+    let mut i = 0;
+    while i < wanted.len() {
+        let m = ws.machine(&wanted[i])?;
+        for dep in &m.depends_on {
+            if !wanted.contains(dep) {
+                wanted.push(dep.clone());
+            }
+        }
+        i += 1;
+    }
+    Ok(ws
+        .project
+        .machines
+        .iter()
+        .filter(|m| wanted.contains(&m.name))
+        .cloned()
+        .collect())
+}
+
+async fn bring_up(
+    ctx: &Context,
+    provider: &Provider,
+    machine: &Machine,
+    mode: Mode,
+    no_provision: bool,
+    events: &Events,
+) -> anyhow::Result<()> {
+    let name = &machine.name;
+    let mut state = ctx
+        .store
+        .load_machine(name)?
+        .unwrap_or_else(|| MachineState::new(name, machine.provider));
+    if state.provider != machine.provider && state.status != Status::NotCreated {
+        anyhow::bail!(crate::error::Hinted::new(
+            format!(
+                "`{name}` exists on the {} provider but the Boxfile now says {}",
+                state.provider, machine.provider
+            ),
+            format!("run `box destroy {name}` first, then `box up {name}`"),
+        ));
+    }
+    if mode == Mode::Reload && state.status == Status::Running {
+        events.emit(name, "halting", None);
+        state = provider.halt(state, false).await?;
+        ctx.store.save_machine(&state)?;
+    }
+    events.emit(name, "starting", None);
+    let state = provider.up(machine, state).await?;
+    ctx.store.save_machine(&state)?;
+    converge(ctx, machine, state, !no_provision, events).await
+}
+
+/// Once a machine runs: connect over SSH, sync folders, run provisioners.
+/// Knows nothing of providers.
+async fn converge(
+    ctx: &Context,
+    machine: &Machine,
+    state: MachineState,
+    provision: bool,
+    events: &Events,
+) -> anyhow::Result<()> {
+    let _ = (ctx, machine, state, provision, events, SSH_WAIT);
+    Err(super::not_yet("up (SSH, sync and provisioning)"))
+}
+
+fn summarize(
+    g: &Globals,
+    ws: &Workspace,
+    results: &[(String, anyhow::Result<()>)],
+    elapsed: Duration,
+    mode: Mode,
+) -> anyhow::Result<ExitStatus> {
+    let failed: Vec<&(String, anyhow::Result<()>)> =
+        results.iter().filter(|(_, r)| r.is_err()).collect();
+    for (name, r) in &failed {
+        if let Err(e) = r {
+            g.printer.error(&anyhow::anyhow!("{name}: {e:#}"));
+        }
+    }
+    let ok = results.len() - failed.len();
+    let verb = if mode == Mode::Up { "up" } else { "reloaded" };
+    g.printer.info(&format!(
+        "{ok} of {} machine(s) {verb} in {:.1}s",
+        results.len(),
+        elapsed.as_secs_f64()
+    ));
+    if failed.is_empty() {
+        if let Some(primary) = ws.project.primary() {
+            g.printer.info(&format!("next: `box ssh {}`", primary.name));
+        }
+        Ok(ExitStatus::Success)
+    } else if ok > 0 {
+        Ok(ExitStatus::Partial)
+    } else {
+        Ok(ExitStatus::Failure)
+    }
+}
+
+/// Per-machine progress: lines on stderr, or NDJSON events on stdout.
+#[derive(Clone)]
+pub(crate) struct Events {
+    printer: Printer,
+    json: bool,
+}
+
+impl Events {
+    pub(crate) fn new(printer: &Printer, json: bool) -> Self {
+        Events {
+            printer: printer.clone(),
+            json,
+        }
+    }
+
+    pub(crate) fn emit(&self, machine: &str, event: &str, detail: Option<&str>) {
+        if self.json {
+            let mut v = serde_json::json!({ "machine": machine, "event": event });
+            if let Some(d) = detail {
+                v["detail"] = serde_json::Value::String(d.to_string());
+            }
+            self.printer.data(&v.to_string());
+        } else if event != "failed" {
+            // Failures are printed once, with their cause chain, in the summary.
+            match detail {
+                Some(d) => self.printer.machine(machine, &format!("{event}: {d}")),
+                None => self.printer.machine(machine, event),
+            }
+        }
+    }
 }

@@ -1,0 +1,33 @@
+//! What `halt`, `destroy` and `snapshot` share: opening the provider of
+//! each machine that has state, from the state alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::provider::{Context, Provider};
+use crate::state::{MachineState, ProviderKind};
+
+/// One opened provider per kind among `states`.
+pub(crate) async fn providers_for(
+    ctx: &Context,
+    states: &[MachineState],
+) -> anyhow::Result<BTreeMap<String, Arc<Provider>>> {
+    let mut out = BTreeMap::new();
+    for s in states {
+        let key = s.provider.to_string();
+        if !out.contains_key(&key) {
+            out.insert(key, Arc::new(Provider::open(s.provider, ctx).await?));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn provider_of(
+    providers: &BTreeMap<String, Arc<Provider>>,
+    kind: ProviderKind,
+) -> anyhow::Result<Arc<Provider>> {
+    providers
+        .get(&kind.to_string())
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no {kind} provider opened"))
+}
