@@ -107,6 +107,10 @@ pub struct UpArgs {
     /// Skip the provisioners.
     #[arg(long)]
     pub no_provision: bool,
+    /// Only create and start the machines: no SSH connection, so no sync
+    /// and no provisioning (useful when SSH is not reachable from here).
+    #[arg(long)]
+    pub no_connect: bool,
     /// Print progress as NDJSON events on stdout.
     #[arg(long)]
     pub json: bool,

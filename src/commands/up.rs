@@ -59,6 +59,7 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
         let providers = providers.clone();
         let events = events.clone();
         let no_provision = args.no_provision;
+        let no_connect = args.no_connect;
         move |name: String| {
             let ctx = ctx.clone();
             let providers = providers.clone();
@@ -74,7 +75,7 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
                     .find(|(k, _)| *k == machine.provider)
                     .map(|(_, p)| p.clone())
                     .context("no provider prepared for this machine")?;
-                let result = bring_up(&ctx, &provider, &machine, mode, no_provision, &events).await;
+                let result = bring_up(&ctx, &provider, &machine, mode, (no_connect, no_provision), &events).await;
                 match &result {
                     Ok(()) => events.emit(&name, "ready", None),
                     Err(e) => events.emit(&name, "failed", Some(&format!("{e:#}"))),
@@ -123,7 +124,7 @@ async fn bring_up(
     provider: &Provider,
     machine: &Machine,
     mode: Mode,
-    no_provision: bool,
+    (no_connect, no_provision): (bool, bool),
     events: &Events,
 ) -> anyhow::Result<()> {
     let name = &machine.name;
@@ -148,6 +149,9 @@ async fn bring_up(
     events.emit(name, "starting", None);
     let state = provider.up(machine, state).await?;
     ctx.store.save_machine(&state)?;
+    if no_connect {
+        return Ok(());
+    }
     converge(ctx, machine, state, !no_provision, events).await
 }
 
