@@ -1,0 +1,782 @@
+//! From the merged, spanned tree to the resolved [`Project`]: every key is
+//! type-checked, `[defaults]` is inherited, built-in defaults are filled in
+//! and paths are made absolute. Problems local to one value are reported
+//! here; problems between machines are left to `checks`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Component, Path, PathBuf};
+
+use super::model::*;
+use super::node::{Entry, Node};
+use super::reader::{Loc, Reader};
+use super::schema;
+use crate::state::ProviderKind;
+
+pub(crate) const DEFAULT_BOX: &str = "debian-12";
+pub(crate) const DEFAULT_CPUS: u32 = 1;
+pub(crate) const DEFAULT_MEMORY: u32 = 1024;
+pub(crate) const DEFAULT_USER: &str = "box";
+
+/// Where the values that cross-machine checks need came from.
+#[derive(Debug, Default)]
+pub(crate) struct MachineSpans {
+    pub name: Option<Loc>,
+    pub primary: Option<Loc>,
+    pub depends_on: Vec<Loc>,
+    /// One per port in `Machine::ports`.
+    pub ports: Vec<Loc>,
+}
+
+/// `[defaults]`, read once and inherited by every machine.
+#[derive(Default)]
+struct Defaults {
+    box_name: Option<String>,
+    cpus: Option<u32>,
+    memory: Option<u32>,
+    user: Option<String>,
+    accel: Option<Accel>,
+    disk_size: Option<u32>,
+    provider: Option<ProviderKind>,
+}
+
+pub(crate) fn project(
+    r: &mut Reader,
+    root_node: &Node,
+    root: &Path,
+) -> (Project, Vec<MachineSpans>) {
+    let entries = r
+        .table(root_node, "the Boxfile", schema::TOP)
+        .unwrap_or(&[]);
+    let get = |k: &str| entries.iter().find(|e| e.key == k);
+
+    let mut name = default_project_name(root);
+    let mut project_provider = None;
+    if let Some(e) = get("project") {
+        if let Some(t) = r.table(&e.value, "[project]", schema::PROJECT) {
+            for e in t {
+                match e.key.as_str() {
+                    "name" => {
+                        if let Some(n) = r.string(e) {
+                            if let Err(why) = check_host_name(&n) {
+                                r.error(
+                                    &e.value.loc(),
+                                    format!("invalid project name `{n}`: {why}"),
+                                    Some(HOST_NAME_HELP.into()),
+                                );
+                            }
+                            name = n;
+                        }
+                    }
+                    "provider" => project_provider = provider(r, e),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    let mut defaults = Defaults::default();
+    if let Some(e) = get("defaults") {
+        if let Some(t) = r.table(&e.value, "[defaults]", schema::DEFAULTS) {
+            for e in t {
+                match e.key.as_str() {
+                    "box" => defaults.box_name = box_name(r, e),
+                    "cpus" => defaults.cpus = r.u32(e, 1),
+                    "memory" => defaults.memory = r.u32(e, 1),
+                    "user" => defaults.user = user(r, e),
+                    "accel" => defaults.accel = accel(r, e),
+                    "disk_size" => defaults.disk_size = r.u32(e, 1),
+                    "provider" => defaults.provider = provider(r, e),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let default_provider = defaults.provider.or(project_provider).unwrap_or_default();
+
+    let mut local = LocalSettings::default();
+    if let Some(e) = get("local") {
+        if let Some(t) = r.table(&e.value, "[local]", schema::LOCAL) {
+            for e in t {
+                if e.key == "isolated" {
+                    local.isolated = r.bool(e).unwrap_or(false);
+                }
+            }
+        }
+    }
+
+    let cloudstack = match get("cloudstack") {
+        Some(e) => cloudstack(r, &e.value, "[cloudstack]"),
+        None => CloudStackSettings::default(),
+    };
+
+    let mut machines = Vec::new();
+    let mut spans = Vec::new();
+    match get("machine") {
+        Some(e) => {
+            for node in r.tables(e) {
+                let (m, s) = machine(r, node, root, &defaults, default_provider, &cloudstack);
+                machines.push(m);
+                spans.push(s);
+            }
+        }
+        None => r.error(
+            &root_node.loc(),
+            "the Boxfile declares no machine",
+            Some("add a `[[machine]]` table with a `name`, or run `box init` for a starter".into()),
+        ),
+    }
+
+    let project = Project {
+        name,
+        root: root.to_path_buf(),
+        machines,
+        local,
+        cloudstack,
+    };
+    (project, spans)
+}
+
+fn machine(
+    r: &mut Reader,
+    node: &Node,
+    root: &Path,
+    d: &Defaults,
+    default_provider: ProviderKind,
+    project_cs: &CloudStackSettings,
+) -> (Machine, MachineSpans) {
+    let mut spans = MachineSpans::default();
+    let mut m = Machine {
+        name: String::new(),
+        provider: default_provider,
+        box_name: d.box_name.clone().unwrap_or_else(|| DEFAULT_BOX.into()),
+        cpus: d.cpus.unwrap_or(DEFAULT_CPUS),
+        memory: d.memory.unwrap_or(DEFAULT_MEMORY),
+        user: d.user.clone().unwrap_or_else(|| DEFAULT_USER.into()),
+        primary: false,
+        depends_on: Vec::new(),
+        ports: Vec::new(),
+        sync: Vec::new(),
+        provision: Vec::new(),
+        user_data: None,
+        accel: d.accel.unwrap_or_default(),
+        disk_size: d.disk_size,
+        cloudstack: project_cs.clone(),
+    };
+    let Some(entries) = r.table(node, "[[machine]]", schema::MACHINE) else {
+        return (m, spans);
+    };
+    let mut provision_entry = None;
+    for e in entries {
+        match e.key.as_str() {
+            "name" => {
+                if let Some(n) = r.string(e) {
+                    if let Err(why) = check_host_name(&n) {
+                        r.error(
+                            &e.value.loc(),
+                            format!("invalid machine name `{n}`: {why}"),
+                            Some(HOST_NAME_HELP.into()),
+                        );
+                    }
+                    m.name = n;
+                    spans.name = Some(e.value.loc());
+                }
+            }
+            "primary" => {
+                m.primary = r.bool(e).unwrap_or(false);
+                if m.primary {
+                    spans.primary = Some(e.key_loc());
+                }
+            }
+            "provider" => m.provider = provider(r, e).unwrap_or(m.provider),
+            "box" => m.box_name = box_name(r, e).unwrap_or(m.box_name),
+            "cpus" => m.cpus = r.u32(e, 1).unwrap_or(m.cpus),
+            "memory" => m.memory = r.u32(e, 1).unwrap_or(m.memory),
+            "user" => m.user = user(r, e).unwrap_or(m.user),
+            "accel" => m.accel = accel(r, e).unwrap_or(m.accel),
+            "disk_size" => m.disk_size = r.u32(e, 1).or(m.disk_size),
+            "depends_on" => {
+                for (dep, loc) in r.strings(e).unwrap_or_default() {
+                    m.depends_on.push(dep);
+                    spans.depends_on.push(loc);
+                }
+            }
+            "ports" => {
+                for t in r.tables(e) {
+                    if let Some(p) = port(r, t) {
+                        m.ports.push(p);
+                        spans.ports.push(t.loc());
+                    }
+                }
+            }
+            "sync" => {
+                for t in r.tables(e) {
+                    if let Some(s) = sync(r, t, root) {
+                        m.sync.push(s);
+                    }
+                }
+            }
+            "user_data" => m.user_data = user_data(r, e),
+            "cloudstack" => {
+                let own = cloudstack(r, &e.value, "[machine.cloudstack]");
+                m.cloudstack = overlay(project_cs, own);
+            }
+            "provision" => provision_entry = Some(e),
+            _ => {}
+        }
+    }
+    if spans.name.is_none() && !entries.iter().any(|e| e.key == "name") {
+        r.error(
+            &node.loc(),
+            "this [[machine]] has no `name`",
+            Some("add `name = \"web\"` (names become host names)".into()),
+        );
+    }
+    if let Some(e) = provision_entry {
+        m.provision = provisioners(r, e, root);
+    }
+    (m, spans)
+}
+
+fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
+    let mut out: Vec<Provisioner> = Vec::new();
+    // Name locations, to point at the second of two equal names.
+    let mut seen: Vec<(String, Loc)> = Vec::new();
+    for (i, node) in r.tables(e).into_iter().enumerate() {
+        let Some(entries) = r.table(node, "[[machine.provision]]", schema::PROVISION) else {
+            continue;
+        };
+        let get = |k: &str| entries.iter().find(|e| e.key == k);
+        let kinds: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| schema::PROVISION_KINDS.contains(&e.key.as_str()))
+            .collect();
+        let kind_entry = match kinds.as_slice() {
+            [] => {
+                r.error(
+                    &node.loc(),
+                    "a provisioner needs one of `shell`, `script` or `file`",
+                    Some("e.g. `shell = \"echo hello\"`".into()),
+                );
+                None
+            }
+            [one] => Some(*one),
+            [first, second, ..] => {
+                r.error(
+                    &second.key_loc(),
+                    format!(
+                        "a provisioner takes only one of `shell`, `script` or `file`, found `{}` and `{}`",
+                        first.key, second.key
+                    ),
+                    Some("split it into two [[machine.provision]] entries".into()),
+                );
+                None
+            }
+        };
+        let kind_name = kind_entry.map_or("", |k| k.key.as_str());
+        for e in entries {
+            let belongs = match e.key.as_str() {
+                "args" | "env" => Some("script"),
+                "destination" => Some("file"),
+                _ => None,
+            };
+            if let Some(owner) = belongs {
+                if kind_entry.is_some() && kind_name != owner {
+                    r.error(
+                        &e.key_loc(),
+                        format!("`{}` only applies to a `{owner}` provisioner", e.key),
+                        None,
+                    );
+                }
+            }
+        }
+        let kind = kind_entry.and_then(|k| {
+            provisioner_kind(
+                r,
+                k,
+                get("args"),
+                get("env"),
+                get("destination"),
+                node,
+                root,
+            )
+        });
+        let name = match get("name") {
+            Some(n) => {
+                let name = r.string(n);
+                if let Some(name) = &name {
+                    if name.is_empty()
+                        || !name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    {
+                        r.error(
+                            &n.value.loc(),
+                            format!("invalid provisioner name `{name}`"),
+                            Some("use letters, digits, `-`, `_` and `.`".into()),
+                        );
+                    }
+                }
+                name.map(|s| (s, n.value.loc()))
+            }
+            None => (!kind_name.is_empty()).then(|| (format!("{kind_name}-{}", i + 1), node.loc())),
+        };
+        let privileged = get("privileged").and_then(|e| r.bool(e)).unwrap_or(true);
+        let run = get("run")
+            .and_then(|e| r.choice(e, schema::RUN))
+            .map_or(RunPolicy::Once, |s| match s {
+                "always" => RunPolicy::Always,
+                "never" => RunPolicy::Never,
+                _ => RunPolicy::Once,
+            });
+        if let Some((name, loc)) = name {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                let line = r
+                    .sources
+                    .diagnostic(first.file, first.span.clone(), String::new(), None)
+                    .line;
+                r.error(
+                    &loc,
+                    format!("duplicate provisioner name `{name}` in this machine"),
+                    Some(format!(
+                        "the first `{name}` is on line {line}; names must be unique per machine"
+                    )),
+                );
+            }
+            seen.push((name.clone(), loc));
+            if let Some(kind) = kind {
+                out.push(Provisioner {
+                    name,
+                    kind,
+                    privileged,
+                    run,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn provisioner_kind(
+    r: &mut Reader,
+    k: &Entry,
+    args: Option<&Entry>,
+    env: Option<&Entry>,
+    destination: Option<&Entry>,
+    node: &Node,
+    root: &Path,
+) -> Option<ProvisionerKind> {
+    match k.key.as_str() {
+        "shell" => Some(ProvisionerKind::Shell {
+            inline: r.string(k)?,
+        }),
+        "script" => {
+            let path = existing_path(r, k, root, true)?;
+            let args = args
+                .and_then(|a| r.strings(a))
+                .map(|v| v.into_iter().map(|(s, _)| s).collect())
+                .unwrap_or_default();
+            let env: BTreeMap<String, String> = env
+                .and_then(|e| r.string_map(e))
+                .map(|v| v.into_iter().collect())
+                .unwrap_or_default();
+            Some(ProvisionerKind::Script { path, args, env })
+        }
+        _ => {
+            let source = existing_path(r, k, root, false);
+            let destination = match destination {
+                Some(d) => guest_path(r, d),
+                None => {
+                    r.error(
+                        &node.loc(),
+                        "a `file` provisioner needs a `destination` (an absolute guest path)",
+                        None,
+                    );
+                    None
+                }
+            };
+            Some(ProvisionerKind::File {
+                source: source?,
+                destination: destination?,
+            })
+        }
+    }
+}
+
+fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
+    let entries = r.table(node, "a port", schema::PORT)?;
+    let get = |k: &str| entries.iter().find(|e| e.key == k);
+    let field = |r: &mut Reader, key: &str| -> Option<u16> {
+        match get(key) {
+            Some(e) => r.int(e, 1, 65535).and_then(|v| u16::try_from(v).ok()),
+            None => {
+                r.error(
+                    &node.loc(),
+                    format!("a port needs `{key}`"),
+                    Some("e.g. `{ guest = 80, host = 8080 }`".into()),
+                );
+                None
+            }
+        }
+    };
+    let guest = field(r, "guest");
+    let host = field(r, "host");
+    let protocol = match get("protocol") {
+        Some(e) => r.choice(e, schema::PROTOCOLS)?,
+        None => "tcp",
+    };
+    Some(PortMapping {
+        guest: guest?,
+        host: host?,
+        protocol: protocol.to_string(),
+    })
+}
+
+fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
+    let entries = r.table(node, "a sync folder", schema::SYNC)?;
+    let get = |k: &str| entries.iter().find(|e| e.key == k);
+    let from = match get("from") {
+        Some(e) => existing_path(r, e, root, false),
+        None => {
+            r.error(
+                &node.loc(),
+                "a sync folder needs `from` (a host path)",
+                None,
+            );
+            None
+        }
+    };
+    let to = match get("to") {
+        Some(e) => guest_path(r, e),
+        None => {
+            r.error(
+                &node.loc(),
+                "a sync folder needs `to` (an absolute guest path)",
+                None,
+            );
+            None
+        }
+    };
+    let exclude = get("exclude")
+        .and_then(|e| r.strings(e))
+        .map(|v| v.into_iter().map(|(s, _)| s).collect())
+        .unwrap_or_default();
+    let owner = get("owner").and_then(|e| user(r, e));
+    Some(SyncFolder {
+        from: from?,
+        to: to?,
+        exclude,
+        owner,
+    })
+}
+
+/// `[cloudstack]` or a machine's `cloudstack` table.
+fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
+    let mut cs = CloudStackSettings::default();
+    let Some(entries) = r.table(node, what, schema::CLOUDSTACK) else {
+        return cs;
+    };
+    let strings = |r: &mut Reader, e: &Entry| -> Vec<String> {
+        r.strings(e)
+            .map(|v| v.into_iter().map(|(s, _)| s).collect())
+            .unwrap_or_default()
+    };
+    for e in entries {
+        match e.key.as_str() {
+            "profile" => cs.profile = r.string(e),
+            "zone" => cs.zone = r.string(e),
+            "template" => cs.template = r.string(e),
+            "service_offering" => cs.service_offering = r.string(e),
+            "disk_offering" => cs.disk_offering = r.string(e),
+            "data_disk_size" => cs.data_disk_size = r.u32(e, 1),
+            "root_disk_size" => cs.root_disk_size = r.u32(e, 1),
+            "network" => cs.network = r.string(e),
+            "security_groups" => cs.security_groups = strings(r, e),
+            "affinity_groups" => cs.affinity_groups = strings(r, e),
+            "public_ip" => {
+                if let Some(ip) = r.string(e) {
+                    if ip == "auto" || ip == "source-nat" || ip.parse::<IpAddr>().is_ok() {
+                        cs.public_ip = Some(ip);
+                    } else {
+                        r.error(
+                            &e.value.loc(),
+                            format!("invalid `public_ip` value `{ip}`"),
+                            Some("expected `auto`, `source-nat` or an IP address".into()),
+                        );
+                    }
+                }
+            }
+            "static_nat" => cs.static_nat = r.bool(e),
+            "private" => cs.private = r.bool(e),
+            "allow_from" => {
+                for (cidr, loc) in r.strings(e).unwrap_or_default() {
+                    match check_cidr(&cidr) {
+                        Ok(()) => cs.allow_from.push(cidr),
+                        Err(why) => r.error(
+                            &loc,
+                            format!("invalid CIDR `{cidr}` in `allow_from`: {why}"),
+                            Some("write an address and a prefix length, e.g. `203.0.113.7/32` or `10.0.0.0/8`".into()),
+                        ),
+                    }
+                }
+            }
+            "expunge" => cs.expunge = r.bool(e),
+            "name_pattern" => {
+                if let Some(p) = r.string(e) {
+                    match check_name_pattern(&p) {
+                        Ok(()) => cs.name_pattern = Some(p),
+                        Err(why) => r.error(
+                            &e.value.loc(),
+                            format!("invalid `name_pattern`: {why}"),
+                            Some("placeholders: `{project}`, `{machine}`, `{env}`".into()),
+                        ),
+                    }
+                }
+            }
+            "details" => {
+                cs.details = r
+                    .string_map(e)
+                    .map(|v| v.into_iter().collect())
+                    .unwrap_or_default()
+            }
+            _ => {}
+        }
+    }
+    cs
+}
+
+/// A machine's CloudStack settings over the project's: a value the machine
+/// sets wins; lists win when non-empty; `details` merge key by key.
+pub(crate) fn overlay(base: &CloudStackSettings, own: CloudStackSettings) -> CloudStackSettings {
+    let list =
+        |own: Vec<String>, base: &Vec<String>| if own.is_empty() { base.clone() } else { own };
+    let mut details = base.details.clone();
+    details.extend(own.details);
+    CloudStackSettings {
+        profile: own.profile.or_else(|| base.profile.clone()),
+        zone: own.zone.or_else(|| base.zone.clone()),
+        template: own.template.or_else(|| base.template.clone()),
+        service_offering: own
+            .service_offering
+            .or_else(|| base.service_offering.clone()),
+        disk_offering: own.disk_offering.or_else(|| base.disk_offering.clone()),
+        data_disk_size: own.data_disk_size.or(base.data_disk_size),
+        root_disk_size: own.root_disk_size.or(base.root_disk_size),
+        network: own.network.or_else(|| base.network.clone()),
+        security_groups: list(own.security_groups, &base.security_groups),
+        affinity_groups: list(own.affinity_groups, &base.affinity_groups),
+        public_ip: own.public_ip.or_else(|| base.public_ip.clone()),
+        static_nat: own.static_nat.or(base.static_nat),
+        private: own.private.or(base.private),
+        allow_from: list(own.allow_from, &base.allow_from),
+        expunge: own.expunge.or(base.expunge),
+        name_pattern: own.name_pattern.or_else(|| base.name_pattern.clone()),
+        details,
+    }
+}
+
+fn provider(r: &mut Reader, e: &Entry) -> Option<ProviderKind> {
+    r.choice(e, schema::PROVIDERS).map(|p| match p {
+        "cloudstack" => ProviderKind::CloudStack,
+        _ => ProviderKind::Local,
+    })
+}
+
+fn accel(r: &mut Reader, e: &Entry) -> Option<Accel> {
+    r.choice(e, schema::ACCEL).map(|a| match a {
+        "kvm" => Accel::Kvm,
+        "hvf" => Accel::Hvf,
+        "tcg" => Accel::Tcg,
+        _ => Accel::Auto,
+    })
+}
+
+fn box_name(r: &mut Reader, e: &Entry) -> Option<String> {
+    let b = r.string(e)?;
+    if b.trim().is_empty() {
+        r.error(
+            &e.value.loc(),
+            "`box` must not be empty",
+            Some(format!("e.g. `box = \"{DEFAULT_BOX}\"`")),
+        );
+        return None;
+    }
+    Some(b)
+}
+
+/// A guest login or owner name, as `useradd` accepts it.
+fn user(r: &mut Reader, e: &Entry) -> Option<String> {
+    let u = r.string(e)?;
+    let mut chars = u.chars();
+    let ok = u.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        r.error(
+            &e.value.loc(),
+            format!("invalid user name `{u}` in `{}`", e.key),
+            Some("a user name starts with a lowercase letter or `_`, then lowercase letters, digits, `_` or `-` (at most 32)".into()),
+        );
+        return None;
+    }
+    Some(u)
+}
+
+fn user_data(r: &mut Reader, e: &Entry) -> Option<String> {
+    let s = r.string(e)?;
+    if !s.trim_start().starts_with("#cloud-config") {
+        r.error(
+            &e.value.loc(),
+            "`user_data` must be a cloud-config document",
+            Some("start it with a `#cloud-config` line".into()),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// A path on the host, relative to the Boxfile's folder, that must exist
+/// (a file when `file_only`).
+fn existing_path(r: &mut Reader, e: &Entry, root: &Path, file_only: bool) -> Option<PathBuf> {
+    let given = r.string(e)?;
+    let path = absolute(root, &given);
+    let ok = if file_only {
+        path.is_file()
+    } else {
+        path.exists()
+    };
+    if !ok {
+        let what = if path.is_dir() {
+            "is a folder, not a file"
+        } else {
+            "does not exist"
+        };
+        r.error(
+            &e.value.loc(),
+            format!("`{}` path `{given}` {what}", e.key),
+            Some(format!(
+                "paths are relative to the Boxfile's folder ({})",
+                root.display()
+            )),
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// An absolute path inside the guest.
+fn guest_path(r: &mut Reader, e: &Entry) -> Option<String> {
+    let p = r.string(e)?;
+    if !p.starts_with('/') {
+        r.error(
+            &e.value.loc(),
+            format!("`{}` must be an absolute guest path, found `{p}`", e.key),
+            Some(format!(
+                "guest paths start with `/`, e.g. `/{}`",
+                p.trim_start_matches("./")
+            )),
+        );
+        return None;
+    }
+    Some(p)
+}
+
+/// `root` joined with `given`, without `.` components; `..` is kept, as
+/// resolving it lexically would be wrong across symlinks.
+pub(crate) fn absolute(root: &Path, given: &str) -> PathBuf {
+    let joined = root.join(given);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        if c != Component::CurDir {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub const HOST_NAME_HELP: &str =
+    "names become host names: lowercase letters, digits and `-`, not starting or ending with `-`, at most 63 characters";
+
+/// Machine names become host names (RFC 1123 labels, lowercase only so they
+/// are stable as file names and CloudStack names).
+pub fn check_host_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name.len() > 63 {
+        return Err("it is longer than 63 characters");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("it starts or ends with `-`");
+    }
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("it has uppercase letters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("it has characters other than lowercase letters, digits and `-`");
+    }
+    Ok(())
+}
+
+fn check_cidr(cidr: &str) -> Result<(), String> {
+    let Some((addr, len)) = cidr.split_once('/') else {
+        return Err("no prefix length".into());
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    match len.parse::<u8>() {
+        Ok(n) if n <= max => Ok(()),
+        _ => Err(format!("the prefix length must be 0 to {max}")),
+    }
+}
+
+fn check_name_pattern(p: &str) -> Result<(), String> {
+    let mut rest = p;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err("a `{` is not closed".into());
+        };
+        let var = &after[..close];
+        if !schema::NAME_PATTERN_VARS.contains(&var) {
+            return Err(format!("unknown placeholder `{{{var}}}`"));
+        }
+        rest = &after[close + 1..];
+    }
+    if !p.contains("{machine}") {
+        return Err("it must contain `{machine}`, or every machine would get the same name".into());
+    }
+    Ok(())
+}
+
+/// The folder name, made into a valid host-name label.
+pub fn default_project_name(root: &Path) -> String {
+    let raw = root
+        .file_name()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(63);
+    let name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        "box".into()
+    } else {
+        name
+    }
+}
