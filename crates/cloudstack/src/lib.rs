@@ -2,5 +2,35 @@
 //!
 //! No terminal I/O lives here: callers (the `box` CLI, the simulator's tests)
 //! decide what to print. Errors are typed so callers can map them to hints.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cloudstack::Error> {
+//! use cloudstack::{Client, ClientConfig, Params, SecretKey};
+//! let client = Client::new(ClientConfig::new(
+//!     "https://cloud.invalid/client/api",
+//!     "API-KEY",
+//!     SecretKey::new("SECRET"),
+//! ))?;
+//! let zones = client.list_zones(&Params::new()).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod client;
+mod commands;
+pub mod config;
+pub mod error;
+pub mod job;
+pub mod lenient;
+pub mod params;
+pub mod response;
+pub mod secret;
 pub mod signing;
+pub mod types;
+
+pub use client::{is_read, CallRecord, Client, DryRun, Observer};
+pub use config::{ClientConfig, RetryPolicy};
+pub use error::{ApiError, Error, JobError};
+pub use job::{AsyncJob, JobPollPolicy, JobState};
+pub use params::Params;
+pub use secret::SecretKey;
+pub use types::*;

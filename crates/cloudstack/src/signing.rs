@@ -77,6 +77,37 @@ pub fn signatures_match(expected: &str, given: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The `expires` value of a signature-version-3 request, in the one format
+/// the server parses: `YYYY-MM-DDTHH:MM:SS+0000` (UTC).
+pub fn format_expires(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm; avoids a date crate for one format.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,8 +236,27 @@ mod tests {
 
     #[test]
     fn signature_parameter_is_not_signed() {
-        let with = [("apiKey", "foo"), ("signature", "x"), ("command", "listZones")];
+        let with = [
+            ("apiKey", "foo"),
+            ("signature", "x"),
+            ("command", "listZones"),
+        ];
         let without = [("apiKey", "foo"), ("command", "listZones")];
         assert_eq!(string_to_sign(with), string_to_sign(without));
+    }
+
+    #[test]
+    fn expires_uses_the_server_format_in_utc() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(format_expires(UNIX_EPOCH), "1970-01-01T00:00:00+0000");
+        // 2030-01-01T00:00:00Z and a leap day.
+        assert_eq!(
+            format_expires(UNIX_EPOCH + Duration::from_secs(1_893_456_000)),
+            "2030-01-01T00:00:00+0000"
+        );
+        assert_eq!(
+            format_expires(UNIX_EPOCH + Duration::from_secs(1_709_210_096)),
+            "2024-02-29T12:34:56+0000"
+        );
     }
 }

@@ -1,0 +1,274 @@
+//! Reading CloudStack's response envelope: the single `*response` key, API
+//! errors in the body, and list pages.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, Error};
+
+/// The object inside `{"<name>response": {...}}`, or the API error it holds.
+///
+/// The key is taken as found rather than built from the command name,
+/// because some commands answer under irregular names (`restorevmresponse`,
+/// `errorresponse` for unknown commands).
+pub fn extract(
+    command: &str,
+    status: u16,
+    body: &[u8],
+    expires_used: bool,
+) -> Result<Value, Error> {
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(if status >= 300 || body.first() == Some(&b'<') {
+                Error::Http {
+                    command: command.to_string(),
+                    status,
+                    excerpt: excerpt(body),
+                }
+            } else {
+                Error::Parse {
+                    command: command.to_string(),
+                    message: format!("the body is not JSON ({e})"),
+                }
+            })
+        }
+    };
+    let Value::Object(top) = parsed else {
+        return Err(parse_error(command, "the body is not a JSON object"));
+    };
+    let inner = match envelope_key(&top) {
+        Some(key) => top.get(key).cloned().unwrap_or(Value::Null),
+        None => {
+            return Err(if status >= 300 {
+                Error::Http {
+                    command: command.to_string(),
+                    status,
+                    excerpt: excerpt(body),
+                }
+            } else {
+                parse_error(command, "no `*response` key in the body")
+            })
+        }
+    };
+    if let Some(code) = inner.get("errorcode") {
+        let errorcode = as_u64(code).unwrap_or(u64::from(status)) as u16;
+        return Err(Error::Api(ApiError {
+            command: command.to_string(),
+            status,
+            errorcode,
+            cserrorcode: inner.get("cserrorcode").and_then(as_u64).map(|c| c as u32),
+            errortext: inner
+                .get("errortext")
+                .and_then(Value::as_str)
+                .unwrap_or("(no error text)")
+                .to_string(),
+            expires_used,
+        }));
+    }
+    if status >= 300 {
+        return Err(Error::Http {
+            command: command.to_string(),
+            status,
+            excerpt: excerpt(body),
+        });
+    }
+    match inner {
+        // Some servers answer an empty result as `[]` or null; `{}` is canonical.
+        Value::Null => Ok(Value::Object(Map::new())),
+        Value::Array(a) if a.is_empty() => Ok(Value::Object(Map::new())),
+        other => Ok(other),
+    }
+}
+
+fn envelope_key(top: &Map<String, Value>) -> Option<&str> {
+    if top.len() == 1 {
+        return top.keys().next().map(String::as_str);
+    }
+    let mut candidates = top
+        .keys()
+        .filter(|k| k.to_ascii_lowercase().ends_with("response"));
+    match (candidates.next(), candidates.next()) {
+        (Some(k), None) => Some(k.as_str()),
+        _ => None,
+    }
+}
+
+/// A page of a list response.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The total over all pages (CloudStack's `count`), when given.
+    pub count: Option<u64>,
+    pub items: Vec<T>,
+}
+
+/// The items under `key` (matched case-insensitively: `listVMSnapshot` uses
+/// `vmSnapshot`). An empty list is `{}`.
+pub fn page<T: DeserializeOwned>(command: &str, obj: &Value, key: &str) -> Result<Page<T>, Error> {
+    let count = obj.get("count").and_then(as_u64);
+    let items = match find_key(obj, key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| typed(command, item))
+            .collect::<Result<_, _>>()?,
+        // A single object where a list was expected (seen on old servers).
+        Some(one @ Value::Object(_)) => vec![typed(command, one)?],
+        Some(other) => {
+            return Err(parse_error(
+                command,
+                &format!("`{key}` is not a list but {}", kind(other)),
+            ))
+        }
+    };
+    Ok(Page { count, items })
+}
+
+/// The single array key of a list response, for raw calls whose item key is
+/// not known in advance.
+pub fn list_key(obj: &Value) -> Option<String> {
+    let Value::Object(map) = obj else { return None };
+    let mut arrays = map.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
+    match (arrays.next(), arrays.next()) {
+        (Some(k), None) => Some(k.clone()),
+        _ => None,
+    }
+}
+
+/// A value under a key, matched exactly first, then case-insensitively.
+pub fn find_key<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+    let Value::Object(map) = obj else { return None };
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// An object that arrives wrapped in its name (`{"virtualmachine": {...}}`)
+/// in job results and some synchronous answers.
+pub fn object<T: DeserializeOwned>(command: &str, obj: &Value, key: &str) -> Result<T, Error> {
+    match find_key(obj, key) {
+        Some(inner) => typed(command, inner),
+        None => Err(parse_error(
+            command,
+            &format!("no `{key}` object in the result (keys: {})", keys_of(obj)),
+        )),
+    }
+}
+
+pub fn typed<T: DeserializeOwned>(command: &str, value: &Value) -> Result<T, Error> {
+    T::deserialize(value).map_err(|e| parse_error(command, &e.to_string()))
+}
+
+pub(crate) fn parse_error(command: &str, message: &str) -> Error {
+    Error::Parse {
+        command: command.to_string(),
+        message: message.to_string(),
+    }
+}
+
+pub(crate) fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn keys_of(v: &Value) -> String {
+    match v {
+        Value::Object(m) if !m.is_empty() => m.keys().cloned().collect::<Vec<_>>().join(", "),
+        Value::Object(_) => "none".into(),
+        other => kind(other).into(),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 200 {
+        format!("{}...", one_line.chars().take(200).collect::<String>())
+    } else if one_line.is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irregular_envelope_names_are_taken_as_found() {
+        let v = extract(
+            "restoreVirtualMachine",
+            200,
+            br#"{"restorevmresponse":{"jobid":"j1"}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(v["jobid"], "j1");
+    }
+
+    #[test]
+    fn error_body_becomes_api_error_with_codes() {
+        let body = br#"{"deployvirtualmachineresponse":{"uuidList":[],"errorcode":431,"cserrorcode":4350,"errortext":"Unable to find service offering: 104"}}"#;
+        match extract("deployVirtualMachine", 431, body, true) {
+            Err(Error::Api(e)) => {
+                assert_eq!(
+                    (e.status, e.errorcode, e.cserrorcode),
+                    (431, 431, Some(4350))
+                );
+                assert_eq!(e.errortext, "Unable to find service offering: 104");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn html_error_page_is_an_http_error() {
+        let e = extract(
+            "listZones",
+            502,
+            b"<html><body>Bad gateway</body></html>",
+            true,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Http { status: 502, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn empty_list_is_empty_object() {
+        let v = extract(
+            "listSSHKeyPairs",
+            200,
+            br#"{"listsshkeypairsresponse":{}}"#,
+            true,
+        )
+        .unwrap();
+        let p: Page<Value> = page("listSSHKeyPairs", &v, "sshkeypair").unwrap();
+        assert!(p.items.is_empty());
+        assert_eq!(p.count, None);
+    }
+
+    #[test]
+    fn list_key_is_matched_case_insensitively() {
+        let v = serde_json::json!({"count": 1, "vmSnapshot": [{"id": "s"}]});
+        let p: Page<Value> = page("listVMSnapshot", &v, "vmsnapshot").unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(list_key(&v).as_deref(), Some("vmSnapshot"));
+    }
+}
