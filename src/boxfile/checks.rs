@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 
 use super::model::{Machine, Project};
-use super::reader::{Loc, Reader};
+use super::reader::{suggest, Loc, Reader};
 use super::resolve::MachineSpans;
 use crate::state::ProviderKind;
-use crate::suggest::did_you_mean;
 
 pub(crate) fn run(r: &mut Reader, project: &Project, spans: &[MachineSpans]) {
     let machines = &project.machines;
@@ -63,7 +62,7 @@ fn dependencies(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
             match index.get(dep.as_str()) {
                 Some(&j) if names.contains(&dep.as_str()) => edges[i].push((j, loc)),
                 _ => {
-                    let help = match did_you_mean(dep, names.iter().copied()) {
+                    let help = match suggest(dep, &names) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("machines: {}", names.join(", ")),
                     };

@@ -11,10 +11,12 @@ mod node;
 mod reader;
 mod resolve;
 mod schema;
+mod starter;
 
 pub use diagnostic::Diagnostic;
 pub use model::*;
 pub use resolve::{check_host_name, default_project_name, HOST_NAME_HELP};
+pub use starter::starter;
 
 use std::path::Path;
 
@@ -203,11 +205,13 @@ fn merge_local(r: &mut Reader, tree: &mut Node, mut over: Node) {
         {
             Some(base) => node::merge_table(base, local),
             None => {
-                let help =
-                    match crate::suggest::did_you_mean(&name, known.iter().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("machines in the Boxfile: {}", known.join(", ")),
-                    };
+                let help = match reader::suggest(
+                    &name,
+                    &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                ) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("machines in the Boxfile: {}", known.join(", ")),
+                };
                 r.error(
                     &name_entry.value.loc(),
                     format!("Boxfile.local overrides machine `{name}`, which the Boxfile does not declare"),
@@ -217,3 +221,6 @@ fn merge_local(r: &mut Reader, tree: &mut Node, mut over: Node) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

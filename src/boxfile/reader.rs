@@ -5,7 +5,25 @@ use std::ops::Range;
 
 use super::diagnostic::{Diagnostic, Sources};
 use super::node::{Entry, FileId, Kind, Node};
-use crate::suggest::did_you_mean;
+
+/// The closest of `candidates` to a misspelled `given`. Swapped adjacent
+/// letters (`zoen`, `wbe`) are the commonest typo and cost two edits, more
+/// than `did_you_mean` allows for short words, so they are tried as well.
+pub(crate) fn suggest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if let Some(s) = crate::suggest::did_you_mean(given, candidates.iter().copied()) {
+        return Some(s);
+    }
+    let g: Vec<char> = given.chars().collect();
+    candidates.iter().copied().find(|c| {
+        let c: Vec<char> = c.chars().collect();
+        c.len() == g.len()
+            && (0..g.len().saturating_sub(1)).any(|i| {
+                let mut swapped = g.clone();
+                swapped.swap(i, i + 1);
+                swapped == c
+            })
+    })
+}
 
 /// Where something is: a file and a byte span in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +85,7 @@ impl<'a> Reader<'a> {
         };
         for e in entries {
             if !known.contains(&e.key.as_str()) {
-                let help = match did_you_mean(&e.key, known.iter().copied()) {
+                let help = match suggest(&e.key, known) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("{what} accepts: {}", known.join(", ")),
                 };
@@ -183,7 +201,7 @@ impl<'a> Reader<'a> {
             .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let help = match did_you_mean(&s, choices.iter().copied()) {
+        let help = match suggest(&s, choices) {
             Some(m) => format!("did you mean `{m}`? expected one of {expected}"),
             None => format!("expected one of {expected}"),
         };

@@ -35,8 +35,16 @@ pub(crate) fn run(g: &Globals, args: crate::cli::ValidateArgs) -> anyhow::Result
         } else {
             let n = checked.diagnostics.len();
             let noun = if n == 1 { "problem" } else { "problems" };
-            g.printer
-                .error(&anyhow::anyhow!("the Boxfile has {n} {noun}"));
+            let mut files: Vec<&str> = checked
+                .diagnostics
+                .iter()
+                .map(|d| d.file.as_str())
+                .collect();
+            files.dedup();
+            g.printer.error(&anyhow::anyhow!(
+                "found {n} {noun} in {}",
+                files.join(" and ")
+            ));
         }
     }
     Ok(if valid {

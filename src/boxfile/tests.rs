@@ -1,0 +1,434 @@
+//! Unit tests of parsing, inheritance, `Boxfile.local` merging and validation.
+
+use std::path::Path;
+
+use super::*;
+use crate::state::ProviderKind;
+
+fn check(boxfile: &str, local: Option<&str>) -> Checked {
+    check_text(
+        Path::new("/nonexistent/shop"),
+        boxfile.to_string(),
+        local.map(str::to_string),
+    )
+}
+
+fn valid(boxfile: &str, local: Option<&str>) -> Project {
+    let c = check(boxfile, local);
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    c.project.unwrap()
+}
+
+/// Each diagnostic as `FILE:LINE:COL: message`.
+fn problems(boxfile: &str, local: Option<&str>) -> Vec<String> {
+    let c = check(boxfile, local);
+    assert!(c.project.is_none());
+    c.diagnostics
+        .iter()
+        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+        .collect()
+}
+
+#[test]
+fn a_minimal_boxfile_gets_every_default() {
+    let p = valid("[[machine]]\nname = \"web\"\n", None);
+    assert_eq!(p.name, "shop", "the project is named after its folder");
+    assert_eq!(p.root, Path::new("/nonexistent/shop"));
+    assert!(!p.local.isolated);
+    let m = &p.machines[0];
+    assert_eq!(m.name, "web");
+    assert_eq!(m.provider, ProviderKind::Local);
+    assert_eq!(m.box_name, "debian-12");
+    assert_eq!((m.cpus, m.memory), (1, 1024));
+    assert_eq!(m.user, "box");
+    assert_eq!(m.accel, Accel::Auto);
+    assert!(!m.primary);
+    assert_eq!(
+        p.primary().unwrap().name,
+        "web",
+        "the first machine is primary by default"
+    );
+}
+
+#[test]
+fn machines_inherit_defaults_unless_they_set_their_own() {
+    let p = valid(
+        r#"
+[project]
+provider = "cloudstack"
+[defaults]
+box = "ubuntu-24.04"
+cpus = 2
+memory = 2048
+user = "dev"
+accel = "tcg"
+disk_size = 20
+[[machine]]
+name = "a"
+[[machine]]
+name = "b"
+memory = 512
+provider = "local"
+box = "debian-12"
+"#,
+        None,
+    );
+    let a = p.machine("a").unwrap();
+    assert_eq!((a.cpus, a.memory, a.disk_size), (2, 2048, Some(20)));
+    assert_eq!(
+        (a.box_name.as_str(), a.user.as_str()),
+        ("ubuntu-24.04", "dev")
+    );
+    assert_eq!(a.accel, Accel::Tcg);
+    assert_eq!(a.provider, ProviderKind::CloudStack);
+    let b = p.machine("b").unwrap();
+    assert_eq!((b.cpus, b.memory), (2, 512));
+    assert_eq!(b.box_name, "debian-12");
+    assert_eq!(b.provider, ProviderKind::Local);
+}
+
+#[test]
+fn defaults_provider_wins_over_project_provider() {
+    let p = valid(
+        "[project]\nprovider = \"cloudstack\"\n[defaults]\nprovider = \"local\"\n[[machine]]\nname = \"a\"\n",
+        None,
+    );
+    assert_eq!(p.machines[0].provider, ProviderKind::Local);
+}
+
+#[test]
+fn provisioners_are_named_by_kind_and_position_and_default_to_once_privileged() {
+    let p = valid(
+        r#"
+[[machine]]
+name = "a"
+[[machine.provision]]
+shell = "true"
+[[machine.provision]]
+name = "again"
+shell = "date"
+run = "always"
+privileged = false
+[[machine.provision]]
+shell = "false"
+run = "never"
+"#,
+        None,
+    );
+    let prov = &p.machines[0].provision;
+    let names: Vec<&str> = prov.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["shell-1", "again", "shell-3"]);
+    assert_eq!((prov[0].run, prov[0].privileged), (RunPolicy::Once, true));
+    assert_eq!(
+        (prov[1].run, prov[1].privileged),
+        (RunPolicy::Always, false)
+    );
+    assert_eq!(prov[2].run, RunPolicy::Never);
+    assert_eq!(
+        prov[0].kind,
+        ProvisionerKind::Shell {
+            inline: "true".into()
+        }
+    );
+}
+
+#[test]
+fn paths_are_made_absolute_relative_to_the_boxfile_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("conf/setup.sh"), "#!/bin/sh\n").unwrap();
+    let c = check_text(
+        dir.path(),
+        r#"
+[[machine]]
+name = "a"
+sync = [{ from = ".", to = "/srv/app", exclude = ["target/"], owner = "www-data" }, { from = "./conf", to = "/etc/app" }]
+ports = [{ guest = 53, host = 5353, protocol = "udp" }]
+[[machine.provision]]
+script = "conf/setup.sh"
+args = ["--fast"]
+env = { MODE = "dev", LEVEL = 3 }
+[[machine.provision]]
+file = "conf"
+destination = "/etc/app2"
+"#
+        .into(),
+        None,
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let m = &c.project.unwrap().machines[0];
+    assert_eq!(m.sync[0].from, dir.path());
+    assert_eq!(m.sync[0].exclude, ["target/"]);
+    assert_eq!(m.sync[0].owner.as_deref(), Some("www-data"));
+    assert_eq!(m.sync[1].from, dir.path().join("conf"));
+    assert_eq!(
+        m.ports[0],
+        PortMapping {
+            guest: 53,
+            host: 5353,
+            protocol: "udp".into()
+        }
+    );
+    match &m.provision[0].kind {
+        ProvisionerKind::Script { path, args, env } => {
+            assert_eq!(path, &dir.path().join("conf/setup.sh"));
+            assert_eq!(args, &["--fast"]);
+            assert_eq!(env.get("LEVEL").map(String::as_str), Some("3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.provision[0].name, "script-1");
+    assert_eq!(m.provision[1].name, "file-2");
+}
+
+#[test]
+fn machine_cloudstack_settings_are_merged_over_the_project_ones() {
+    let p = valid(
+        r#"
+[cloudstack]
+zone = "z1"
+service_offering = "Small"
+security_groups = ["default"]
+allow_from = ["10.0.0.0/8"]
+details = { a = "1", b = "2" }
+[[machine]]
+name = "a"
+provider = "cloudstack"
+cloudstack = { service_offering = "Large", details = { b = "3" }, public_ip = "192.0.2.10" }
+[[machine]]
+name = "b"
+"#,
+        None,
+    );
+    let a = &p.machine("a").unwrap().cloudstack;
+    assert_eq!(a.zone.as_deref(), Some("z1"));
+    assert_eq!(a.service_offering.as_deref(), Some("Large"));
+    assert_eq!(a.security_groups, ["default"]);
+    assert_eq!(a.allow_from, ["10.0.0.0/8"]);
+    assert_eq!(a.public_ip.as_deref(), Some("192.0.2.10"));
+    let details: Vec<(&str, &str)> = a
+        .details
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(details, [("a", "1"), ("b", "3")]);
+    assert_eq!(p.machine("b").unwrap().cloudstack, p.cloudstack);
+}
+
+#[test]
+fn boxfile_local_overrides_sections_and_machines_by_name() {
+    let p = valid(
+        r#"
+[defaults]
+memory = 1024
+[cloudstack]
+zone = "team-zone"
+profile = "team"
+[[machine]]
+name = "web"
+cpus = 2
+[[machine]]
+name = "db"
+"#,
+        Some(
+            r#"
+[defaults]
+memory = 4096
+[cloudstack]
+zone = "my-zone"
+allow_from = ["198.51.100.7/32"]
+[local]
+isolated = true
+[[machine]]
+name = "db"
+cpus = 4
+"#,
+        ),
+    );
+    assert_eq!(p.cloudstack.zone.as_deref(), Some("my-zone"));
+    assert_eq!(
+        p.cloudstack.profile.as_deref(),
+        Some("team"),
+        "keys not overridden stay"
+    );
+    assert_eq!(p.cloudstack.allow_from, ["198.51.100.7/32"]);
+    assert!(p.local.isolated);
+    let names: Vec<&str> = p.machines.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["web", "db"],
+        "Boxfile.local adds no machine and keeps the order"
+    );
+    let web = p.machine("web").unwrap();
+    assert_eq!((web.cpus, web.memory), (2, 4096));
+    let db = p.machine("db").unwrap();
+    assert_eq!((db.cpus, db.memory), (4, 4096));
+}
+
+#[test]
+fn problems_in_boxfile_local_name_that_file() {
+    let found = problems(
+        "[[machine]]\nname = \"web\"\n",
+        Some("[[machine]]\nname = \"wbe\"\nmemroy = 1\n[defaults]\ncpus = 0\n"),
+    );
+    assert_eq!(
+        found,
+        [
+            "Boxfile.local:2:8: Boxfile.local overrides machine `wbe`, which the Boxfile does not declare",
+            "Boxfile.local:5:8: `cpus` must be at least 1, found 0",
+        ]
+    );
+}
+
+#[test]
+fn a_syntax_error_in_boxfile_local_is_reported_with_its_file() {
+    let found = problems("[[machine]]\nname = \"web\"\n", Some("[defaults\n"));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("Boxfile.local:1:10: TOML syntax error"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported_with_a_suggestion() {
+    let c = check(
+        "[projet]\n[defaults]\nmemroy = 1\n[[machine]]\nname = \"a\"\ncpu = 1\nzzz = 2\n",
+        None,
+    );
+    let found: Vec<(usize, &str, Option<&str>)> = c
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.message.as_str(), d.help.as_deref()))
+        .collect();
+    assert_eq!(
+        found[0],
+        (
+            1,
+            "unknown key `projet` in the Boxfile",
+            Some("did you mean `project`?")
+        )
+    );
+    assert_eq!(
+        found[1],
+        (
+            3,
+            "unknown key `memroy` in [defaults]",
+            Some("did you mean `memory`?")
+        )
+    );
+    assert_eq!(
+        found[2],
+        (
+            6,
+            "unknown key `cpu` in [[machine]]",
+            Some("did you mean `cpus`?")
+        )
+    );
+    assert_eq!(found[3].0, 7);
+    assert!(found[3]
+        .2
+        .unwrap()
+        .starts_with("[[machine]] accepts: name, primary"));
+    assert_eq!(found.len(), 4);
+}
+
+#[test]
+fn machine_names_must_be_host_names() {
+    for bad in ["Web", "web_1", "-web", "web-", "", "wéb", &"a".repeat(64)] {
+        assert!(check_host_name(bad).is_err(), "{bad:?} should be rejected");
+    }
+    for good in ["web", "web-1", "1", &"a".repeat(63)] {
+        assert!(check_host_name(good).is_ok(), "{good:?} should be accepted");
+    }
+}
+
+#[test]
+fn dependency_cycles_are_named() {
+    let found = problems(
+        r#"
+[[machine]]
+name = "a"
+depends_on = ["b"]
+[[machine]]
+name = "b"
+depends_on = ["c"]
+[[machine]]
+name = "c"
+depends_on = ["a"]
+[[machine]]
+name = "d"
+depends_on = ["d"]
+"#,
+        None,
+    );
+    assert_eq!(
+        found,
+        [
+            "Boxfile:10:15: `depends_on` forms a cycle: a -> b -> c -> a",
+            "Boxfile:13:15: `depends_on` forms a cycle: d -> d",
+        ]
+    );
+}
+
+#[test]
+fn host_ports_clash_locally_but_not_between_cloudstack_machines_with_their_own_ip() {
+    let found = problems(
+        r#"
+[[machine]]
+name = "a"
+ports = [{ guest = 80, host = 8080 }, { guest = 53, host = 8080, protocol = "udp" }]
+[[machine]]
+name = "b"
+ports = [{ guest = 81, host = 8080 }]
+[[machine]]
+name = "c"
+provider = "cloudstack"
+ports = [{ guest = 80, host = 80 }]
+[[machine]]
+name = "d"
+provider = "cloudstack"
+ports = [{ guest = 80, host = 80 }]
+cloudstack = { public_ip = "auto" }
+"#,
+        None,
+    );
+    assert_eq!(
+        found,
+        ["Boxfile:7:10: host port 8080/tcp is already forwarded by machine `a`"]
+    );
+}
+
+#[test]
+fn a_valid_boxfile_reports_nothing_and_an_invalid_one_no_project() {
+    let c = check("[[machine]]\nname = \"a\"\ncpus = 0\n", None);
+    assert!(c.project.is_none());
+    assert_eq!(c.diagnostics.len(), 1);
+}
+
+#[test]
+fn the_starter_written_by_init_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = starter("demo");
+    let c = check_text(dir.path(), text, None);
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    assert_eq!(c.project.unwrap().name, "demo");
+}
+
+#[test]
+fn the_example_boxfile_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("Boxfile.example")).unwrap();
+    let c = check_text(root, text, None);
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let p = c.project.unwrap();
+    assert_eq!(p.primary().unwrap().name, "web");
+    assert!(p.local.isolated);
+    assert!(p.machines.iter().all(|m| m.provider == ProviderKind::Local));
+}
+
+#[test]
+fn default_project_names_are_host_names() {
+    assert_eq!(default_project_name(Path::new("/x/My Shop_2")), "my-shop-2");
+    assert_eq!(default_project_name(Path::new("/")), "box");
+}
