@@ -1,1 +1,182 @@
-//! Folder sync, host to guest, over SSH (not landed yet).
+//! Folder sync, host to guest, over the machine's SSH session.
+//!
+//! Each `sync` entry of a machine is mirrored: the host tree is scanned
+//! (Boxfile excludes, `.gitignore`, never `.box/`), compared with the
+//! manifest of what was last sent, and only the difference travels: one
+//! remote `rm` for what is gone, one tar stream for what is new or changed.
+//! rsync is not needed on either side.
+
+mod apply;
+mod manifest;
+mod plan;
+mod scan;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::boxfile::{Machine, SyncFolder};
+use crate::output::Printer;
+use crate::ssh::{Session, SshError};
+use crate::state::StateStore;
+
+pub use manifest::Manifest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot read the sync folder {path}")]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad exclude pattern `{pattern}`: {reason}")]
+    Exclude { pattern: String, reason: String },
+    #[error("cannot write the sync manifest {path}")]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {what}")]
+    Local {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {step} step on the machine exited with code {status}: {}", .stderr.trim())]
+    Remote {
+        step: &'static str,
+        status: i32,
+        stderr: String,
+    },
+    #[error("sync over SSH failed")]
+    Ssh(#[source] SshError),
+    #[error("cannot watch {path} for changes")]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// What one folder's sync did.
+#[derive(Debug, Clone)]
+pub struct FolderReport {
+    pub from: PathBuf,
+    pub to: String,
+    pub sent_files: u64,
+    pub sent_bytes: u64,
+    pub deleted: u64,
+    pub elapsed: Duration,
+}
+
+impl FolderReport {
+    pub fn changed(&self) -> bool {
+        self.sent_files > 0 || self.deleted > 0
+    }
+
+    /// `/host -> /guest: 3 sent (1.2 KiB), 1 deleted in 42 ms`
+    pub fn summary(&self) -> String {
+        format!(
+            "{} -> {}: {} sent ({}), {} deleted in {} ms",
+            self.from.display(),
+            self.to,
+            self.sent_files,
+            human_bytes(self.sent_bytes),
+            self.deleted,
+            self.elapsed.as_millis()
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub folders: Vec<FolderReport>,
+}
+
+/// Syncs every `sync` entry of `machine`, printing one line per folder.
+pub fn sync_machine(
+    session: &Session,
+    machine: &Machine,
+    store: &StateStore,
+    printer: &Printer,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    for folder in &machine.sync {
+        let r = sync_folder(session, machine, folder, store, true)?;
+        printer.machine(&machine.name, &format!("synced {}", r.summary()));
+        report.folders.push(r);
+    }
+    Ok(report)
+}
+
+/// Syncs one folder. `check_remote` asks the guest whether the destination
+/// still exists (a recreated guest gets everything again); `--watch` asks
+/// only on its first pass.
+pub fn sync_folder(
+    session: &Session,
+    machine: &Machine,
+    folder: &SyncFolder,
+    store: &StateStore,
+    check_remote: bool,
+) -> Result<FolderReport, SyncError> {
+    let start = Instant::now();
+    let owner = folder.owner.as_deref();
+    let file = Manifest::path(&store.machine_dir(&machine.name), &folder.to);
+    let mut manifest = Manifest::load(&file, &folder.from, &folder.to, owner);
+    if check_remote && !manifest.entries.is_empty() && !apply::remote_exists(session, &folder.to)? {
+        manifest = Manifest::empty(&folder.from, &folder.to, owner);
+    }
+    let local = scan::scan(&folder.from, &folder.exclude)?;
+    let plan = plan::plan(&folder.from, &local, &manifest);
+    let login = session.user();
+    let owner_spec = owner.unwrap_or(login);
+    let remote = apply::Remote {
+        dest: &folder.to,
+        owner: owner_spec,
+        elevate: login != "root" && owner.is_some_and(|o| o.split(':').next() != Some(login)),
+    };
+    let result = if plan.is_empty() {
+        Ok(apply::Applied::default())
+    } else {
+        apply::apply(session, &remote, &folder.from, &plan, &local, &mut manifest)
+    };
+    // Whatever was done before a failure is recorded, so it is not redone.
+    if !plan.is_empty() || !file.exists() {
+        manifest.save(&file)?;
+    }
+    let applied = result?;
+    Ok(FolderReport {
+        from: folder.from.clone(),
+        to: folder.to.clone(),
+        sent_files: applied.sent_files,
+        sent_bytes: applied.sent_bytes,
+        deleted: applied.deleted,
+        elapsed: start.elapsed(),
+    })
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// True when `path` is inside `root` and not under a `.box` folder (box's
+/// own state changes must never trigger a sync).
+pub(crate) fn relevant(root: &Path, path: &Path) -> bool {
+    match path.strip_prefix(root) {
+        Ok(rel) => !rel.components().any(|c| c.as_os_str() == ".box"),
+        Err(_) => false,
+    }
+}

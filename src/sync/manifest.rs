@@ -1,0 +1,103 @@
+//! What box last sent to a guest folder: one entry per path, so the next
+//! sync sends only what changed without asking the guest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::SyncError;
+use crate::fsutil::write_atomic;
+
+const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One path as it was on the host when it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(rename = "k")]
+    pub kind: Kind,
+    #[serde(rename = "s", default)]
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    #[serde(rename = "t", default)]
+    pub mtime_ns: i128,
+    #[serde(rename = "m", default)]
+    pub mode: u32,
+    /// SHA-256 of a file's content, hex; consulted when size and mtime disagree.
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// A symbolic link's target.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub from: PathBuf,
+    pub to: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Relative paths with `/` separators.
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Manifest {
+    pub fn empty(from: &Path, to: &str, owner: Option<&str>) -> Manifest {
+        Manifest {
+            schema: SCHEMA,
+            from: from.to_path_buf(),
+            to: to.to_string(),
+            owner: owner.map(str::to_string),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Where the manifest of a folder lives in the machine's state folder.
+    pub fn path(machine_dir: &Path, to: &str) -> PathBuf {
+        let digest = Sha256::digest(to.as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        machine_dir.join("sync").join(format!("{name}.json"))
+    }
+
+    /// The manifest for this folder pair, or an empty one when there is
+    /// none or it describes another source, destination or owner.
+    pub fn load(file: &Path, from: &Path, to: &str, owner: Option<&str>) -> Manifest {
+        let fresh = Manifest::empty(from, to, owner);
+        let Ok(bytes) = std::fs::read(file) else {
+            return fresh;
+        };
+        // A corrupt manifest only costs a full resend.
+        match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m)
+                if m.schema == SCHEMA
+                    && m.from == from
+                    && m.to == to
+                    && m.owner.as_deref() == owner =>
+            {
+                m
+            }
+            _ => fresh,
+        }
+    }
+
+    pub fn save(&self, file: &Path) -> Result<(), SyncError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| SyncError::Manifest {
+            path: file.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        write_atomic(file, &bytes, 0o600).map_err(|source| SyncError::Manifest {
+            path: file.to_path_buf(),
+            source,
+        })
+    }
+}

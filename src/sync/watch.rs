@@ -1,0 +1,89 @@
+//! `box sync --watch`: file-system notifications, a short debounce, and a
+//! sync of only the affected folders over connections kept open.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use super::{relevant, sync_folder, SyncError};
+use crate::boxfile::Machine;
+use crate::output::Printer;
+use crate::ssh::Session;
+use crate::state::StateStore;
+
+/// Quiet time after the last event before syncing (editors write in bursts).
+const DEBOUNCE: Duration = Duration::from_millis(20);
+/// Longest a burst of events may delay a sync.
+const MAX_DELAY: Duration = Duration::from_millis(200);
+
+/// Watches every sync folder of `machines` and syncs on change, forever
+/// (until the process is interrupted or a sync fails).
+pub fn watch(
+    machines: &[(Machine, Session)],
+    store: &StateStore,
+    printer: &Printer,
+) -> Result<(), SyncError> {
+    let (tx, rx) = mpsc::channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(event) = res {
+            for p in event.paths {
+                let _ = tx.send(p);
+            }
+        }
+    })
+    .map_err(|source| SyncError::Watch {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for (m, _) in machines {
+        for f in &m.sync {
+            if !roots.contains(&f.from) {
+                watcher
+                    .watch(&f.from, RecursiveMode::Recursive)
+                    .map_err(|source| SyncError::Watch {
+                        path: f.from.clone(),
+                        source,
+                    })?;
+                roots.push(f.from.clone());
+            }
+        }
+    }
+    printer.info(&format!(
+        "watching {} folder(s) for changes; Ctrl-C to stop",
+        roots.len()
+    ));
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(p) => p,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                for (_, s) in machines {
+                    s.keepalive();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        let mut changed = vec![first];
+        let started = Instant::now();
+        while started.elapsed() < MAX_DELAY {
+            match rx.recv_timeout(DEBOUNCE) {
+                Ok(p) => changed.push(p),
+                Err(_) => break,
+            }
+        }
+        for (m, session) in machines {
+            for f in &m.sync {
+                if !changed.iter().any(|p| relevant(&f.from, p)) {
+                    continue;
+                }
+                let r = sync_folder(session, m, f, store, false)?;
+                if r.changed() {
+                    printer.machine(&m.name, &format!("synced {}", r.summary()));
+                }
+            }
+        }
+    }
+}
