@@ -1,54 +1,822 @@
-//! the local QEMU provider (not landed yet).
+//! The local provider: machines are QEMU processes on this computer.
+//!
+//! Each machine has a folder `.box/machines/<name>/` with a qcow2 overlay on
+//! top of its box image, a cloud-init seed box wrote, its console log and
+//! QEMU's pid file. QEMU runs daemonized, so it outlives `box up`; box finds
+//! it again by pid and talks to it over a QMP socket. SSH and the Boxfile's
+//! ports are forwarded from 127.0.0.1; the machines of a project share a
+//! private network carried over Unix sockets by a hub process (see `hub`).
+
+mod accel;
+mod disk;
+mod hub;
+mod image;
+mod net;
+mod process;
+mod qemu;
+mod qmp;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
 
 use crate::boxfile::Machine;
-use crate::error::NotYetAvailable;
+use crate::cloudinit::{self, DhcpNic, PrivateNic, Seed};
+use crate::error::Hinted;
 use crate::provider::{Context, SnapshotInfo, SnapshotOp};
-use crate::state::MachineState;
+use crate::state::{ForwardedPort, MachineState, SshTarget, Status};
+
+use accel::Chosen;
+use net::RunDir;
+
+const DISK: &str = "disk.qcow2";
+const SEED: &str = "seed.img";
+const CONSOLE: &str = "console.log";
+const PIDFILE: &str = "qemu.pid";
+const HOST_KEY_PUB: &str = "host_ed25519.pub";
+
+/// How long a guest may stay silent on its serial console before box
+/// calls it hung (`BOX_BOOT_STAGE_TIMEOUT`, seconds).
+const BOOT_STAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a clean shutdown may take before QEMU is stopped (`BOX_HALT_TIMEOUT`).
+const HALT_TIMEOUT: Duration = Duration::from_secs(120);
+/// `savevm` of a few hundred MiB of RAM, under TCG on a busy host.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Local {
-    _ctx: Context,
+    ctx: Context,
+    run: RunDir,
+    /// Serialises hub start and stop between machines coming up or going
+    /// down in parallel.
+    hub_lock: tokio::sync::Mutex<()>,
+    /// Serialises box lookups, so two machines of one box fetch it once.
+    image_lock: tokio::sync::Mutex<()>,
 }
 
-fn not_yet() -> anyhow::Error {
-    NotYetAvailable {
-        verb: "up".into(),
-        detail: " on the local QEMU provider: it has not landed".into(),
+fn seconds_from_env(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(default)
+}
+
+fn data_str(state: &MachineState, key: &str) -> Option<String> {
+    state
+        .provider_data
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn data_pid(state: &MachineState) -> Option<u32> {
+    state
+        .provider_data
+        .get("pid")
+        .and_then(Value::as_u64)
+        .and_then(|p| u32::try_from(p).ok())
+}
+
+/// A snapshot name goes into a monitor command line: keep it plain.
+fn check_snapshot_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Hinted::new(
+            format!("`{name}` is not a valid snapshot name"),
+            "use letters, digits, `-`, `_` and `.` (at most 64)",
+        )
+        .into())
     }
-    .into()
 }
 
 impl Local {
-    pub async fn prepare(ctx: &Context, _machines: &[&Machine]) -> anyhow::Result<Self> {
-        let _ = ctx;
-        Err(not_yet())
+    pub async fn prepare(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<Self> {
+        let local = Local::new(ctx);
+        local.preflight()?;
+        // Fetch or build missing boxes now, before any machine is touched.
+        for m in machines {
+            if !ctx.store.machine_dir(&m.name).join(DISK).exists() {
+                local.image(&m.box_name).await?;
+            }
+        }
+        Ok(local)
     }
 
     pub async fn open(ctx: &Context) -> anyhow::Result<Self> {
-        let _ = ctx;
-        Err(not_yet())
+        Ok(Local::new(ctx))
     }
 
-    pub async fn up(&self, _machine: &Machine, _state: MachineState) -> anyhow::Result<MachineState> {
-        Err(not_yet())
+    fn new(ctx: &Context) -> Local {
+        Local {
+            ctx: ctx.clone(),
+            run: RunDir::new(ctx.store.dir()),
+            hub_lock: tokio::sync::Mutex::new(()),
+            image_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
-    pub async fn halt(&self, _state: MachineState, _force: bool) -> anyhow::Result<MachineState> {
-        Err(not_yet())
+    /// QEMU and qemu-img must be installed; the accelerator setting must parse.
+    fn preflight(&self) -> anyhow::Result<()> {
+        for (program, package) in [
+            (qemu::binary(), "qemu-system-x86"),
+            ("qemu-img", "qemu-utils"),
+        ] {
+            if !on_path(program) {
+                let package = if program.ends_with("aarch64") {
+                    "qemu-system-arm"
+                } else {
+                    package
+                };
+                return Err(Hinted::new(
+                    format!(
+                        "`{program}` is not installed; the local provider runs machines with it"
+                    ),
+                    format!("apt-get install {package} (or your system's QEMU package)"),
+                )
+                .into());
+            }
+        }
+        accel::from_env()?;
+        Ok(())
     }
 
-    pub async fn destroy(&self, _state: MachineState) -> anyhow::Result<()> {
-        Err(not_yet())
+    async fn image(&self, name: &str) -> anyhow::Result<crate::boxes::BoxImage> {
+        let _guard = self.image_lock.lock().await;
+        image::resolve(&self.ctx, name).await
+    }
+
+    pub async fn up(
+        &self,
+        machine: &Machine,
+        mut state: MachineState,
+    ) -> anyhow::Result<MachineState> {
+        let name = machine.name.clone();
+        let dir = self.ctx.store.machine_dir(&name);
+        if let Some(pid) = data_pid(&state) {
+            if process::alive(pid, &marker(&dir)) {
+                state.status = Status::Running;
+                return Ok(state);
+            }
+        }
+        self.preflight()?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the machine folder {}", dir.display()))?;
+        let disk_path = dir.join(DISK);
+        state.id = Some(dir.to_string_lossy().into_owned());
+
+        // Boot facts of the box, recorded at creation: a restart must not
+        // depend on the store still offering the same newest version.
+        if !disk_path.exists() || data_str(&state, "base").is_none() {
+            state.status = Status::Creating;
+            let image = self.image(&machine.box_name).await?;
+            state.provider_data.insert("box".into(), json!(image.name));
+            state
+                .provider_data
+                .insert("box_version".into(), json!(image.version));
+            state
+                .provider_data
+                .insert("base".into(), json!(image.disk.to_string_lossy()));
+            let boot = json!({
+                "kernel": image.kernel.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                "initrd": image.initrd.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                "cmdline": image.cmdline.clone().or_else(|| image.kernel.as_ref().map(|_| crate::boxes::DEFAULT_CMDLINE.to_string())),
+            });
+            state.provider_data.insert("boot".into(), boot);
+            if !disk_path.exists() {
+                self.ctx.printer.verbose(&format!(
+                    "{name}: creating a copy-on-write disk over {}",
+                    image.disk.display()
+                ));
+                let tmp = dir.join("disk.qcow2.tmp");
+                net::remove_file(&tmp);
+                disk::create_overlay(&image.disk, &tmp, machine.disk_size)
+                    .await
+                    .context("cannot create the machine's disk")?;
+                std::fs::rename(&tmp, &disk_path)
+                    .with_context(|| format!("cannot create {}", disk_path.display()))?;
+                image::register_use(&self.ctx, &image, &disk_path);
+            }
+            self.ctx.store.save_machine(&state)?;
+        }
+
+        let host_key = self.ensure_seed(machine, &dir)?;
+        let login = crate::keys::project_key(self.ctx.store.dir(), &self.ctx.project.name)
+            .context("cannot create the project's SSH key")?;
+
+        let private = self.private_link(&name).await?;
+        let chosen = accel::choose(machine.accel, accel::from_env()?);
+        // The console is appended to across boots: only new output counts.
+        let console_start = std::fs::metadata(dir.join(CONSOLE))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let (pid, ssh_port, ports) = self.launch(machine, &state, &dir, chosen, private).await?;
+
+        state.provider_data.insert("pid".into(), json!(pid));
+        state
+            .provider_data
+            .insert("accel".into(), json!(chosen.as_str()));
+        state.status = Status::Running;
+        state.ssh = Some(SshTarget {
+            host: "127.0.0.1".into(),
+            port: ssh_port,
+            user: machine.user.clone(),
+            identity_file: login.private_path.clone(),
+            host_key,
+        });
+        state.ports = ports;
+        self.ctx.store.save_machine(&state)?;
+
+        if let Err(e) = self
+            .watch_boot_stage(&name, &dir, pid, chosen, console_start)
+            .await
+        {
+            self.stop_process(&state, true).await;
+            state.status = Status::Error;
+            state.provider_data.remove("pid");
+            self.ctx.store.save_machine(&state)?;
+            return Err(e);
+        }
+        Ok(state)
+    }
+
+    /// Writes the seed once per machine: its instance id and host key stay
+    /// the same across restarts, so cloud-init does its per-instance work once.
+    /// Returns the pinned host public key.
+    fn ensure_seed(&self, machine: &Machine, dir: &Path) -> anyhow::Result<String> {
+        let seed_path = dir.join(SEED);
+        let pub_path = dir.join(HOST_KEY_PUB);
+        if seed_path.exists() {
+            if let Ok(text) = std::fs::read_to_string(&pub_path) {
+                return Ok(text.trim().to_string());
+            }
+        }
+        let project = &self.ctx.project;
+        let login = crate::keys::project_key(self.ctx.store.dir(), &project.name)
+            .context("cannot create the project's SSH key")?;
+        let host = crate::keys::generate(&format!("box:{}:{}", project.name, machine.name))
+            .context("cannot generate the machine's host key")?;
+        let local_machines: Vec<&Machine> = local_machines(project);
+        let mut hosts = Vec::new();
+        let mut private_nics = Vec::new();
+        if local_machines.len() > 1 {
+            for (i, m) in local_machines.iter().enumerate() {
+                let addr = net::private_address(i)?;
+                hosts.push((addr.to_string(), m.name.clone()));
+                if m.name == machine.name {
+                    private_nics.push(PrivateNic {
+                        mac: net::mac(self.ctx.store.dir(), &m.name, 2),
+                        cidr: format!("{addr}/{}", net::PRIVATE_MASK),
+                    });
+                }
+            }
+        }
+        let seed = Seed {
+            instance_id: format!(
+                "box-{}-{}-{:08x}",
+                project.name,
+                machine.name,
+                rand::random::<u32>()
+            ),
+            hostname: machine.name.clone(),
+            user: machine.user.clone(),
+            authorized_keys: vec![login.public.clone()],
+            host_key_private: Some(host.private_openssh.clone()),
+            host_key_public: Some(host.public.clone()),
+            hosts,
+            dhcp_nics: vec![DhcpNic {
+                mac: net::mac(self.ctx.store.dir(), &machine.name, 0),
+            }],
+            private_nics,
+            extra_user_data: machine.user_data.clone(),
+        };
+        cloudinit::write_seed(&seed_path, &seed)?;
+        crate::fsutil::write_atomic(&pub_path, format!("{}\n", host.public).as_bytes(), 0o644)
+            .with_context(|| format!("cannot write {}", pub_path.display()))?;
+        Ok(host.public)
+    }
+
+    /// The machine's link to the hub, starting the hub if needed; `None`
+    /// for a project with a single local machine.
+    async fn private_link(&self, name: &str) -> anyhow::Result<Option<qemu::DgramLink>> {
+        let machines: Vec<String> = local_machines(&self.ctx.project)
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        if machines.len() < 2 {
+            return Ok(None);
+        }
+        let _guard = self.hub_lock.lock().await;
+        hub::ensure(&self.ctx, &self.run, &machines).await?;
+        Ok(Some(qemu::DgramLink {
+            local: self.run.machine_link(name)?,
+            remote: self.run.hub_link(name)?,
+        }))
+    }
+
+    /// Starts QEMU; retries with new ports if one was taken meanwhile.
+    async fn launch(
+        &self,
+        machine: &Machine,
+        state: &MachineState,
+        dir: &Path,
+        chosen: Chosen,
+        private: Option<qemu::DgramLink>,
+    ) -> anyhow::Result<(u32, u16, Vec<ForwardedPort>)> {
+        let boot = state
+            .provider_data
+            .get("boot")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let path_of = |k: &str| boot.get(k).and_then(Value::as_str).map(PathBuf::from);
+        let kernel = path_of("kernel");
+        let initrd = path_of("initrd");
+        for p in kernel.iter().chain(initrd.iter()) {
+            if !p.exists() {
+                return Err(Hinted::new(
+                    format!("{} of box `{}` is gone from the store", p.display(), machine.box_name),
+                    format!("add the box again (`box box add {}`), or `box destroy {}` and `box up` to start over", machine.box_name, machine.name),
+                )
+                .into());
+            }
+        }
+        let qmp = self.run.qmp(&machine.name)?;
+        let console = dir.join(CONSOLE);
+        let pidfile = dir.join(PIDFILE);
+        let previous_ssh = state.ssh.as_ref().map(|s| s.port);
+        let mut last_err = None;
+        for _attempt in 0..3 {
+            let ssh_port = net::pick_port(previous_ssh)?;
+            let mut reserved = vec![ssh_port];
+            let mut forwards = vec![qemu::Forward {
+                protocol: "tcp".into(),
+                host_addr: "127.0.0.1".into(),
+                host: ssh_port,
+                guest: 22,
+            }];
+            let mut ports = Vec::new();
+            for p in &machine.ports {
+                match net::claim_port(p.host, &p.protocol) {
+                    Ok(port) => reserved.push(port),
+                    Err(e) => {
+                        net::release(&reserved);
+                        return Err(Hinted::new(
+                            format!("{}: {e}", machine.name),
+                            "stop what uses it, or change `host` under `ports` in the Boxfile",
+                        )
+                        .into());
+                    }
+                }
+                forwards.push(qemu::Forward {
+                    protocol: p.protocol.clone(),
+                    host_addr: "127.0.0.1".into(),
+                    host: p.host,
+                    guest: p.guest,
+                });
+                ports.push(ForwardedPort {
+                    guest: p.guest,
+                    host: p.host,
+                    address: "127.0.0.1".into(),
+                });
+            }
+            let spec = qemu::VmSpec {
+                name: format!("box-{}", machine.name),
+                accel: chosen,
+                cpus: machine.cpus,
+                memory_mib: machine.memory,
+                disk: dir.join(DISK),
+                seed: dir.join(SEED),
+                kernel: kernel.clone(),
+                initrd: initrd.clone(),
+                cmdline: boot
+                    .get("cmdline")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                nat_mac: net::mac(self.ctx.store.dir(), &machine.name, 0),
+                forwards,
+                restrict: self.ctx.isolated,
+                private: private
+                    .clone()
+                    .map(|l| (net::mac(self.ctx.store.dir(), &machine.name, 2), l)),
+                qmp: qmp.clone(),
+                console: console.clone(),
+                pidfile: pidfile.clone(),
+            };
+            // Sockets of a QEMU that died keep their names bound.
+            net::remove_file(&qmp);
+            if let Some(l) = &private {
+                net::remove_file(&l.local);
+            }
+            net::remove_file(&pidfile);
+            self.ctx.printer.debug(&format!(
+                "{}: {} {}",
+                machine.name,
+                qemu::binary(),
+                spec.args()
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            let out = tokio::process::Command::new(qemu::binary())
+                .args(spec.args())
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .with_context(|| format!("cannot run {}", qemu::binary()));
+            net::release(&reserved);
+            let out = out?;
+            if out.status.success() {
+                let pid = process::read_pidfile(&pidfile).with_context(|| {
+                    format!("QEMU started but wrote no pid to {}", pidfile.display())
+                })?;
+                return Ok((pid, ssh_port, ports));
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let port_clash = stderr.contains("host forwarding");
+            last_err = Some(stderr);
+            if !port_clash {
+                break;
+            }
+        }
+        let stderr = last_err.unwrap_or_default();
+        let mut err = anyhow::anyhow!("QEMU failed to start {}: {stderr}", machine.name);
+        if stderr.contains("kvm") || stderr.contains("KVM") {
+            err = Hinted::new(
+                format!("QEMU failed to start {}: {stderr}", machine.name),
+                format!(
+                    "set {}=tcg (or `accel = \"tcg\"` in the Boxfile) to run without KVM",
+                    accel::ENV
+                ),
+            )
+            .into();
+        }
+        Err(err)
+    }
+
+    /// A guest that writes nothing to its serial console never started to
+    /// boot: seen with nested KVM where `/dev/kvm` opens but guests hang.
+    async fn watch_boot_stage(
+        &self,
+        name: &str,
+        dir: &Path,
+        pid: u32,
+        chosen: Chosen,
+        start_len: u64,
+    ) -> anyhow::Result<()> {
+        let console = dir.join(CONSOLE);
+        let timeout = seconds_from_env("BOX_BOOT_STAGE_TIMEOUT", BOOT_STAGE_TIMEOUT);
+        let started = Instant::now();
+        loop {
+            let len = std::fs::metadata(&console).map(|m| m.len()).unwrap_or(0);
+            if len > start_len {
+                return Ok(());
+            }
+            if !process::alive(pid, &marker(dir)) {
+                anyhow::bail!(Hinted::new(
+                    format!("the QEMU process of {name} exited during boot"),
+                    format!("see `box logs {name}`"),
+                ));
+            }
+            if started.elapsed() >= timeout {
+                let hint = if chosen == Chosen::Tcg {
+                    format!(
+                        "see `box logs {name}`; the box may not log to the serial console (ttyS0)"
+                    )
+                } else {
+                    format!(
+                        "this host's {} may be broken (common with nested virtualisation): set {}=tcg or `accel = \"tcg\"` in the Boxfile",
+                        chosen.as_str(),
+                        accel::ENV
+                    )
+                };
+                anyhow::bail!(Hinted::new(
+                    format!(
+                        "{name} never reached its boot stage: nothing on its serial console after {}s (accelerator {})",
+                        timeout.as_secs(),
+                        chosen.as_str()
+                    ),
+                    hint,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops QEMU: a clean ACPI power-down first, unless `force`.
+    async fn stop_process(&self, state: &MachineState, force: bool) {
+        let dir = self.ctx.store.machine_dir(&state.name);
+        let mark = marker(&dir);
+        let Some(pid) = data_pid(state) else {
+            return;
+        };
+        if !process::alive(pid, &mark) {
+            return;
+        }
+        let qmp_path = self.run.qmp(&state.name).ok();
+        if !force {
+            if let Some(path) = &qmp_path {
+                match qmp::Qmp::connect(path).await {
+                    Ok(mut q) => {
+                        if q.execute("system_powerdown", None).await.is_ok() {
+                            let timeout = seconds_from_env("BOX_HALT_TIMEOUT", HALT_TIMEOUT);
+                            if process::wait_gone(pid, &mark, timeout).await {
+                                return;
+                            }
+                            self.ctx.printer.warn(&format!(
+                                "{}: no clean shutdown after {}s; stopping QEMU",
+                                state.name,
+                                timeout.as_secs()
+                            ));
+                        }
+                    }
+                    Err(e) => self
+                        .ctx
+                        .printer
+                        .verbose(&format!("{}: {e}; stopping QEMU", state.name)),
+                }
+            }
+        }
+        if let Some(path) = &qmp_path {
+            if let Ok(mut q) = qmp::Qmp::connect(path).await {
+                // QEMU closes the connection as it quits: no answer is fine.
+                let _ = q.execute("quit", None).await;
+                if process::wait_gone(pid, &mark, Duration::from_secs(10)).await {
+                    return;
+                }
+            }
+        }
+        process::terminate(pid, &mark).await;
+    }
+
+    fn remove_sockets(&self, name: &str) {
+        for p in [self.run.qmp(name), self.run.machine_link(name)]
+            .into_iter()
+            .flatten()
+        {
+            net::remove_file(&p);
+        }
+    }
+
+    /// Stops the hub once no machine of the project runs.
+    async fn hub_if_idle(&self) {
+        let _guard = self.hub_lock.lock().await;
+        let any_running = self
+            .ctx
+            .store
+            .machines()
+            .unwrap_or_default()
+            .iter()
+            .any(|s| {
+                data_pid(s).is_some_and(|pid| {
+                    process::alive(pid, &marker(&self.ctx.store.machine_dir(&s.name)))
+                })
+            });
+        if !any_running {
+            hub::stop(&self.run).await;
+        }
+    }
+
+    pub async fn halt(&self, mut state: MachineState, force: bool) -> anyhow::Result<MachineState> {
+        self.stop_process(&state, force).await;
+        self.remove_sockets(&state.name);
+        state.provider_data.remove("pid");
+        if state.status != Status::NotCreated {
+            state.status = Status::Stopped;
+        }
+        state.ports.clear();
+        self.ctx.store.save_machine(&state)?;
+        self.hub_if_idle().await;
+        Ok(state)
+    }
+
+    pub async fn destroy(&self, state: MachineState) -> anyhow::Result<()> {
+        self.stop_process(&state, true).await;
+        self.remove_sockets(&state.name);
+        let dir = self.ctx.store.machine_dir(&state.name);
+        if let (Some(name), Some(version)) =
+            (data_str(&state, "box"), data_str(&state, "box_version"))
+        {
+            image::unregister_use(&self.ctx, &name, &version, &dir.join(DISK));
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot delete {}", dir.display()));
+            }
+        }
+        let mut gone = state.clone();
+        gone.provider_data.remove("pid");
+        self.ctx.store.save_machine(&gone)?;
+        self.hub_if_idle().await;
+        let others = self
+            .ctx
+            .store
+            .machines()
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.name != state.name && self.ctx.store.machine_dir(&s.name).exists());
+        if !others {
+            self.run.remove_if_empty();
+        }
+        Ok(())
     }
 
     pub async fn destroy_project(&self) -> anyhow::Result<()> {
-        Err(not_yet())
+        hub::stop(&self.run).await;
+        self.run.remove_if_empty();
+        Ok(())
     }
 
-    pub async fn refresh(&self, _states: Vec<MachineState>) -> anyhow::Result<Vec<MachineState>> {
-        Err(not_yet())
+    pub async fn refresh(&self, states: Vec<MachineState>) -> anyhow::Result<Vec<MachineState>> {
+        Ok(states
+            .into_iter()
+            .map(|mut s| {
+                let dir = self.ctx.store.machine_dir(&s.name);
+                let alive = data_pid(&s).is_some_and(|pid| process::alive(pid, &marker(&dir)));
+                if alive {
+                    s.status = Status::Running;
+                } else if matches!(s.status, Status::Running | Status::Creating) {
+                    s.status = Status::Dead;
+                }
+                s
+            })
+            .collect())
     }
 
-    pub async fn snapshot(&self, _state: &MachineState, _op: SnapshotOp) -> anyhow::Result<Vec<SnapshotInfo>> {
-        Err(not_yet())
+    pub async fn snapshot(
+        &self,
+        state: &MachineState,
+        op: SnapshotOp,
+    ) -> anyhow::Result<Vec<SnapshotInfo>> {
+        let dir = self.ctx.store.machine_dir(&state.name);
+        let disk_path = dir.join(DISK);
+        if !disk_path.exists() {
+            return Err(Hinted::new(
+                format!("{} has no disk yet", state.name),
+                format!("run `box up {}` first", state.name),
+            )
+            .into());
+        }
+        let running = data_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir)));
+        let qmp_path = self.run.qmp(&state.name)?;
+        let hmp = |line: String| {
+            let qmp_path = qmp_path.clone();
+            async move {
+                let mut q = qmp::Qmp::connect(&qmp_path).await?;
+                q.hmp(&line, SNAPSHOT_TIMEOUT).await
+            }
+        };
+        match op {
+            SnapshotOp::List => {}
+            SnapshotOp::Save(name) => {
+                check_snapshot_name(&name)?;
+                let done: anyhow::Result<()> = if running {
+                    hmp(format!("savevm {name}"))
+                        .await
+                        .map(drop)
+                        .map_err(Into::into)
+                } else {
+                    disk::snapshot_create(&disk_path, &name)
+                        .await
+                        .map_err(Into::into)
+                };
+                done.with_context(|| format!("cannot save snapshot `{name}` of {}", state.name))?;
+            }
+            SnapshotOp::Restore(name) => {
+                check_snapshot_name(&name)?;
+                self.require_snapshot(&disk_path, &state.name, &name)
+                    .await?;
+                let done: anyhow::Result<()> = if running {
+                    hmp(format!("loadvm {name}"))
+                        .await
+                        .map(drop)
+                        .map_err(Into::into)
+                } else {
+                    disk::snapshot_apply(&disk_path, &name)
+                        .await
+                        .map_err(Into::into)
+                };
+                done.with_context(|| {
+                    format!("cannot restore snapshot `{name}` of {}", state.name)
+                })?;
+            }
+            SnapshotOp::Delete(name) => {
+                check_snapshot_name(&name)?;
+                self.require_snapshot(&disk_path, &state.name, &name)
+                    .await?;
+                let done: anyhow::Result<()> = if running {
+                    hmp(format!("delvm {name}"))
+                        .await
+                        .map(drop)
+                        .map_err(Into::into)
+                } else {
+                    disk::snapshot_delete(&disk_path, &name)
+                        .await
+                        .map_err(Into::into)
+                };
+                done.with_context(|| format!("cannot delete snapshot `{name}` of {}", state.name))?;
+            }
+        }
+        let info = disk::info(&disk_path).await?;
+        Ok(info
+            .snapshots
+            .into_iter()
+            .map(|s| SnapshotInfo {
+                name: s.name,
+                created: Some(utc_timestamp(s.date_sec)),
+            })
+            .collect())
+    }
+
+    async fn require_snapshot(
+        &self,
+        disk_path: &Path,
+        machine: &str,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let info = disk::info(disk_path).await?;
+        if info.snapshots.iter().any(|s| s.name == name) {
+            return Ok(());
+        }
+        let known: Vec<String> = info.snapshots.into_iter().map(|s| s.name).collect();
+        Err(Hinted::new(
+            format!("{machine} has no snapshot named `{name}`"),
+            if known.is_empty() {
+                format!("save one with `box snapshot save {machine} NAME`")
+            } else {
+                format!("snapshots of {machine}: {}", known.join(", "))
+            },
+        )
+        .into())
+    }
+}
+
+/// The local machines of the project, in Boxfile order (their private
+/// addresses follow it).
+fn local_machines(project: &crate::boxfile::Project) -> Vec<&Machine> {
+    project
+        .machines
+        .iter()
+        .filter(|m| m.provider == crate::state::ProviderKind::Local)
+        .collect()
+}
+
+/// What only this machine's QEMU has on its command line: its disk path.
+fn marker(dir: &Path) -> String {
+    dir.join(DISK).to_string_lossy().into_owned()
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// `2026-11-25T18:00:00Z` from Unix seconds (no date library needed).
+fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_iso8601() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(1_795_629_600), "2026-11-25T18:00:00Z");
+    }
+
+    #[test]
+    fn snapshot_names_that_could_inject_monitor_commands_are_refused() {
+        assert!(check_snapshot_name("before-upgrade_1.2").is_ok());
+        for bad in ["", "a b", "x;quit", "x\nquit"] {
+            assert!(check_snapshot_name(bad).is_err(), "{bad:?}");
+        }
     }
 }
