@@ -138,7 +138,7 @@ fn primaries(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
                 let line = line_of(r, prev);
                 r.error(
                     loc,
-                    format!("more than one primary machine: `{}` and `{name}`", m.name),
+                    format!("more than one primary machine (`{name}` and `{}`)", m.name),
                     Some(format!("`{name}` is already primary (line {line}); keep `primary = true` on one machine")),
                 );
             }

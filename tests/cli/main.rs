@@ -1,3 +1,4 @@
 //! The one integration-test binary: it runs the real `box` in temp folders.
 
+mod boxfile;
 mod support;
