@@ -240,7 +240,7 @@ pub enum BoxCommand {
     /// Add a box from a name, a file (.box or .qcow2) or a URL.
     Add(BoxAddArgs),
     /// List the boxes in the local store.
-    List,
+    List(BoxListArgs),
     /// Remove a box from the local store.
     Remove(BoxRemoveArgs),
     /// Remove box versions no machine uses.
@@ -265,11 +265,18 @@ pub struct BoxAddArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BoxListArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct BoxRemoveArgs {
     /// The box name.
     pub name: String,
-    /// Only this version.
-    #[arg(long)]
+    /// Only this version (Vagrant's spelling, as `--version` prints box's own).
+    #[arg(id = "box_version", long = "box-version", value_name = "VERSION")]
     pub version: Option<String>,
 }
 
@@ -309,4 +316,14 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

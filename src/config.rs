@@ -144,7 +144,18 @@ pub fn credentials(
     profile: &str,
     warnings: &mut Warnings,
 ) -> Result<Credentials, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    credentials_with_env(paths, profile, warnings, |name| std::env::var(name).ok())
+}
+
+/// [`credentials`] with the environment passed in, so tests are not at the
+/// mercy of a developer's shell.
+pub fn credentials_with_env(
+    paths: &Paths,
+    profile: &str,
+    warnings: &mut Warnings,
+    getenv: impl Fn(&str) -> Option<String>,
+) -> Result<Credentials, ConfigError> {
+    let env = |name: &str| getenv(name).filter(|v| !v.is_empty());
     let config = load_user_config(&paths.config_file, warnings)?;
     let from_file = config.profiles.get(profile);
     let cmk = load_cloudmonkey(&paths.cloudmonkey_file, profile, warnings)?;
@@ -309,15 +320,58 @@ mod tests {
         )
         .unwrap();
         let mut w = Vec::new();
-        let c = credentials(&paths(tmp.path()), "lab", &mut w);
-        // The environment may hold CLOUDSTACK_* in a developer's shell; only
-        // assert when it does not.
-        if std::env::var_os("CLOUDSTACK_API_KEY").is_none() {
-            let c = c.unwrap();
-            assert_eq!(c.api_key, "K");
-            assert_eq!(c.secret_key.expose(), "S");
-            assert_eq!(c.endpoint, "http://127.0.0.1:8080/client/api");
-        }
+        let c = credentials_with_env(&paths(tmp.path()), "lab", &mut w, no_env).unwrap();
+        assert_eq!(c.api_key, "K");
+        assert_eq!(c.secret_key.expose(), "S");
+        assert_eq!(c.endpoint, "http://127.0.0.1:8080/client/api");
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn environment_overrides_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_key = \"S\"\n",
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = credentials_with_env(&paths(tmp.path()), "default", &mut w, |n| {
+            (n == "CLOUDSTACK_API_KEY").then(|| "ENVKEY".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.api_key, "ENVKEY");
+        assert_eq!(c.secret_key.expose(), "S");
+        assert_eq!(c.source, "environment");
+    }
+
+    #[test]
+    fn a_world_readable_secret_file_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_key = \"s3cr3t-value\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut w = Vec::new();
+        credentials_with_env(&paths(tmp.path()), "default", &mut w, no_env).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("chmod 600"));
+        assert!(!w[0].contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn missing_credentials_name_the_profile() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = Vec::new();
+        let e = credentials_with_env(&paths(tmp.path()), "lab", &mut w, no_env).unwrap_err();
+        assert_eq!(e.to_string(), "no CloudStack credentials for profile `lab`");
     }
 
     #[test]
@@ -328,10 +382,8 @@ mod tests {
             "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_command = \"echo S3\"\n",
         )
         .unwrap();
-        if std::env::var_os("CLOUDSTACK_SECRET_KEY").is_none() {
-            let mut w = Vec::new();
-            let c = credentials(&paths(tmp.path()), "default", &mut w).unwrap();
-            assert_eq!(c.secret_key.expose(), "S3");
-        }
+        let mut w = Vec::new();
+        let c = credentials_with_env(&paths(tmp.path()), "default", &mut w, no_env).unwrap();
+        assert_eq!(c.secret_key.expose(), "S3");
     }
 }

@@ -280,3 +280,70 @@ fn a_second_command_waits_for_the_lock_and_says_so() {
         .stderr(predicate::str::contains("waiting for another box command"));
     releaser.join().unwrap();
 }
+
+/// Every file under `dir`, recursively, as bytes.
+fn all_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_files(&p));
+        } else if let Ok(bytes) = fs::read(&p) {
+            out.push((p, bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_secret_key_never_appears_in_output_or_state() {
+    const SECRET: &str = "Zq7-very-secret-key-9Xb";
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Boxfile"),
+        "[project]\nname = \"leak\"\nprovider = \"cloudstack\"\n\n[cloudstack]\nzone = \"zone1\"\n\n[[machine]]\nname = \"web\"\n",
+    )
+    .unwrap();
+    let runs: &[&[&str]] = &[
+        &["validate"],
+        &["status", "--json"],
+        &["-vv", "api", "listZones"],
+        &["-vv", "api", "--dry-run", "listZones"],
+        &["-vv", "up", "--no-connect"],
+        &["-vv", "status", "--refresh"],
+        &["-vv", "destroy", "--force"],
+    ];
+    for args in runs {
+        let out = box_cmd(home.path())
+            .current_dir(dir.path())
+            // Port 9 (discard) is closed on loopback: every call fails fast.
+            .env("CLOUDSTACK_API_URL", "http://127.0.0.1:9/client/api")
+            .env("CLOUDSTACK_API_KEY", "some-api-key")
+            .env("CLOUDSTACK_SECRET_KEY", SECRET)
+            .args(*args)
+            .output()
+            .unwrap();
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains(SECRET),
+                "`box {}` printed the secret on {stream}:\n{text}",
+                args.join(" ")
+            );
+            assert!(!text.contains("panicked"), "`box {}` panicked:\n{text}", args.join(" "));
+        }
+    }
+    for root in [dir.path(), home.path()] {
+        for (path, bytes) in all_files(root) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SECRET),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+}
