@@ -1,4 +1,5 @@
 //! The one integration-test binary: it runs the real `box` in temp folders.
 
 mod boxfile;
+mod foundation;
 mod support;
