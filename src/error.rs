@@ -48,6 +48,12 @@ pub struct NotYetAvailable {
     pub detail: String,
 }
 
+/// A remote command's non-zero exit code, which `box ssh` and `box exec`
+/// exit with (as `ssh` does); `lib.rs::run` exits with it silently.
+#[derive(Debug, thiserror::Error)]
+#[error("the remote command exited with code {0}")]
+pub struct RemoteExit(pub u8);
+
 /// Maps an error to the exit status it should produce.
 pub fn exit_status_of(e: &anyhow::Error) -> ExitStatus {
     for cause in e.chain() {

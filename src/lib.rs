@@ -61,6 +61,9 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     match result {
         Ok(status) => ExitCode::from(status as u8),
         Err(e) => {
+            if let Some(remote) = e.downcast_ref::<error::RemoteExit>() {
+                return ExitCode::from(remote.0);
+            }
             printer.error(&e);
             ExitCode::from(error::exit_status_of(&e) as u8)
         }
