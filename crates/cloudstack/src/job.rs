@@ -12,7 +12,8 @@ use crate::response::as_u64;
 /// One answer of `queryAsyncJobResult`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AsyncJob {
-    #[serde(deserialize_with = "lenient::string")]
+    /// Empty when a (hand-edited or very old) answer leaves it out.
+    #[serde(default, deserialize_with = "lenient::string")]
     pub jobid: String,
     /// 0 pending, 1 succeeded, 2 failed.
     #[serde(default, deserialize_with = "lenient::opt_u64")]

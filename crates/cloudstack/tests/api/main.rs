@@ -1,0 +1,6 @@
+//! The crate's integration tests: real captured responses, and the client
+//! against a mock CloudStack on 127.0.0.1.
+
+mod client;
+mod fixtures;
+mod mock;
