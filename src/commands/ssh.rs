@@ -1,9 +1,140 @@
-//! `box ssh` (not landed yet).
+//! `box ssh`: a login shell with a PTY, or one command with its output
+//! streamed and its exit code returned. Also the helpers every SSH verb
+//! shares: finding a running machine's endpoint in state and connecting.
 
-use crate::error::ExitStatus;
+use std::io::Write;
+use std::time::Duration;
 
-use super::{not_yet, Globals};
+use anyhow::Context as _;
 
-pub(crate) async fn run(_g: &Globals, _args: crate::cli::SshArgs) -> anyhow::Result<ExitStatus> {
-    Err(not_yet("ssh"))
+use crate::cli::SshArgs;
+use crate::error::{ExitStatus, Hinted, RemoteExit};
+use crate::output::Printer;
+use crate::ssh::{interactive, quote, Session};
+use crate::state::{SshTarget, Status};
+
+use super::workspace::Workspace;
+use super::Globals;
+
+/// How long a command waits for a machine state calls running to answer
+/// (sshd restarting, a guest still booting after `up` was interrupted).
+const CONNECT_WAIT: Duration = Duration::from_secs(20);
+
+pub(crate) async fn run(g: &Globals, args: SshArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    let machine = ws.machine_or_primary(args.machine.as_deref())?;
+    let name = machine.name.clone();
+    let target = running_target(&ws, &name)?;
+    let command = match (args.command, args.argv.is_empty()) {
+        (Some(c), _) => Some(c),
+        (None, false) => Some(command_line(&args.argv)),
+        (None, true) => None,
+    };
+    let printer = g.printer.clone();
+    let code = tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
+        let session = connect(&target, &name, &printer)?;
+        let mut out = PrinterOut(&printer);
+        let code = match command {
+            None if interactive::wants_pty() => interactive::login(&session, None, &mut out),
+            // Piped input and no command: a shell reading from stdin, as ssh does.
+            None => session.run(None, Some(0), &mut out, &mut PrinterErr(&printer)),
+            Some(c) => {
+                printer.debug(&format!("ssh {name}: {c}"));
+                session.run(Some(&c), Some(0), &mut out, &mut PrinterErr(&printer))
+            }
+        };
+        code.with_context(|| format!("SSH session with `{name}` failed"))
+    })
+    .await
+    .context("the SSH task stopped unexpectedly")??;
+    exit_with(code)
+}
+
+/// Success for 0, otherwise the remote code as box's own exit code.
+pub(crate) fn exit_with(code: i32) -> anyhow::Result<ExitStatus> {
+    if code == 0 {
+        Ok(ExitStatus::Success)
+    } else {
+        Err(RemoteExit(code.clamp(1, 255) as u8).into())
+    }
+}
+
+/// The remote command for `-- WORDS`: one word is a shell command line as
+/// typed (`box ssh web -- 'ls | wc -l'`); several are quoted word by word,
+/// so `box ssh web -- sh -c 'exit 3'` means exactly that.
+pub(crate) fn command_line(argv: &[String]) -> String {
+    match argv {
+        [one] => one.clone(),
+        words => quote::join(words),
+    }
+}
+
+/// The SSH endpoint of a machine, from state; an error with a next step
+/// when the machine is not running.
+pub(crate) fn running_target(ws: &Workspace, name: &str) -> anyhow::Result<SshTarget> {
+    let state = ws
+        .store
+        .load_machine(name)
+        .with_context(|| format!("cannot read the state of `{name}`"))?;
+    let Some(state) = state else {
+        return Err(Hinted::new(
+            format!("`{name}` is not created"),
+            format!("run `box up {name}`"),
+        )
+        .into());
+    };
+    if state.status != Status::Running {
+        return Err(Hinted::new(
+            format!("`{name}` is {}", state.status),
+            format!("run `box up {name}`"),
+        )
+        .into());
+    }
+    state.ssh.ok_or_else(|| {
+        Hinted::new(
+            format!("the state of `{name}` has no SSH endpoint"),
+            format!("run `box reload {name}` or `box status --refresh`"),
+        )
+        .into()
+    })
+}
+
+/// Connects (blocking) with the wait every command uses.
+pub(crate) fn connect(
+    target: &SshTarget,
+    name: &str,
+    printer: &Printer,
+) -> anyhow::Result<Session> {
+    printer.debug(&format!(
+        "ssh: connecting to `{name}` at {}:{} as {}",
+        target.host, target.port, target.user
+    ));
+    Session::connect(target, CONNECT_WAIT)
+        .with_context(|| format!("cannot reach `{name}` over SSH"))
+}
+
+/// Remote stdout, through the printer.
+pub(crate) struct PrinterOut<'a>(pub &'a Printer);
+
+impl Write for PrinterOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.data_bytes(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Remote stderr, through the printer.
+pub(crate) struct PrinterErr<'a>(pub &'a Printer);
+
+impl Write for PrinterErr<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.err_bytes(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -1,9 +1,60 @@
-//! `box ssh-config` (not landed yet).
+//! `box ssh-config`: OpenSSH `Host` blocks for the machines, with the
+//! pinned host keys written to a known_hosts file under `.box/`.
 
+use anyhow::Context as _;
+
+use crate::cli::MachinesArgs;
 use crate::error::ExitStatus;
+use crate::fsutil::write_atomic;
+use crate::ssh::ssh_config::{alias, host_block, known_hosts_line};
+use crate::state::Status;
 
-use super::{not_yet, Globals};
+use super::workspace::Workspace;
+use super::Globals;
 
-pub(crate) fn run(_g: &Globals, _args: crate::cli::MachinesArgs) -> anyhow::Result<ExitStatus> {
-    Err(not_yet("ssh-config"))
+pub(crate) fn run(g: &Globals, args: MachinesArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+    let machines = ws.select(&args.machines)?;
+    // Every known machine's key goes in, so one file serves all blocks
+    // printed now or earlier.
+    let states = ws
+        .store
+        .machines()
+        .context("cannot read the machine states")?;
+    let known_hosts = ws.store.dir().join("ssh_known_hosts");
+    let mut lines: Vec<String> = states
+        .iter()
+        .filter_map(|s| s.ssh.as_ref().map(known_hosts_line))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write_atomic(&known_hosts, text.as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", known_hosts.display()))?;
+    let mut blocks = Vec::new();
+    for m in machines {
+        let state = states.iter().find(|s| s.name == m.name);
+        match state.and_then(|s| s.ssh.as_ref().map(|t| (s.status, t))) {
+            Some((status, target)) => {
+                if status != Status::Running {
+                    g.printer.warn(&format!(
+                        "`{}` is {status}; its block may not connect",
+                        m.name
+                    ));
+                }
+                blocks.push(host_block(
+                    &alias(&ws.project.name, &m.name),
+                    target,
+                    &known_hosts,
+                ));
+            }
+            None => g.printer.warn(&format!(
+                "`{}` has no SSH endpoint yet (run `box up {}`)",
+                m.name, m.name
+            )),
+        }
+    }
+    g.printer.data(blocks.join("\n").trim_end());
+    Ok(ExitStatus::Success)
 }

@@ -5,8 +5,6 @@
 //! `run = "once"` steps are remembered in the machine state as soon as each
 //! succeeds, so a failure later in the list does not make them run twice.
 
-mod lines;
-
 use std::path::PathBuf;
 
 use crate::boxfile::{Machine, Provisioner, ProvisionerKind, RunPolicy};
@@ -15,7 +13,7 @@ use crate::ssh::quote::join;
 use crate::ssh::{quote, transfer, Session, SshError};
 use crate::state::{MachineState, StateError, StateStore};
 
-use lines::Lines;
+use crate::ssh::lines::Lines;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -142,8 +140,8 @@ fn step(
         step: p.name.clone(),
         source,
     };
-    let mut out = Lines::new(printer, &machine.name);
-    let mut err = Lines::new(printer, &machine.name);
+    let mut out = Lines::new(|l: &str| printer.machine(&machine.name, l));
+    let mut err = Lines::new(|l: &str| printer.machine(&machine.name, l));
     match &p.kind {
         ProvisionerKind::Shell { inline } => {
             let cmd = elevated(session, p, &format!("sh -c {}", quote(inline)));

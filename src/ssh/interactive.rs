@@ -65,7 +65,11 @@ pub fn wants_pty() -> bool {
 }
 
 /// An interactive login (or `cmd`) with a PTY; returns the remote exit code.
-pub fn login(session: &Session, cmd: Option<&str>) -> Result<i32, SshError> {
+pub fn login(
+    session: &Session,
+    cmd: Option<&str>,
+    stdout: &mut dyn Write,
+) -> Result<i32, SshError> {
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
     // SAFETY: installs an async-signal-safe handler that only stores a flag.
     unsafe {
@@ -74,7 +78,6 @@ pub fn login(session: &Session, cmd: Option<&str>) -> Result<i32, SshError> {
     let initial = window_size();
     let mut size = initial;
     let raw = RawMode::enable();
-    let mut stdout = std::io::stdout().lock();
     let mut forward_resize = |ch: &mut ssh2::Channel| {
         if RESIZED.swap(false, Ordering::Relaxed) {
             let now = window_size();
@@ -85,7 +88,7 @@ pub fn login(session: &Session, cmd: Option<&str>) -> Result<i32, SshError> {
         }
         Ok(())
     };
-    let result = session.exec_pty(cmd, &term, initial, 0, &mut stdout, &mut forward_resize);
+    let result = session.exec_pty(cmd, &term, initial, 0, stdout, &mut forward_resize);
     drop(raw);
     let _ = stdout.flush();
     result

@@ -8,6 +8,7 @@
 mod error;
 mod hostkey;
 pub mod interactive;
+pub mod lines;
 mod pump;
 pub mod quote;
 mod session;

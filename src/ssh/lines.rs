@@ -1,21 +1,18 @@
-//! Remote output cut into lines, each printed under the machine's name, so
-//! parallel machines never interleave within a line.
+//! Remote output cut into whole lines, each handed to a callback (which
+//! prefixes it with the machine's name), so parallel machines never
+//! interleave within a line.
 
 use std::io::Write;
 
-use crate::output::Printer;
-
 pub struct Lines<'a> {
-    printer: &'a Printer,
-    machine: &'a str,
+    sink: Box<dyn FnMut(&str) + 'a>,
     buf: Vec<u8>,
 }
 
 impl<'a> Lines<'a> {
-    pub fn new(printer: &'a Printer, machine: &'a str) -> Self {
+    pub fn new(sink: impl FnMut(&str) + 'a) -> Self {
         Lines {
-            printer,
-            machine,
+            sink: Box::new(sink),
             buf: Vec::new(),
         }
     }
@@ -23,8 +20,7 @@ impl<'a> Lines<'a> {
     fn emit(&mut self, upto: usize) {
         let line: Vec<u8> = self.buf.drain(..upto).collect();
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        self.printer.machine(self.machine, text);
+        (self.sink)(text.trim_end_matches(['\n', '\r']));
     }
 }
 
@@ -48,5 +44,21 @@ impl Drop for Lines<'_> {
             let n = self.buf.len();
             self.emit(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hands_over_whole_lines_and_the_unterminated_tail() {
+        let mut got = Vec::new();
+        {
+            let mut l = Lines::new(|s: &str| got.push(s.to_string()));
+            l.write_all(b"one\ntw").unwrap();
+            l.write_all(b"o\r\nthree").unwrap();
+        }
+        assert_eq!(got, vec!["one", "two", "three"]);
     }
 }
