@@ -1,54 +1,428 @@
-//! the CloudStack provider (not landed yet).
+//! The CloudStack provider: machines as VMs on an Apache CloudStack cloud.
+//!
+//! `prepare` does the once-per-run work before any machine is touched:
+//! names to ids, the project's key pair, security group and public IP, the
+//! rules already on that IP, and this environment's VMs found by tag. Then
+//! `up` runs per machine, in parallel, and records every resource and every
+//! pending job in `.box/` before waiting on it, so a killed run resumes with
+//! no duplicate and no orphan.
+//!
+//! VMs are named `<project>-<machine>-<env>` and tagged `box:project`,
+//! `box:machine`, `box:owner` and `box:env`, where `env` is stable for one
+//! user, workstation and project folder: teammates sharing an account never
+//! collide, and a lost `.box/` is rebuilt from the cloud.
+
+mod api;
+mod names;
+mod reach;
+mod shared;
+mod snapshot;
+mod vm;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cloudstack::{Params, PublicIpAddress, VirtualMachine};
 
 use crate::boxfile::Machine;
-use crate::error::NotYetAvailable;
+use crate::keys::KeyPair;
 use crate::provider::{Context, SnapshotInfo, SnapshotOp};
-use crate::state::MachineState;
+use crate::state::{MachineState, ProjectState, ProviderKind, Resource, StateStore, Status};
 
-pub struct CloudStack {
-    _ctx: Context,
+use api::{convert, Api};
+use names::{IpChoice, Plan, Reach};
+
+/// Who and where this environment is: the names and tags of its resources.
+#[derive(Clone)]
+pub struct Env {
+    pub project: String,
+    /// The short environment id (user, workstation, project folder).
+    pub id: String,
+    pub owner: String,
+    store: StateStore,
 }
 
-fn not_yet() -> anyhow::Error {
-    NotYetAvailable {
-        verb: "up".into(),
-        detail: " on the CloudStack provider: it has not landed".into(),
+impl Env {
+    fn new(ctx: &Context) -> Env {
+        Env {
+            project: ctx.project.name.clone(),
+            id: crate::project::environment_id(&ctx.project.root),
+            owner: crate::project::local_user(),
+            store: ctx.store.clone(),
+        }
     }
-    .into()
+
+    pub fn keypair_name(&self) -> String {
+        format!("box-{}-{}", hostname_part(&self.project), self.id)
+    }
+
+    pub fn group_name(&self) -> String {
+        self.keypair_name()
+    }
+
+    /// The VM's host name: the Boxfile's pattern or `<project>-<machine>-<env>`,
+    /// made a valid host name.
+    pub fn vm_name(&self, machine: &Machine) -> String {
+        let pattern = machine
+            .cloudstack
+            .name_pattern
+            .as_deref()
+            .unwrap_or("{project}-{machine}-{env}");
+        let raw = pattern
+            .replace("{project}", &self.project)
+            .replace("{machine}", &machine.name)
+            .replace("{env}", &self.id);
+        let mut name = hostname_part(&raw);
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            name.insert_str(0, "box-");
+        }
+        name.truncate(63);
+        name.trim_end_matches('-').to_string()
+    }
+
+    /// The tags that mark a VM as this environment's.
+    pub fn tags<'a>(&'a self, machine: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("box:project", self.project.as_str()),
+            ("box:machine", machine),
+            ("box:owner", self.owner.as_str()),
+            ("box:env", self.id.as_str()),
+        ]
+    }
+}
+
+/// Lowercase letters, digits and single dashes.
+fn hostname_part(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+pub(crate) fn save_project(env: &Env, ps: &ProjectState) -> anyhow::Result<()> {
+    env.store
+        .save_project(ps)
+        .context("cannot record the project's cloud resources in .box/")
+}
+
+/// What `prepare` learnt, shared by the machines coming up in parallel.
+#[derive(Default)]
+struct Prepared {
+    plans: BTreeMap<String, Plan>,
+    key: Option<KeyPair>,
+    /// The project's security group (SG zones).
+    group: Option<String>,
+    /// The public IP each network's port forwards go to.
+    ips: BTreeMap<String, PublicIpAddress>,
+    /// This environment's VMs by `box:machine`, found by tag.
+    found: BTreeMap<String, VirtualMachine>,
+    /// This environment's tagged public IPs (static NAT ones included).
+    tagged_ips: Vec<PublicIpAddress>,
+}
+
+pub struct CloudStack {
+    ctx: Context,
+    api: Api,
+    env: Env,
+    prepared: Prepared,
+    rules: Arc<reach::Rules>,
 }
 
 impl CloudStack {
-    pub async fn prepare(ctx: &Context, _machines: &[&Machine]) -> anyhow::Result<Self> {
-        let _ = ctx;
-        Err(not_yet())
+    pub async fn prepare(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<Self> {
+        let mut me = Self::open(ctx).await?;
+        let api = me.api.clone();
+        let env = me.env.clone();
+        let plans = names::resolve(&api, machines).await?;
+
+        let open_world = machines
+            .iter()
+            .filter(|m| m.cloudstack.allow_from.is_empty())
+            .filter(|m| {
+                plans
+                    .get(&m.name)
+                    .is_some_and(|p| p.reach != Reach::Private)
+            })
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>();
+        if !open_world.is_empty() {
+            ctx.printer.warn(&format!(
+                "`allow_from` is not set: SSH{} of {} will be open to the whole Internet (0.0.0.0/0)",
+                if machines.iter().any(|m| !m.ports.is_empty()) { " and the forwarded ports" } else { "" },
+                open_world.join(", ")
+            ));
+        }
+
+        let mut ps = ctx
+            .store
+            .load_project()
+            .context("cannot read .box/project.json")?;
+        let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
+            .context("cannot create the project's SSH key")?;
+        shared::ensure_keypair(&api, &env, &key.public, &mut ps).await?;
+        save_project(&env, &ps)?;
+
+        let tagged = |p: Params| {
+            p.tags([
+                ("box:project", env.project.as_str()),
+                ("box:env", env.id.as_str()),
+            ])
+        };
+        let found: BTreeMap<String, VirtualMachine> = api
+            .client
+            .list_virtual_machines(&tagged(Params::new().set("listall", "true")))
+            .await
+            .map_err(|e| convert(e, "cannot list this environment's VMs"))?
+            .into_iter()
+            .filter(|vm| vm.tag("box:env") == Some(env.id.as_str()))
+            .filter(|vm| !vm::gone(vm))
+            .filter_map(|vm| vm.tag("box:machine").map(|m| (m.to_string(), vm.clone())))
+            .collect();
+
+        let needs_ips = plans.values().any(|p| {
+            matches!(
+                p.reach,
+                Reach::StaticNat | Reach::PortForward { ip: IpChoice::Auto }
+            )
+        });
+        let tagged_ips = if needs_ips {
+            api.client
+                .list_public_ip_addresses(&tagged(Params::new().set("listall", "true")))
+                .await
+                .map_err(|e| convert(e, "cannot list this environment's public IPs"))?
+        } else {
+            Vec::new()
+        };
+
+        let mut group = None;
+        if plans.values().any(|p| p.reach == Reach::SecurityGroup) {
+            let mut ports = BTreeSet::new();
+            let mut cidrs = BTreeSet::new();
+            for m in machines.iter().filter(|m| {
+                plans
+                    .get(&m.name)
+                    .is_some_and(|p| p.reach == Reach::SecurityGroup)
+            }) {
+                ports.insert(("tcp".to_string(), 22));
+                for p in &m.ports {
+                    ports.insert((p.protocol.to_lowercase(), p.guest));
+                }
+                cidrs.extend(allow_from(m));
+            }
+            let cidrs: Vec<String> = cidrs.into_iter().collect();
+            group = Some(shared::ensure_security_group(&api, &env, &ports, &cidrs, &mut ps).await?);
+            save_project(&env, &ps)?;
+        }
+
+        let mut ips = BTreeMap::new();
+        for plan in plans.values() {
+            let Reach::PortForward { ip } = &plan.reach else {
+                continue;
+            };
+            let Some(network) = plan.network_id.clone() else {
+                continue;
+            };
+            if ips.contains_key(&network) {
+                continue;
+            }
+            let chosen = match ip {
+                IpChoice::SourceNat => api
+                    .client
+                    .list_public_ip_addresses(
+                        &Params::new()
+                            .set("associatednetworkid", &network)
+                            .set("issourcenat", "true")
+                            .set("listall", "true"),
+                    )
+                    .await
+                    .map_err(|e| convert(e, "cannot list public IP addresses"))?
+                    .into_iter()
+                    .find(|ip| ip.issourcenat == Some(true))
+                    .ok_or_else(|| {
+                        crate::error::Hinted::new(
+                            format!("the network of zone `{}` has no source NAT IP", plan.zone_name),
+                            "set `public_ip = \"auto\"` to acquire one, or `private = true` to reach the VMs directly",
+                        )
+                    })?,
+                IpChoice::Auto => {
+                    let ip = shared::ensure_project_ip(&api, &env, &network, &tagged_ips, &mut ps).await?;
+                    save_project(&env, &ps)?;
+                    ip
+                }
+                IpChoice::Address(addr) => api
+                    .client
+                    .list_public_ip_addresses(&Params::new().set("ipaddress", addr).set("listall", "true"))
+                    .await
+                    .map_err(|e| convert(e, "cannot list public IP addresses"))?
+                    .into_iter()
+                    .find(|ip| &ip.ipaddress == addr)
+                    .ok_or_else(|| {
+                        crate::error::Hinted::new(
+                            format!("the public IP {addr} is not allocated to this account"),
+                            "acquire it first, or set `public_ip = \"auto\"`",
+                        )
+                    })?,
+            };
+            me.rules.load(&api, &chosen.id).await?;
+            ips.insert(network, chosen);
+        }
+
+        me.prepared = Prepared {
+            plans,
+            key: Some(key),
+            group,
+            ips,
+            found,
+            tagged_ips,
+        };
+        Ok(me)
     }
 
     pub async fn open(ctx: &Context) -> anyhow::Result<Self> {
-        let _ = ctx;
-        Err(not_yet())
+        Ok(CloudStack {
+            ctx: ctx.clone(),
+            api: Api::connect(ctx)?,
+            env: Env::new(ctx),
+            prepared: Prepared::default(),
+            rules: Arc::new(reach::Rules::default()),
+        })
     }
 
-    pub async fn up(&self, _machine: &Machine, _state: MachineState) -> anyhow::Result<MachineState> {
-        Err(not_yet())
+    pub async fn up(&self, machine: &Machine, state: MachineState) -> anyhow::Result<MachineState> {
+        vm::up(self, machine, state).await
     }
 
-    pub async fn halt(&self, _state: MachineState, _force: bool) -> anyhow::Result<MachineState> {
-        Err(not_yet())
+    pub async fn halt(&self, state: MachineState, force: bool) -> anyhow::Result<MachineState> {
+        vm::halt(self, state, force).await
     }
 
-    pub async fn destroy(&self, _state: MachineState) -> anyhow::Result<()> {
-        Err(not_yet())
+    pub async fn destroy(&self, state: MachineState) -> anyhow::Result<()> {
+        vm::destroy(self, state).await
     }
 
     pub async fn destroy_project(&self) -> anyhow::Result<()> {
-        Err(not_yet())
+        let mut ps = self
+            .ctx
+            .store
+            .load_project()
+            .context("cannot read .box/project.json")?;
+        shared::destroy(&self.api, &self.env, &mut ps).await
     }
 
-    pub async fn refresh(&self, _states: Vec<MachineState>) -> anyhow::Result<Vec<MachineState>> {
-        Err(not_yet())
+    /// One `listVirtualMachines` call for all machines, by this
+    /// environment's tags; VMs found with no state are adopted.
+    pub async fn refresh(&self, states: Vec<MachineState>) -> anyhow::Result<Vec<MachineState>> {
+        let vms = self
+            .api
+            .client
+            .list_virtual_machines(&Params::new().set("listall", "true").tags([
+                ("box:project", self.env.project.as_str()),
+                ("box:env", self.env.id.as_str()),
+            ]))
+            .await
+            .map_err(|e| convert(e, "cannot list this environment's VMs"))?;
+        let ours: Vec<&VirtualMachine> = vms
+            .iter()
+            .filter(|vm| vm.tag("box:env") == Some(self.env.id.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for mut s in states {
+            if s.provider != ProviderKind::CloudStack {
+                out.push(s);
+                continue;
+            }
+            let vm = ours
+                .iter()
+                .find(|vm| Some(vm.id.as_str()) == s.id.as_deref())
+                .or_else(|| {
+                    ours.iter().find(|vm| {
+                        s.id.is_none()
+                            && vm.tag("box:machine") == Some(s.name.as_str())
+                            && !vm::gone(vm)
+                    })
+                });
+            match vm {
+                Some(vm) => {
+                    seen.insert(vm.id.clone());
+                    vm::absorb(&mut s, vm);
+                }
+                // Untagged yet (killed before tagging) or gone.
+                None if s.id.is_some() => s.status = Status::Dead,
+                None => {}
+            }
+            out.push(s);
+        }
+        for vm in ours {
+            if seen.contains(&vm.id) || vm::gone(vm) {
+                continue;
+            }
+            let Some(name) = vm.tag("box:machine") else {
+                continue;
+            };
+            if out.iter().any(|s| s.name == name) {
+                continue;
+            }
+            let mut s = MachineState::new(name, ProviderKind::CloudStack);
+            vm::absorb(&mut s, vm);
+            self.ctx.printer.info(&format!(
+                "{name}: adopted VM {} found by its tags (state was lost)",
+                vm.name.as_deref().unwrap_or(&vm.id)
+            ));
+            out.push(s);
+        }
+        Ok(out)
     }
 
-    pub async fn snapshot(&self, _state: &MachineState, _op: SnapshotOp) -> anyhow::Result<Vec<SnapshotInfo>> {
-        Err(not_yet())
+    pub async fn snapshot(
+        &self,
+        state: &MachineState,
+        op: SnapshotOp,
+    ) -> anyhow::Result<Vec<SnapshotInfo>> {
+        snapshot::run(&self.api, state, op).await
+    }
+
+    fn save(&self, state: &MachineState) -> anyhow::Result<()> {
+        self.ctx
+            .store
+            .save_machine(state)
+            .with_context(|| format!("cannot record the progress of `{}` in .box/", state.name))
+    }
+}
+
+/// `allow_from`, or the whole Internet.
+fn allow_from(m: &Machine) -> Vec<String> {
+    if m.cloudstack.allow_from.is_empty() {
+        vec!["0.0.0.0/0".to_string()]
+    } else {
+        m.cloudstack.allow_from.clone()
+    }
+}
+
+fn record(state: &mut MachineState, kind: &str, id: &str, note: String) {
+    if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
+        state.resources.push(Resource {
+            kind: kind.into(),
+            id: id.into(),
+            note,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_valid_and_bounded() {
+        assert_eq!(hostname_part("My_Project.web"), "my-project-web");
+        assert_eq!(hostname_part("--a--b--"), "a-b");
     }
 }

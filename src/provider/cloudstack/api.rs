@@ -1,0 +1,222 @@
+//! The provider's one door to the cloud: builds the `cloudstack` client from
+//! the active profile, logs every call at `-vv` through the Printer (the
+//! client redacts secrets, the signature and the user data before we see
+//! them), and turns the client's typed errors into errors with a `hint:`.
+//!
+//! It also knows which failures are worth another try: the client never
+//! repeats a state-changing call on its own, so the provider reconciles
+//! (looks for what the failed call may have made) and tries again here.
+
+use std::future::Future;
+use std::time::Duration;
+
+use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, JobRef, Params, Resource, SecretKey};
+use serde_json::Value;
+
+use crate::error::Hinted;
+use crate::provider::Context;
+
+/// How long any one async job may take before box stops waiting.
+const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// How many times a state-changing step is attempted when the cloud answers
+/// with a transient failure (5xx, 429, a dropped connection).
+pub const ATTEMPTS: u32 = 5;
+
+#[derive(Clone)]
+pub struct Api {
+    pub client: Client,
+}
+
+/// The profile in force: `BOX_PROFILE`, else the Boxfile's, else `default`.
+pub fn profile(ctx: &Context) -> String {
+    std::env::var("BOX_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or_else(|| ctx.project.cloudstack.profile.clone())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+impl Api {
+    pub fn connect(ctx: &Context) -> anyhow::Result<Api> {
+        let profile = profile(ctx);
+        let mut warnings = Vec::new();
+        let creds = crate::config::credentials(&ctx.paths, &profile, &mut warnings).map_err(|e| {
+            anyhow::Error::new(Hinted::new(
+                format!("cannot find CloudStack credentials: {e}"),
+                format!(
+                    "set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.{profile}] to {}",
+                    ctx.paths.config_file.display()
+                ),
+            ))
+        })?;
+        for w in warnings {
+            ctx.printer.warn(&w);
+        }
+        if creds.insecure {
+            ctx.printer.warn(&format!(
+                "profile `{profile}` skips TLS certificate verification (insecure = true)"
+            ));
+        }
+        let mut config = ClientConfig::new(
+            creds.endpoint.clone(),
+            creds.api_key.clone(),
+            SecretKey::new(creds.secret_key.expose()),
+        );
+        config.ca_file = creds.ca_file.clone();
+        config.insecure = creds.insecure;
+        config.jobs = JobPollPolicy {
+            timeout: job_timeout(),
+            ..JobPollPolicy::default()
+        };
+        let printer = ctx.printer.clone();
+        let client = Client::new(config)
+            .map_err(|e| convert(e, "cannot build the CloudStack client"))?
+            .with_observer(move |call| {
+                let params: Vec<String> = call
+                    .params
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "command" | "response"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let status = call
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no answer".into());
+                let retry = if call.attempt > 1 {
+                    format!(" (attempt {})", call.attempt)
+                } else {
+                    String::new()
+                };
+                printer.debug(&format!(
+                    "api: {} {} {} -> {status} in {}ms{retry}",
+                    call.method,
+                    call.command,
+                    params.join(" "),
+                    call.latency.as_millis()
+                ));
+            });
+        Ok(Api { client })
+    }
+
+    /// Sends a state-changing command once and returns its job reference
+    /// (or `None` for a synchronous command) without waiting.
+    pub async fn start(
+        &self,
+        command: &str,
+        params: &Params,
+    ) -> Result<(Option<JobRef>, Value), Error> {
+        let first = self.client.call(command, params).await?;
+        let job = cloudstack::job::jobid_of(&first).map(|jobid| JobRef {
+            jobid,
+            id: first.get("id").and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
+        });
+        Ok((job, first))
+    }
+
+    /// Waits for a job and reads the object under `T::OBJECT_KEY`.
+    pub async fn finish<T: Resource>(
+        &self,
+        command: &str,
+        job: &Option<JobRef>,
+        first: &Value,
+    ) -> Result<T, Error> {
+        let result = match job {
+            Some(j) => self.client.wait_job(command, &j.jobid).await?,
+            None => first.clone(),
+        };
+        cloudstack::response::object(command, &result, T::OBJECT_KEY)
+    }
+
+    /// Waits for a job whose result box does not need.
+    pub async fn finish_any(&self, command: &str, job: &Option<JobRef>) -> Result<Value, Error> {
+        match job {
+            Some(j) => self.client.wait_job(command, &j.jobid).await,
+            None => Ok(Value::Null),
+        }
+    }
+}
+
+fn job_timeout() -> Duration {
+    std::env::var("BOX_CLOUDSTACK_JOB_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_JOB_TIMEOUT)
+}
+
+/// A failure that may pass if the same call is made again a bit later.
+pub fn transient(e: &Error) -> bool {
+    match e {
+        Error::Transport { .. } => true,
+        Error::Api(a) => retryable(a.status.max(a.errorcode)),
+        Error::Http { status, .. } => retryable(*status),
+        _ => false,
+    }
+}
+
+fn retryable(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status) && !(531..=537).contains(&status)
+}
+
+/// An answer that means the object is not there (already deleted, or never made).
+pub fn not_found(e: &Error) -> bool {
+    let Error::Api(a) = e else { return false };
+    if a.errorcode != 431 && a.errorcode != 530 {
+        return false;
+    }
+    let t = a.errortext.to_lowercase();
+    [
+        "unable to find",
+        "does not exist",
+        "not found",
+        "doesn't exist",
+        "no such",
+        "invalid id",
+        "is not found",
+        "cannot find",
+    ]
+    .iter()
+    .any(|m| t.contains(m))
+}
+
+/// The pause before attempt `n` (1-based) of a retried step.
+pub fn backoff(n: u32) -> Duration {
+    let base = Duration::from_millis(300).saturating_mul(1 << n.min(5));
+    base.min(Duration::from_secs(5))
+        .mul_f64(0.5 + 0.5 * rand::random::<f64>())
+}
+
+/// Runs `step` until it succeeds, fails for good, or runs out of attempts.
+/// `step` must be safe to repeat: it looks for what an earlier attempt made
+/// before it makes anything.
+pub async fn with_retries<T, F, Fut>(mut step: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut n = 1;
+    loop {
+        match step().await {
+            Err(e) if n < ATTEMPTS && transient(&e) => {
+                tokio::time::sleep(backoff(n)).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The client's error with its hint, and what box was doing.
+pub fn convert(e: Error, doing: &str) -> anyhow::Error {
+    let hint = e.hint();
+    let message = format!("{doing}: {e}");
+    match hint {
+        Some(h) => anyhow::Error::new(Hinted::new(message, h)),
+        None => anyhow::anyhow!(message),
+    }
+}

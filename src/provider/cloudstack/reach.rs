@@ -1,0 +1,355 @@
+//! Making a machine reachable in an Advanced zone: port forwarding from a
+//! free public port to 22 and to each of the Boxfile's ports, a firewall
+//! rule per public port limited to `allow_from`, or a public IP of its own
+//! with static NAT.
+//!
+//! The rules already on an IP are read once per run (in `prepare`), so a
+//! rule made by a killed run is found and adopted instead of made twice, and
+//! free public ports are chosen without asking the cloud per machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cloudstack::{Error, FirewallRule, Params, PortForwardingRule, PublicIpAddress};
+use tokio::sync::Mutex;
+
+use crate::state::{MachineState, Resource};
+
+use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
+
+pub const PF_RULE: &str = "portforwardingrule";
+pub const FW_RULE: &str = "firewallrule";
+pub const STATIC_NAT: &str = "staticnat";
+pub const MACHINE_IP: &str = "publicip";
+
+/// Where the search for a free public port for SSH starts.
+const FIRST_SSH_PORT: u16 = 2222;
+
+/// What is known of one public IP's rules.
+#[derive(Default)]
+pub struct IpRules {
+    pub pf: Vec<PortForwardingRule>,
+    pub fw: Vec<FirewallRule>,
+    /// Public ports (with protocol) taken by anyone's rule or promised to a
+    /// machine of this run.
+    pub taken: BTreeSet<(String, u16)>,
+}
+
+/// Rules per public IP id, shared by the machines coming up in parallel.
+#[derive(Default)]
+pub struct Rules {
+    by_ip: Mutex<BTreeMap<String, IpRules>>,
+}
+
+impl Rules {
+    /// Reads the rules on `ip_id` (once per run).
+    pub async fn load(&self, api: &Api, ip_id: &str) -> anyhow::Result<()> {
+        if self.by_ip.lock().await.contains_key(ip_id) {
+            return Ok(());
+        }
+        let loaded = read(api, ip_id).await?;
+        self.by_ip
+            .lock()
+            .await
+            .entry(ip_id.to_string())
+            .or_insert(loaded);
+        Ok(())
+    }
+}
+
+async fn read(api: &Api, ip_id: &str) -> anyhow::Result<IpRules> {
+    let p = Params::new()
+        .set("ipaddressid", ip_id)
+        .set("listall", "true");
+    let pf = api
+        .client
+        .list_port_forwarding_rules(&p)
+        .await
+        .map_err(|e| convert(e, "cannot list port forwarding rules"))?;
+    let fw = api
+        .client
+        .list_firewall_rules(&p)
+        .await
+        .map_err(|e| convert(e, "cannot list firewall rules"))?;
+    let mut taken = BTreeSet::new();
+    for r in &pf {
+        if let (Some(proto), Some(start)) = (&r.protocol, r.publicport) {
+            for port in start..=r.publicendport.unwrap_or(start).max(start) {
+                taken.insert((proto.to_lowercase(), port));
+            }
+        }
+    }
+    Ok(IpRules { pf, fw, taken })
+}
+
+fn record(state: &mut MachineState, kind: &str, id: &str, note: String) {
+    if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
+        state.resources.push(Resource {
+            kind: kind.into(),
+            id: id.into(),
+            note,
+        });
+    }
+}
+
+/// One port to open: the guest port, the public port wanted (if any) and
+/// the protocol.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub guest: u16,
+    pub public: Option<u16>,
+    pub protocol: String,
+}
+
+/// A forward from `ip` to `vm_id`'s `want.guest`, adopted or made. Returns
+/// the public port.
+#[allow(clippy::too_many_arguments)]
+pub async fn forward(
+    api: &Api,
+    rules: &Rules,
+    ip: &PublicIpAddress,
+    network_id: &str,
+    vm_id: &str,
+    want: &Want,
+    state: &mut MachineState,
+    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
+) -> anyhow::Result<u16> {
+    let proto = want.protocol.to_lowercase();
+    for attempt in 1..=ATTEMPTS {
+        let port = {
+            let mut map = rules.by_ip.lock().await;
+            let on_ip = map.entry(ip.id.clone()).or_default();
+            if let Some(r) = on_ip.pf.iter().find(|r| {
+                r.virtualmachineid.as_deref() == Some(vm_id)
+                    && r.privateport == Some(want.guest)
+                    && r.protocol
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(&proto))
+            }) {
+                let public = r.publicport.unwrap_or(0);
+                record(
+                    state,
+                    PF_RULE,
+                    &r.id,
+                    format!("{}:{public} -> {}", ip.ipaddress, want.guest),
+                );
+                save(state)?;
+                return Ok(public);
+            }
+            let port = free_port(&on_ip.taken, &proto, want);
+            on_ip.taken.insert((proto.clone(), port));
+            port
+        };
+        let params = Params::new()
+            .set("ipaddressid", &ip.id)
+            .set("privateport", want.guest.to_string())
+            .set("publicport", port.to_string())
+            .set("protocol", &proto)
+            .set("virtualmachineid", vm_id)
+            .set("networkid", network_id)
+            .set("openfirewall", "false");
+        let made: Result<PortForwardingRule, Error> =
+            match api.start("createPortForwardingRule", &params).await {
+                Ok((job, first)) => {
+                    // Recorded before the wait, so a kill cannot orphan it.
+                    if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
+                        record(
+                            state,
+                            PF_RULE,
+                            &id,
+                            format!("{}:{port} -> {}", ip.ipaddress, want.guest),
+                        );
+                        save(state)?;
+                    }
+                    api.finish("createPortForwardingRule", &job, &first).await
+                }
+                Err(e) => Err(e),
+            };
+        match made {
+            Ok(rule) => {
+                record(
+                    state,
+                    PF_RULE,
+                    &rule.id,
+                    format!("{}:{port} -> {}", ip.ipaddress, want.guest),
+                );
+                save(state)?;
+                rules
+                    .by_ip
+                    .lock()
+                    .await
+                    .entry(ip.id.clone())
+                    .or_default()
+                    .pf
+                    .push(rule);
+                return Ok(port);
+            }
+            Err(e) if attempt < ATTEMPTS && (transient(&e) || e.errorcode() == Some(537)) => {
+                // Someone took the port, or the answer was lost: read the
+                // IP's rules again (ours included) and go round.
+                tokio::time::sleep(super::api::backoff(attempt)).await;
+                let fresh = read(api, &ip.id).await?;
+                let mut map = rules.by_ip.lock().await;
+                let on_ip = map.entry(ip.id.clone()).or_default();
+                let mut taken = fresh.taken;
+                taken.extend(on_ip.taken.iter().cloned());
+                if e.errorcode() != Some(537) {
+                    taken.remove(&(proto.clone(), port));
+                }
+                on_ip.taken = taken;
+                on_ip.pf = fresh.pf;
+                on_ip.fw = fresh.fw;
+            }
+            Err(e) => {
+                return Err(convert(
+                    e,
+                    &format!(
+                        "cannot forward {}:{port} to port {} of the machine",
+                        ip.ipaddress, want.guest
+                    ),
+                ))
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+fn free_port(taken: &BTreeSet<(String, u16)>, proto: &str, want: &Want) -> u16 {
+    let is_free = |p: u16| !taken.contains(&(proto.to_string(), p));
+    if let Some(p) = want.public.filter(|p| is_free(*p)) {
+        return p;
+    }
+    let start = if want.guest == 22 {
+        FIRST_SSH_PORT
+    } else {
+        want.public.unwrap_or(want.guest).max(1024)
+    };
+    (start..=u16::MAX)
+        .chain(1024..start)
+        .find(|p| is_free(*p))
+        .unwrap_or(start)
+}
+
+/// A firewall rule opening `port` on `ip` to `cidrs`, adopted or made.
+#[allow(clippy::too_many_arguments)]
+pub async fn open(
+    api: &Api,
+    rules: &Rules,
+    ip: &PublicIpAddress,
+    port: u16,
+    protocol: &str,
+    cidrs: &[String],
+    state: &mut MachineState,
+    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
+) -> anyhow::Result<()> {
+    let proto = protocol.to_lowercase();
+    let existing = {
+        let map = rules.by_ip.lock().await;
+        map.get(&ip.id).and_then(|on_ip| {
+            on_ip
+                .fw
+                .iter()
+                .find(|r| {
+                    r.startport == Some(port)
+                        && r.protocol
+                            .as_deref()
+                            .is_some_and(|p| p.eq_ignore_ascii_case(&proto))
+                })
+                .map(|r| r.id.clone())
+        })
+    };
+    if let Some(id) = existing {
+        record(
+            state,
+            FW_RULE,
+            &id,
+            format!("firewall {}:{port}", ip.ipaddress),
+        );
+        return save(state);
+    }
+    let params = Params::new()
+        .set("ipaddressid", &ip.id)
+        .set("protocol", &proto)
+        .set("startport", port.to_string())
+        .set("endport", port.to_string())
+        .set("cidrlist", cidrs.join(","));
+    let rule: FirewallRule = with_retries(|| async {
+        let (job, first) = match api.start("createFirewallRule", &params).await {
+            Ok(x) => x,
+            Err(e) if transient(&e) => {
+                // The lost answer may have made the rule: look before retrying.
+                if let Some(r) = find_fw(api, &ip.id, port, &proto).await {
+                    return Ok(r);
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        api.finish("createFirewallRule", &job, &first).await
+    })
+    .await
+    .map_err(|e| {
+        convert(
+            e,
+            &format!("cannot open {}:{port} in the firewall", ip.ipaddress),
+        )
+    })?;
+    record(
+        state,
+        FW_RULE,
+        &rule.id,
+        format!("firewall {}:{port}", ip.ipaddress),
+    );
+    save(state)?;
+    rules
+        .by_ip
+        .lock()
+        .await
+        .entry(ip.id.clone())
+        .or_default()
+        .fw
+        .push(rule);
+    Ok(())
+}
+
+async fn find_fw(api: &Api, ip_id: &str, port: u16, proto: &str) -> Option<FirewallRule> {
+    api.client
+        .list_firewall_rules(&Params::new().set("ipaddressid", ip_id))
+        .await
+        .ok()?
+        .into_iter()
+        .find(|r| {
+            r.startport == Some(port)
+                && r.protocol
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(proto))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(guest: u16, public: Option<u16>) -> Want {
+        Want {
+            guest,
+            public,
+            protocol: "tcp".into(),
+        }
+    }
+
+    #[test]
+    fn ssh_gets_the_first_free_port_from_2222() {
+        let mut taken = BTreeSet::new();
+        taken.insert(("tcp".to_string(), 2222));
+        assert_eq!(free_port(&taken, "tcp", &want(22, None)), 2223);
+        assert_eq!(free_port(&taken, "udp", &want(22, None)), 2222);
+    }
+
+    #[test]
+    fn a_wanted_public_port_is_used_when_free() {
+        let mut taken = BTreeSet::new();
+        assert_eq!(free_port(&taken, "tcp", &want(80, Some(8080))), 8080);
+        taken.insert(("tcp".to_string(), 8080));
+        assert_eq!(free_port(&taken, "tcp", &want(80, Some(8080))), 8081);
+    }
+}

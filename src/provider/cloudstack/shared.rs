@@ -1,0 +1,375 @@
+//! The project's shared resources on the cloud: the SSH key pair, the
+//! security group of Basic/SG zones and the public IP acquired with
+//! `public_ip = "auto"`. Made once per `up` (in `prepare`), recorded in
+//! `.box/project.json`, and removed when the project's last machine goes.
+//!
+//! Each is found by its deterministic name or by tag before it is made, so
+//! a run killed half-way, or a lost `.box/`, never leaves a second copy.
+
+use std::collections::BTreeSet;
+
+use cloudstack::{Params, PublicIpAddress, SecurityGroup};
+use serde_json::json;
+
+use crate::state::{ProjectState, Resource};
+
+use super::api::{convert, not_found, with_retries, Api};
+use super::Env;
+
+pub const KEYPAIR: &str = "sshkeypair";
+pub const SECURITY_GROUP: &str = "securitygroup";
+pub const PUBLIC_IP: &str = "publicip";
+
+fn record(ps: &mut ProjectState, kind: &str, id: &str, note: &str) {
+    if !ps.resources.iter().any(|r| r.kind == kind && r.id == id) {
+        ps.resources.push(Resource {
+            kind: kind.into(),
+            id: id.into(),
+            note: note.into(),
+        });
+    }
+}
+
+/// Registers the project's public key under the project's key pair name,
+/// replacing a key pair of that name that holds another key (a lost `.box/`
+/// means a new local key).
+pub async fn ensure_keypair(
+    api: &Api,
+    env: &Env,
+    public: &str,
+    ps: &mut ProjectState,
+) -> anyhow::Result<()> {
+    let name = env.keypair_name();
+    let ours = crate::keys::public_key_without_comment(public);
+    let recorded = ps
+        .provider_data
+        .get("cloudstack.keypair.public")
+        .and_then(|v| v.as_str())
+        == Some(ours.as_str());
+    let existing = api
+        .client
+        .list_ssh_key_pairs(&Params::new().set("name", &name))
+        .await
+        .map_err(|e| convert(e, "cannot list SSH key pairs"))?;
+    let exists = existing.iter().any(|k| k.name == name);
+    if exists && recorded {
+        record(ps, KEYPAIR, &name, "the project's SSH key");
+        return Ok(());
+    }
+    if exists {
+        api.client
+            .delete_ssh_key_pair(&Params::new().set("name", &name))
+            .await
+            .map_err(|e| convert(e, &format!("cannot replace the SSH key pair `{name}`")))?;
+    }
+    with_retries(|| async {
+        match api
+            .client
+            .register_ssh_key_pair(&Params::new().set("name", &name).set("publickey", &ours))
+            .await
+        {
+            // A retry after a lost answer finds its own registration.
+            Err(e) if super::api::transient(&e) => {
+                let again = api
+                    .client
+                    .list_ssh_key_pairs(&Params::new().set("name", &name))
+                    .await;
+                match again {
+                    Ok(list) if list.iter().any(|k| k.name == name) => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| convert(e, &format!("cannot register the SSH key pair `{name}`")))?;
+    ps.provider_data
+        .insert("cloudstack.keypair.public".into(), json!(ours));
+    record(ps, KEYPAIR, &name, "the project's SSH key");
+    Ok(())
+}
+
+/// The project's security group with ingress for SSH and every port from
+/// `allow_from`. Returns its id.
+pub async fn ensure_security_group(
+    api: &Api,
+    env: &Env,
+    ports: &BTreeSet<(String, u16)>,
+    cidrs: &[String],
+    ps: &mut ProjectState,
+) -> anyhow::Result<String> {
+    let name = env.group_name();
+    let find = || async {
+        api.client
+            .list_security_groups(&Params::new().set("securitygroupname", &name))
+            .await
+            .map(|l| {
+                l.into_iter()
+                    .find(|g| g.name.as_deref() == Some(name.as_str()))
+            })
+    };
+    let group: SecurityGroup = with_retries(|| async {
+        if let Some(g) = find().await? {
+            return Ok(g);
+        }
+        match api
+            .client
+            .create_security_group(&Params::new().set("name", &name).set(
+                "description",
+                format!("box project {} ({})", env.project, env.id),
+            ))
+            .await
+        {
+            Ok(g) => Ok(g),
+            Err(e) => match find().await {
+                Ok(Some(g)) => Ok(g),
+                _ => Err(e),
+            },
+        }
+    })
+    .await
+    .map_err(|e| convert(e, &format!("cannot create the security group `{name}`")))?;
+    record(
+        ps,
+        SECURITY_GROUP,
+        &group.id,
+        &format!("security group {name}"),
+    );
+    ps.provider_data.insert(
+        "cloudstack.security_group".into(),
+        json!({"id": group.id, "name": name}),
+    );
+
+    for (protocol, port) in ports {
+        for cidr in cidrs {
+            let present = group.ingressrule.iter().any(|r| {
+                r.protocol
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(protocol))
+                    && r.startport == Some(*port)
+                    && r.endport.unwrap_or(*port) == *port
+                    && r.cidr.as_deref() == Some(cidr.as_str())
+            });
+            if present {
+                continue;
+            }
+            let params = Params::new()
+                .set("securitygroupid", &group.id)
+                .set("protocol", protocol)
+                .set("startport", port.to_string())
+                .set("endport", port.to_string())
+                .set("cidrlist", cidr);
+            with_retries(|| async {
+                match api.client.authorize_security_group_ingress(&params).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        // The rule may have been added by the attempt whose answer was lost.
+                        if let Ok(Some(g)) = find().await {
+                            if g.ingressrule.iter().any(|r| {
+                                r.startport == Some(*port)
+                                    && r.cidr.as_deref() == Some(cidr.as_str())
+                            }) {
+                                return Ok(());
+                            }
+                        }
+                        Err(e)
+                    }
+                }
+            })
+            .await
+            .map_err(|e| {
+                convert(
+                    e,
+                    &format!("cannot allow {protocol}/{port} from {cidr} in `{name}`"),
+                )
+            })?;
+        }
+    }
+    Ok(group.id)
+}
+
+/// The project's own public IP on a network (`public_ip = "auto"`): the one
+/// recorded or tagged for this environment, else a newly acquired one.
+pub async fn ensure_project_ip(
+    api: &Api,
+    env: &Env,
+    network_id: &str,
+    tagged: &[PublicIpAddress],
+    ps: &mut ProjectState,
+) -> anyhow::Result<PublicIpAddress> {
+    let key = format!("cloudstack.ip.{network_id}");
+    let recorded = ps
+        .provider_data
+        .get(&key)
+        .and_then(|v| v["id"].as_str())
+        .map(str::to_string);
+    let on_network = |ip: &&PublicIpAddress| {
+        ip.associatednetworkid.as_deref() == Some(network_id)
+            || ip.networkid.as_deref() == Some(network_id)
+    };
+    let found = tagged
+        .iter()
+        .filter(on_network)
+        .find(|ip| {
+            Some(&ip.id) == recorded.as_ref()
+                || ip
+                    .tags
+                    .iter()
+                    .any(|t| t.key == "box:role" && t.value == "project")
+        })
+        .cloned();
+    let found = match (found, &recorded) {
+        (Some(ip), _) => Some(ip),
+        (None, Some(id)) => api
+            .client
+            .list_public_ip_addresses(&Params::new().set("id", id))
+            .await
+            .map_err(|e| convert(e, "cannot list public IP addresses"))?
+            .into_iter()
+            .next(),
+        (None, None) => None,
+    };
+    let ip = match found {
+        Some(ip) => ip,
+        None => {
+            let (job, first) = api
+                .start(
+                    "associateIpAddress",
+                    &Params::new().set("networkid", network_id),
+                )
+                .await
+                .map_err(|e| convert(e, "cannot acquire a public IP address"))?;
+            // Recorded before the wait: a kill now leaves a known IP, not an orphan.
+            if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
+                record(ps, PUBLIC_IP, &id, "the project's public IP");
+                ps.provider_data.insert(key.clone(), json!({"id": id}));
+                super::save_project(env, ps)?;
+            }
+            let ip: PublicIpAddress = api
+                .finish("associateIpAddress", &job, &first)
+                .await
+                .map_err(|e| convert(e, "waiting for the public IP address to be acquired"))?;
+            tag_ip(api, env, &ip.id, None).await?;
+            ip
+        }
+    };
+    record(ps, PUBLIC_IP, &ip.id, "the project's public IP");
+    ps.provider_data
+        .insert(key, json!({"id": ip.id, "address": ip.ipaddress}));
+    Ok(ip)
+}
+
+/// Tags an IP box acquired, so a lost `.box/` finds it again.
+pub async fn tag_ip(
+    api: &Api,
+    env: &Env,
+    ip_id: &str,
+    machine: Option<&str>,
+) -> anyhow::Result<()> {
+    let role = if machine.is_some() {
+        "machine"
+    } else {
+        "project"
+    };
+    let mut tags = vec![
+        ("box:project", env.project.as_str()),
+        ("box:env", env.id.as_str()),
+        ("box:role", role),
+    ];
+    if let Some(m) = machine {
+        tags.push(("box:machine", m));
+    }
+    let params = Params::new()
+        .set("resourceids", ip_id)
+        .set("resourcetype", "PublicIpAddress")
+        .tags(tags);
+    with_retries(|| async { api.client.create_tags(&params).await.map(|_| ()) })
+        .await
+        .map_err(|e| convert(e, "cannot tag the public IP address"))
+}
+
+/// Removes the project's resources. Each removal is recorded at once; what
+/// could not be removed is named in the error.
+pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Result<()> {
+    let mut failures = Vec::new();
+    // The key pair and group are found by name even when `.box/` was lost.
+    let keypair = env.keypair_name();
+    record(ps, KEYPAIR, &keypair, "the project's SSH key");
+    if let Ok(groups) = api
+        .client
+        .list_security_groups(&Params::new().set("securitygroupname", env.group_name()))
+        .await
+    {
+        for g in groups
+            .iter()
+            .filter(|g| g.name.as_deref() == Some(env.group_name().as_str()))
+        {
+            record(
+                ps,
+                SECURITY_GROUP,
+                &g.id,
+                &format!("security group {}", env.group_name()),
+            );
+        }
+    }
+    let order = [PUBLIC_IP, SECURITY_GROUP, KEYPAIR];
+    for kind in order {
+        let mine: Vec<Resource> = ps
+            .resources
+            .iter()
+            .filter(|r| r.kind == kind)
+            .cloned()
+            .collect();
+        for r in mine {
+            let result = with_retries(|| async {
+                match kind {
+                    PUBLIC_IP => api
+                        .client
+                        .disassociate_ip_address(&Params::new().set("id", &r.id))
+                        .await
+                        .map(|_| ()),
+                    SECURITY_GROUP => api
+                        .client
+                        .delete_security_group(&Params::new().set("id", &r.id))
+                        .await
+                        .map(|_| ()),
+                    _ => api
+                        .client
+                        .delete_ssh_key_pair(&Params::new().set("name", &r.id))
+                        .await
+                        .map(|_| ()),
+                }
+            })
+            .await;
+            match result {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => {
+                    failures.push(format!("{} ({}): {e}", r.note, r.id));
+                    continue;
+                }
+            }
+            ps.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
+            ps.provider_data.retain(|k, v| {
+                !(k.starts_with("cloudstack.") && (v["id"].as_str() == Some(r.id.as_str())))
+            });
+            if kind == KEYPAIR {
+                ps.provider_data.remove("cloudstack.keypair.public");
+            }
+            super::save_project(env, ps)?;
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::Error::new(crate::error::Hinted::new(
+            format!(
+                "some project resources are left on the cloud:\n  {}",
+                failures.join("\n  ")
+            ),
+            "run `box destroy --force` again once the cause is fixed",
+        )))
+    }
+}

@@ -1,0 +1,873 @@
+//! One machine's VM: found (by id, by tag, or by its deterministic name) or
+//! deployed, started, tagged and made reachable; stopped; destroyed with
+//! every resource recorded for it.
+//!
+//! Each step writes what it is about to do, and then the ids the cloud
+//! gives back, to `.box/` before it waits, so the next `box up` after a
+//! kill picks the job up again instead of starting a second VM.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use cloudstack::{Error, Params, PublicIpAddress, VirtualMachine};
+use serde_json::json;
+
+use crate::boxfile::Machine;
+use crate::cloudinit::Seed;
+use crate::error::Hinted;
+use crate::state::{ForwardedPort, MachineState, ProviderKind, SshTarget, Status};
+
+use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
+use super::names::{Plan, Reach};
+use super::reach::{self, Want, FW_RULE, MACHINE_IP, PF_RULE, STATIC_NAT};
+use super::{allow_from, record, CloudStack};
+
+pub const VM: &str = "virtualmachine";
+
+/// CloudStack accepts at most this much base64 user data over POST.
+const MAX_USER_DATA: usize = 32 * 1024;
+
+/// How long a VM may stay in a transitional state (Starting, Stopping).
+const VM_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A VM that no longer counts: destroyed or on its way out.
+pub fn gone(vm: &VirtualMachine) -> bool {
+    matches!(
+        vm.state.as_deref(),
+        Some("Destroyed" | "Expunging" | "Expunged")
+    )
+}
+
+/// Takes what the cloud says about a VM into the machine's state (status
+/// and id); used by `refresh`.
+pub fn absorb(s: &mut MachineState, vm: &VirtualMachine) {
+    s.provider = ProviderKind::CloudStack;
+    if s.id.is_none() {
+        s.id = Some(vm.id.clone());
+        record(
+            s,
+            VM,
+            &vm.id,
+            format!("VM {}", vm.name.as_deref().unwrap_or("")),
+        );
+        if let Some(k) = vm.tag("box:hostkey") {
+            s.provider_data.insert("host_key".into(), json!(k));
+        }
+    }
+    s.status = status_of(vm);
+}
+
+fn status_of(vm: &VirtualMachine) -> Status {
+    match vm.state.as_deref() {
+        Some("Running") => Status::Running,
+        Some("Stopped") => Status::Stopped,
+        Some("Starting" | "Stopping" | "Migrating") => Status::Creating,
+        Some("Error") => Status::Error,
+        _ => Status::Dead,
+    }
+}
+
+async fn get(api: &Api, id: &str) -> Result<Option<VirtualMachine>, Error> {
+    match api
+        .client
+        .list_virtual_machines(&Params::new().set("id", id).set("listall", "true"))
+        .await
+    {
+        Ok(list) => Ok(list.into_iter().find(|v| v.id == id)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn by_name(api: &Api, name: &str) -> Result<Option<VirtualMachine>, Error> {
+    Ok(api
+        .client
+        .list_virtual_machines(&Params::new().set("name", name).set("listall", "true"))
+        .await?
+        .into_iter()
+        .find(|v| v.name.as_deref() == Some(name) && !gone(v)))
+}
+
+pub async fn up(
+    p: &CloudStack,
+    machine: &Machine,
+    state: MachineState,
+) -> anyhow::Result<MachineState> {
+    let api = &p.api;
+    let name = &machine.name;
+    let plan = p
+        .prepared
+        .plans
+        .get(name)
+        .with_context(|| format!("the CloudStack provider was not prepared for `{name}`"))?;
+    let key =
+        p.prepared.key.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the CloudStack provider was not prepared for `{name}`")
+        })?;
+    let mut st = state;
+    st.provider = ProviderKind::CloudStack;
+    let vm_name = p.env.vm_name(machine);
+    st.provider_data.insert("env".into(), json!(p.env.id));
+    st.provider_data.insert("vm_name".into(), json!(vm_name));
+
+    // Find the VM this machine already has, if any.
+    let mut vm: Option<VirtualMachine> = None;
+    if let Some(id) = st.id.clone() {
+        vm = get(api, &id)
+            .await
+            .map_err(|e| convert(e, &format!("cannot look up the VM of `{name}`")))?
+            .filter(|v| !gone(v));
+        if vm.is_none() && !st.provider_data.contains_key("deploy_job") {
+            p.ctx.printer.warn(&format!(
+                "{name}: its VM {id} is gone from the cloud; deploying a new one"
+            ));
+            forget_vm(&mut st);
+        }
+    }
+    if vm.is_none() {
+        if let Some(found) = p.prepared.found.get(name) {
+            p.ctx.printer.verbose(&format!(
+                "{name}: adopting VM {} found by its tags",
+                found.id
+            ));
+            vm = Some(found.clone());
+        }
+    }
+    if vm.is_none() && st.provider_data.contains_key("deploy") {
+        // A run was killed while deploying: the name is the VM's identity.
+        vm = by_name(api, &vm_name)
+            .await
+            .map_err(|e| convert(e, &format!("cannot look up VM `{vm_name}`")))?;
+    }
+    if let Some(v) = &vm {
+        if st.id.as_deref() != Some(v.id.as_str()) {
+            st.id = Some(v.id.clone());
+        }
+        record(&mut st, VM, &v.id, format!("VM {vm_name}"));
+        if let Some(k) = v.tag("box:hostkey") {
+            st.provider_data
+                .entry("host_key".into())
+                .or_insert(json!(k));
+        }
+        p.save(&st)?;
+    }
+
+    // A deploy job recorded by an earlier run: its outcome decides.
+    if let Some(jobid) = st
+        .provider_data
+        .get("deploy_job")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+    {
+        let job = Some(cloudstack::JobRef {
+            jobid: jobid.clone(),
+            id: st.id.clone(),
+        });
+        match api
+            .finish::<VirtualMachine>("deployVirtualMachine", &job, &json!({}))
+            .await
+        {
+            Ok(v) => vm = Some(v),
+            Err(e @ Error::Job(_)) => return Err(failed_deploy(p, &mut st, e).await),
+            Err(e @ Error::JobTimeout { .. }) => {
+                return Err(convert(
+                    e,
+                    &format!("waiting for VM `{vm_name}` of `{name}` to be deployed"),
+                ))
+            }
+            // The job is no longer known (too old): the VM's own state decides.
+            Err(_) => {}
+        }
+        st.provider_data.remove("deploy_job");
+        p.save(&st)?;
+    }
+
+    let vm = match vm {
+        Some(v) => v,
+        None => deploy(p, machine, plan, &vm_name, &key.public, &mut st).await?,
+    };
+    st.provider_data.remove("deploy");
+    st.provider_data.remove("deploy_job");
+    p.save(&st)?;
+
+    let vm = running(p, &mut st, vm).await?;
+    tag(p, machine, &vm, &st).await?;
+
+    let host_key = st
+        .provider_data
+        .get("host_key")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Hinted::new(
+                format!("the host key of `{name}` is unknown (its VM was not made by this box)"),
+                format!("run `box destroy {name}` and `box up {name}` to make a VM whose host key box knows"),
+            )
+        })?;
+
+    let (host, port, ports) = reachable(p, machine, plan, &vm, &mut st).await?;
+    st.ssh = Some(SshTarget {
+        host,
+        port,
+        user: machine.user.clone(),
+        identity_file: key.private_path.clone(),
+        host_key,
+    });
+    st.ports = ports;
+    st.status = Status::Running;
+    p.save(&st)?;
+    Ok(st)
+}
+
+fn forget_vm(st: &mut MachineState) {
+    if let Some(id) = st.id.take() {
+        st.resources.retain(|r| !(r.kind == VM && r.id == id));
+    }
+    // Rules pointed at the old VM; they are found again by the IP's listing.
+    st.resources.retain(|r| r.kind != PF_RULE);
+    st.ssh = None;
+    st.status = Status::NotCreated;
+}
+
+async fn deploy(
+    p: &CloudStack,
+    machine: &Machine,
+    plan: &Plan,
+    vm_name: &str,
+    login_key: &str,
+    st: &mut MachineState,
+) -> anyhow::Result<VirtualMachine> {
+    let api = &p.api;
+    let name = &machine.name;
+    let host = crate::keys::generate(&format!("box:{}:{name}", p.env.project))
+        .context("cannot generate the machine's SSH host key")?;
+    let seed = Seed {
+        instance_id: vm_name.to_string(),
+        hostname: vm_name.to_string(),
+        user: machine.user.clone(),
+        authorized_keys: vec![login_key.to_string()],
+        host_key_private: Some(host.private_openssh.clone()),
+        host_key_public: Some(host.public.clone()),
+        hosts: Vec::new(),
+        dhcp_nics: Vec::new(),
+        private_nics: Vec::new(),
+        extra_user_data: machine.user_data.clone(),
+    };
+    let user_data = base64::engine::general_purpose::STANDARD.encode(seed.user_data().expose());
+    if user_data.len() > MAX_USER_DATA {
+        return Err(Hinted::new(
+            format!(
+                "the cloud-init user data of `{name}` is {} bytes in base64, over CloudStack's limit of {MAX_USER_DATA}",
+                user_data.len()
+            ),
+            "shorten `user_data` (move large files to a provisioner)",
+        )
+        .into());
+    }
+
+    let mut params = Params::new()
+        .set("zoneid", &plan.zone_id)
+        .set("templateid", &plan.template_id)
+        .set("serviceofferingid", &plan.service_offering_id)
+        .set("name", vm_name)
+        .set("displayname", vm_name)
+        .set("keypair", p.env.keypair_name())
+        .set("userdata", user_data)
+        .opt("networkids", plan.network_id.clone())
+        .opt("diskofferingid", plan.disk_offering_id.clone())
+        .opt(
+            "size",
+            machine.cloudstack.data_disk_size.map(|s| s.to_string()),
+        )
+        .opt(
+            "rootdisksize",
+            machine
+                .cloudstack
+                .root_disk_size
+                .or(machine.disk_size)
+                .map(|s| s.to_string()),
+        );
+    let mut groups = plan.security_group_ids.clone();
+    if plan.reach == Reach::SecurityGroup {
+        if let Some(g) = &p.prepared.group {
+            groups.insert(0, g.clone());
+        }
+    }
+    if !groups.is_empty() {
+        params.push("securitygroupids", groups.join(","));
+    }
+    if !plan.affinity_group_ids.is_empty() {
+        params.push("affinitygroupids", plan.affinity_group_ids.join(","));
+    }
+    for (i, (k, v)) in machine.cloudstack.details.iter().enumerate() {
+        params.push(format!("details[{i}].{k}"), v.clone());
+    }
+
+    // The intent first: a kill from here on is resumed by the VM's name.
+    st.provider_data
+        .insert("deploy".into(), json!({ "name": vm_name }));
+    st.provider_data
+        .insert("host_key".into(), json!(host.public));
+    st.status = Status::Creating;
+    p.save(st)?;
+    p.ctx.printer.verbose(&format!(
+        "{name}: deploying VM {vm_name} in zone {}",
+        plan.zone_name
+    ));
+
+    let mut attempt = 1;
+    let (job, first) = loop {
+        match api.start("deployVirtualMachine", &params).await {
+            Ok(x) => break x,
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                tokio::time::sleep(super::api::backoff(attempt)).await;
+                // The lost answer may have started a deploy: adopt it.
+                if let Ok(Some(v)) = by_name(api, vm_name).await {
+                    st.id = Some(v.id.clone());
+                    record(st, VM, &v.id, format!("VM {vm_name}"));
+                    p.save(st)?;
+                    return Ok(v);
+                }
+                attempt += 1;
+            }
+            Err(e) => {
+                st.provider_data.remove("deploy");
+                st.status = Status::NotCreated;
+                p.save(st)?;
+                return Err(convert(
+                    e,
+                    &format!("cannot deploy VM `{vm_name}` for `{name}`"),
+                ));
+            }
+        }
+    };
+    if let Some(j) = &job {
+        if let Some(id) = &j.id {
+            st.id = Some(id.clone());
+            record(st, VM, id, format!("VM {vm_name}"));
+        }
+        st.provider_data.insert("deploy_job".into(), json!(j.jobid));
+        p.save(st)?;
+    }
+    match api
+        .finish::<VirtualMachine>("deployVirtualMachine", &job, &first)
+        .await
+    {
+        Ok(v) => {
+            st.id = Some(v.id.clone());
+            record(st, VM, &v.id, format!("VM {vm_name}"));
+            Ok(v)
+        }
+        Err(e @ Error::Job(_)) => Err(failed_deploy(p, st, e).await),
+        Err(e) => Err(convert(
+            e,
+            &format!("waiting for VM `{vm_name}` of `{name}` to be deployed"),
+        )),
+    }
+}
+
+/// A deploy job that failed may leave a VM in Error: remove it, so nothing
+/// is left behind, and report the cloud's own message.
+async fn failed_deploy(p: &CloudStack, st: &mut MachineState, e: Error) -> anyhow::Error {
+    let name = st.name.clone();
+    let mut left = None;
+    if let Some(id) = st.id.clone() {
+        if let Ok(Some(v)) = get(&p.api, &id).await {
+            if !gone(&v) && remove_vm(&p.api, &id, true).await.is_err() {
+                left = Some(id.clone());
+            }
+        }
+    }
+    if left.is_none() {
+        super::vm::forget_vm(st);
+        st.resources.retain(|r| r.kind != VM);
+    }
+    st.provider_data.remove("deploy");
+    st.provider_data.remove("deploy_job");
+    st.status = if left.is_some() {
+        Status::Error
+    } else {
+        Status::NotCreated
+    };
+    let _ = p.save(st);
+    let err = convert(e, &format!("deploying `{name}` failed"));
+    match left {
+        Some(id) => err.context(format!(
+            "the failed VM {id} could not be removed; `box destroy {name}` retries"
+        )),
+        None => err,
+    }
+}
+
+/// Brings the VM to Running: starts it when stopped, waits out transitions.
+async fn running(
+    p: &CloudStack,
+    st: &mut MachineState,
+    mut vm: VirtualMachine,
+) -> anyhow::Result<VirtualMachine> {
+    let api = &p.api;
+    let name = st.name.clone();
+    let started = Instant::now();
+    loop {
+        match vm.state.as_deref() {
+            Some("Running") => return Ok(vm),
+            Some("Stopped") => {
+                p.ctx
+                    .printer
+                    .verbose(&format!("{name}: starting VM {}", vm.id));
+                let params = Params::new().set("id", &vm.id);
+                let (job, first) = api
+                    .start("startVirtualMachine", &params)
+                    .await
+                    .map_err(|e| convert(e, &format!("cannot start the VM of `{name}`")))?;
+                vm = api
+                    .finish("startVirtualMachine", &job, &first)
+                    .await
+                    .map_err(|e| convert(e, &format!("waiting for the VM of `{name}` to start")))?;
+            }
+            Some("Error") => {
+                return Err(Hinted::new(
+                    format!(
+                        "the VM of `{name}` ({}) is in state Error on the cloud",
+                        vm.id
+                    ),
+                    format!("run `box destroy {name}` and `box up {name}`"),
+                )
+                .into())
+            }
+            other => {
+                if started.elapsed() > VM_WAIT {
+                    anyhow::bail!(
+                        "timed out after {}s waiting for the VM of `{name}` ({}) to be Running; it is {}",
+                        VM_WAIT.as_secs(),
+                        vm.id,
+                        other.unwrap_or("in no state")
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                vm = get(api, &vm.id)
+                    .await
+                    .map_err(|e| convert(e, &format!("cannot look up the VM of `{name}`")))?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("the VM of `{name}` disappeared while box waited for it")
+                    })?;
+                if gone(&vm) {
+                    forget_vm(st);
+                    p.save(st)?;
+                    anyhow::bail!("the VM of `{name}` was destroyed while box waited for it; run `box up {name}` again");
+                }
+            }
+        }
+    }
+}
+
+/// The tags that find this VM again; the host key rides along so an
+/// adopted VM is still pinned.
+async fn tag(
+    p: &CloudStack,
+    machine: &Machine,
+    vm: &VirtualMachine,
+    st: &MachineState,
+) -> anyhow::Result<()> {
+    let env = &p.env;
+    let mut wanted: Vec<(&str, &str)> = env.tags(&machine.name);
+    let host_key = st
+        .provider_data
+        .get("host_key")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if !host_key.is_empty() {
+        wanted.push(("box:hostkey", host_key));
+    }
+    let missing: Vec<(&str, &str)> = wanted
+        .into_iter()
+        .filter(|(k, v)| vm.tag(k) != Some(*v))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let params = Params::new()
+        .set("resourceids", &vm.id)
+        .set("resourcetype", "UserVm")
+        .tags(missing);
+    with_retries(|| async { p.api.client.create_tags(&params).await.map(|_| ()) })
+        .await
+        .map_err(|e| convert(e, &format!("cannot tag the VM of `{}`", machine.name)))
+}
+
+/// Makes the machine reachable as its zone allows; the SSH host and port
+/// and the forwarded ports.
+async fn reachable(
+    p: &CloudStack,
+    machine: &Machine,
+    plan: &Plan,
+    vm: &VirtualMachine,
+    st: &mut MachineState,
+) -> anyhow::Result<(String, u16, Vec<ForwardedPort>)> {
+    let name = &machine.name;
+    let nic = vm
+        .default_ip()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("the VM of `{name}` has no IP address"))?;
+    let direct = |addr: &str| {
+        machine
+            .ports
+            .iter()
+            .map(|pm| ForwardedPort {
+                guest: pm.guest,
+                host: pm.guest,
+                address: addr.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let cidrs = allow_from(machine);
+    let save = |s: &MachineState| p.save(s);
+    match &plan.reach {
+        Reach::SecurityGroup | Reach::Private => Ok((nic.clone(), 22, direct(&nic))),
+        Reach::PortForward { .. } => {
+            let network = plan
+                .network_id
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("`{name}` has no network for port forwarding"))?;
+            let ip = p
+                .prepared
+                .ips
+                .get(network)
+                .ok_or_else(|| anyhow::anyhow!("no public IP was chosen for `{name}`"))?;
+            let mut wants = vec![Want {
+                guest: 22,
+                public: None,
+                protocol: "tcp".into(),
+            }];
+            wants.extend(machine.ports.iter().map(|pm| Want {
+                guest: pm.guest,
+                public: Some(pm.host),
+                protocol: pm.protocol.clone(),
+            }));
+            let mut ssh_port = 22;
+            let mut ports = Vec::new();
+            for w in &wants {
+                let public = reach::forward(
+                    &p.api,
+                    &p.rules,
+                    ip,
+                    network,
+                    &st.id.clone().unwrap_or_default(),
+                    w,
+                    st,
+                    &save,
+                )
+                .await?;
+                reach::open(&p.api, &p.rules, ip, public, &w.protocol, &cidrs, st, &save).await?;
+                if w.guest == 22 && w.public.is_none() {
+                    ssh_port = public;
+                } else {
+                    ports.push(ForwardedPort {
+                        guest: w.guest,
+                        host: public,
+                        address: ip.ipaddress.clone(),
+                    });
+                }
+            }
+            Ok((ip.ipaddress.clone(), ssh_port, ports))
+        }
+        Reach::StaticNat => {
+            let ip = machine_ip(p, plan, vm, st).await?;
+            p.rules.load(&p.api, &ip.id).await?;
+            let mut open = vec![(22u16, "tcp".to_string())];
+            open.extend(
+                machine
+                    .ports
+                    .iter()
+                    .map(|pm| (pm.guest, pm.protocol.clone())),
+            );
+            for (port, proto) in &open {
+                reach::open(&p.api, &p.rules, &ip, *port, proto, &cidrs, st, &save).await?;
+            }
+            Ok((ip.ipaddress.clone(), 22, direct(&ip.ipaddress)))
+        }
+    }
+}
+
+/// The machine's own public IP with static NAT to its VM.
+async fn machine_ip(
+    p: &CloudStack,
+    plan: &Plan,
+    vm: &VirtualMachine,
+    st: &mut MachineState,
+) -> anyhow::Result<PublicIpAddress> {
+    let api = &p.api;
+    let name = st.name.clone();
+    let network = plan.network_id.clone().unwrap_or_default();
+    let recorded = st
+        .resources
+        .iter()
+        .find(|r| r.kind == MACHINE_IP)
+        .map(|r| r.id.clone());
+    let mut ip = p
+        .prepared
+        .tagged_ips
+        .iter()
+        .find(|ip| {
+            Some(&ip.id) == recorded.as_ref()
+                || ip
+                    .tags
+                    .iter()
+                    .any(|t| t.key == "box:machine" && t.value == name)
+        })
+        .cloned();
+    if ip.is_none() {
+        if let Some(id) = &recorded {
+            ip = api
+                .client
+                .list_public_ip_addresses(&Params::new().set("id", id))
+                .await
+                .map_err(|e| convert(e, "cannot list public IP addresses"))?
+                .into_iter()
+                .next();
+        }
+    }
+    let mut ip = match ip {
+        Some(ip) => ip,
+        None => {
+            let (job, first) = api
+                .start(
+                    "associateIpAddress",
+                    &Params::new().set("networkid", &network),
+                )
+                .await
+                .map_err(|e| convert(e, &format!("cannot acquire a public IP for `{name}`")))?;
+            if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
+                record(st, MACHINE_IP, &id, format!("public IP of {name}"));
+                p.save(st)?;
+            }
+            let ip: PublicIpAddress = api
+                .finish("associateIpAddress", &job, &first)
+                .await
+                .map_err(|e| convert(e, &format!("waiting for the public IP of `{name}`")))?;
+            super::shared::tag_ip(api, &p.env, &ip.id, Some(&name)).await?;
+            ip
+        }
+    };
+    record(
+        st,
+        MACHINE_IP,
+        &ip.id,
+        format!("public IP {} of {name}", ip.ipaddress),
+    );
+    p.save(st)?;
+    if ip.isstaticnat != Some(true) || ip.virtualmachineid.as_deref() != Some(vm.id.as_str()) {
+        api.client
+            .enable_static_nat(
+                &Params::new()
+                    .set("ipaddressid", &ip.id)
+                    .set("virtualmachineid", &vm.id),
+            )
+            .await
+            .map_err(|e| {
+                convert(
+                    e,
+                    &format!("cannot enable static NAT from {} to `{name}`", ip.ipaddress),
+                )
+            })?;
+        ip.isstaticnat = Some(true);
+        ip.virtualmachineid = Some(vm.id.clone());
+    }
+    record(
+        st,
+        STATIC_NAT,
+        &ip.id,
+        format!("static NAT {} -> {name}", ip.ipaddress),
+    );
+    p.save(st)?;
+    Ok(ip)
+}
+
+pub async fn halt(
+    p: &CloudStack,
+    mut st: MachineState,
+    force: bool,
+) -> anyhow::Result<MachineState> {
+    let name = st.name.clone();
+    let Some(id) = st.id.clone() else {
+        st.status = Status::NotCreated;
+        return Ok(st);
+    };
+    let params = Params::new()
+        .set("id", &id)
+        .set("forced", force.to_string());
+    let result = async {
+        let (job, first) = p.api.start("stopVirtualMachine", &params).await?;
+        if let Some(j) = &job {
+            st.provider_data.insert("stop_job".into(), json!(j.jobid));
+            let _ = p.save(&st);
+        }
+        p.api
+            .finish_any("stopVirtualMachine", &job)
+            .await
+            .map(|_| first)
+    }
+    .await;
+    st.provider_data.remove("stop_job");
+    match result {
+        Ok(_) => {
+            st.status = Status::Stopped;
+            Ok(st)
+        }
+        Err(e) if not_found(&e) => {
+            st.status = Status::Dead;
+            Ok(st)
+        }
+        Err(e) => Err(convert(e, &format!("cannot stop the VM of `{name}`"))),
+    }
+}
+
+async fn remove_vm(api: &Api, id: &str, expunge: bool) -> Result<(), Error> {
+    let params = Params::new()
+        .set("id", id)
+        .set("expunge", expunge.to_string());
+    match with_retries(|| async {
+        api.client
+            .destroy_virtual_machine(&params)
+            .await
+            .map(|_| ())
+    })
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        Err(e) => {
+            // Destroying a VM already destroyed (without expunge) is done.
+            if let Ok(Some(v)) = get(api, id).await {
+                if gone(&v) && !expunge {
+                    return Ok(());
+                }
+                if gone(&v) {
+                    return with_retries(|| async {
+                        api.client
+                            .expunge_virtual_machine(&Params::new().set("id", id))
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                    .or_else(|e| if not_found(&e) { Ok(()) } else { Err(e) });
+                }
+            } else if let Ok(None) = get(api, id).await {
+                return Ok(());
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes the machine's rules, static NAT, VM and IP, in that order,
+/// recording each removal; names what is left if something fails.
+pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()> {
+    let api = &p.api;
+    let name = st.name.clone();
+    let expunge = p
+        .ctx
+        .project
+        .machine(&name)
+        .and_then(|m| m.cloudstack.expunge)
+        .or(p.ctx.project.cloudstack.expunge)
+        .unwrap_or(false);
+    // A deploy whose answer never came: find its VM by name.
+    if st.id.is_none() {
+        let vm_name = st
+            .provider_data
+            .get("vm_name")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if let Some(vm_name) = vm_name {
+            if st.provider_data.contains_key("deploy") {
+                if let Ok(Some(v)) = by_name(api, &vm_name).await {
+                    st.id = Some(v.id.clone());
+                    record(&mut st, VM, &v.id, format!("VM {vm_name}"));
+                }
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for kind in [FW_RULE, PF_RULE, STATIC_NAT, VM, MACHINE_IP] {
+        let mine: Vec<_> = st
+            .resources
+            .iter()
+            .filter(|r| r.kind == kind)
+            .cloned()
+            .collect();
+        for r in mine {
+            let result = match kind {
+                FW_RULE => {
+                    with_retries(|| async {
+                        api.client
+                            .delete_firewall_rule(&Params::new().set("id", &r.id))
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                }
+                PF_RULE => {
+                    with_retries(|| async {
+                        api.client
+                            .delete_port_forwarding_rule(&Params::new().set("id", &r.id))
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                }
+                STATIC_NAT => {
+                    with_retries(|| async {
+                        api.client
+                            .disable_static_nat(&Params::new().set("ipaddressid", &r.id))
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                }
+                VM => remove_vm(api, &r.id, expunge).await,
+                _ => {
+                    with_retries(|| async {
+                        api.client
+                            .disassociate_ip_address(&Params::new().set("id", &r.id))
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if not_found(&e) || (kind == STATIC_NAT && is_not_static_nat(&e)) => {}
+                Err(e) => {
+                    failures.push(format!("{} ({} {}): {e}", r.note, r.kind, r.id));
+                    continue;
+                }
+            }
+            st.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
+            if kind == VM {
+                st.id = None;
+            }
+            p.save(&st)?;
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        st.status = Status::Error;
+        p.save(&st)?;
+        Err(Hinted::new(
+            format!(
+                "some resources of `{name}` are left on the cloud:\n  {}",
+                failures.join("\n  ")
+            ),
+            format!("run `box destroy {name}` again; what was removed is no longer recorded"),
+        )
+        .into())
+    }
+}
+
+fn is_not_static_nat(e: &Error) -> bool {
+    matches!(e, Error::Api(a) if a.errortext.to_lowercase().contains("static nat") && a.errortext.to_lowercase().contains("not"))
+}
