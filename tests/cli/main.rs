@@ -1,5 +1,6 @@
 //! The one integration-test binary: it runs the real `box` in temp folders.
 
+mod api;
 mod boxfile;
 mod foundation;
 mod support;
