@@ -3,4 +3,6 @@
 mod api;
 mod boxfile;
 mod foundation;
+mod ssh;
+mod sshd;
 mod support;

@@ -1,0 +1,236 @@
+//! `box ssh`, `box exec`, `box ssh-config`, `box upload`/`download` against
+//! a real sshd on loopback.
+
+use std::process::Command;
+
+use predicates::prelude::*;
+
+use crate::sshd::{guest_dir, Project, Sshd};
+use crate::support;
+
+const ONE: &str = "[project]\nname = \"proj\"\n\n[[machine]]\nname = \"web\"\n";
+const TWO: &str =
+    "[project]\nname = \"proj\"\n\n[[machine]]\nname = \"web\"\n\n[[machine]]\nname = \"db\"\n";
+
+#[test]
+fn ssh_command_streams_output_and_returns_the_remote_exit_code() {
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    p.cmd()
+        .args(["ssh", "web", "-c", "echo out; echo err >&2; exit 3"])
+        .assert()
+        .code(3)
+        .stdout("out\n")
+        .stderr(predicate::str::contains("err\n"));
+    // Several words after `--` are one argv, quoted word by word.
+    p.cmd()
+        .args(["ssh", "web", "--", "sh", "-c", "exit 42"])
+        .assert()
+        .code(42);
+    // The primary machine is the default; stdin reaches the command.
+    p.cmd()
+        .args(["ssh", "--", "cat"])
+        .write_stdin("hello from stdin")
+        .assert()
+        .success()
+        .stdout("hello from stdin");
+}
+
+#[test]
+fn ssh_command_with_large_stdout_and_stderr_at_once_does_not_stall() {
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    // 8 MB on each stream, written concurrently: a reader blocked on one
+    // stream while the other fills the channel window would hang here.
+    let out = p
+        .cmd()
+        .args([
+            "ssh",
+            "web",
+            "-c",
+            "head -c 8000000 /dev/zero | tr '\\0' o & head -c 8000000 /dev/zero | tr '\\0' e >&2; wait",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(out.stdout.len(), 8_000_000);
+    assert!(out.stdout.iter().all(|&b| b == b'o'));
+    assert_eq!(out.stderr.len(), 8_000_000);
+}
+
+#[test]
+fn a_host_key_other_than_the_pinned_one_is_refused_with_both_fingerprints() {
+    let sshd = Sshd::start();
+    let impostor = boxcli::keys::generate("impostor").unwrap();
+    let mut target = sshd.target();
+    target.host_key = impostor.public.clone();
+    let p = Project::new(ONE, &[("web", target)]);
+    let expected = boxcli::ssh::HostKey::parse(&impostor.public)
+        .unwrap()
+        .fingerprint();
+    let presented = boxcli::ssh::HostKey::parse(&sshd.host_key)
+        .unwrap()
+        .fingerprint();
+    p.cmd()
+        .args(["ssh", "web", "--", "touch", "/tmp/box-should-never-run"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("HOST KEY MISMATCH"))
+        .stderr(predicate::str::contains(expected))
+        .stderr(predicate::str::contains(presented));
+}
+
+#[test]
+fn ssh_to_a_machine_that_is_not_created_says_how_to_create_it() {
+    let p = Project::new(ONE, &[]);
+    p.cmd()
+        .args(["ssh", "web", "--", "true"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("`web` is not created"))
+        .stderr(predicate::str::contains("hint: run `box up web`"));
+}
+
+#[test]
+fn exec_runs_on_every_machine_and_prefixes_each_line() {
+    let sshd = Sshd::start();
+    let p = Project::new(TWO, &[("web", sshd.target()), ("db", sshd.target())]);
+    let out = p
+        .cmd()
+        .args(["exec", "--all", "--", "printf 'a\\nb\\n'"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let mut lines: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["db: a", "db: b", "web: a", "web: b"]);
+    // One machine failing makes the whole command fail (partial: exit 3).
+    p.cmd()
+        .args(["exec", "web", "db", "--", "test -e /nonexistent-box-file"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("web: exited with code 1"));
+    // A single machine: its own exit code.
+    p.cmd()
+        .args(["exec", "db", "--", "exit 5"])
+        .assert()
+        .code(5);
+}
+
+#[test]
+fn ssh_config_is_usable_by_the_openssh_client_with_strict_host_key_checking() {
+    let ssh = support::require("ssh");
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let out = p
+        .cmd()
+        .arg("ssh-config")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Host proj-web\n"), "{text}");
+    assert!(text.contains("StrictHostKeyChecking yes"), "{text}");
+    let known = std::fs::read_to_string(p.path().join(".box/ssh_known_hosts")).unwrap();
+    assert!(
+        known.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "{known}"
+    );
+    let config = p.path().join("ssh_config");
+    // No control master in the test: nothing may outlive it.
+    std::fs::write(
+        &config,
+        text.replace("ControlMaster auto", "ControlMaster no"),
+    )
+    .unwrap();
+    let run = Command::new(&ssh)
+        .arg("-F")
+        .arg(&config)
+        .args(["-o", "BatchMode=yes", "proj-web", "echo", "via-openssh"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "via-openssh\n");
+}
+
+#[test]
+fn upload_and_download_copy_files_and_folders() {
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let guest = guest_dir();
+    let src = p.path().join("tree");
+    std::fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    std::fs::write(src.join("a.txt"), "alpha").unwrap();
+    std::fs::write(src.join("sub/deeper/b.bin"), vec![7u8; 300_000]).unwrap();
+    let tool = src.join("sub/tool.sh");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dest = guest.path().join("copy");
+    p.cmd()
+        .args(["upload", "web", "tree"])
+        .arg(&dest)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("uploaded 3 file(s)"));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a.txt")).unwrap(),
+        "alpha"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("sub/deeper/b.bin")).unwrap().len(),
+        300_000
+    );
+    let mode = std::fs::metadata(dest.join("sub/tool.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    // A single file into an existing folder keeps its name.
+    p.cmd()
+        .args(["upload", "web", "tree/a.txt"])
+        .arg(guest.path())
+        .assert()
+        .success();
+    assert!(guest.path().join("a.txt").is_file());
+
+    let back = p.path().join("back");
+    p.cmd()
+        .args(["download", "web"])
+        .arg(&dest)
+        .arg("back")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("downloaded 3 file(s)"));
+    assert_eq!(
+        std::fs::read_to_string(back.join("a.txt")).unwrap(),
+        "alpha"
+    );
+    assert_eq!(
+        std::fs::read(back.join("sub/deeper/b.bin")).unwrap(),
+        vec![7u8; 300_000]
+    );
+    p.cmd()
+        .args(["download", "web"])
+        .arg(dest.join("a.txt"))
+        .arg("single.txt")
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("single.txt")).unwrap(),
+        "alpha"
+    );
+}

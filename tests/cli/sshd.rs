@@ -1,0 +1,188 @@
+//! A real OpenSSH server on loopback for the SSH, sync and provision tests:
+//! throwaway host and user keys, its own config, a free port, killed on drop.
+//! Plus a project folder whose state points `box` at that server.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boxcli::state::{MachineState, ProviderKind, SshTarget, StateStore, Status};
+
+use crate::support;
+
+pub struct Sshd {
+    /// Keys and config; removed on drop.
+    _dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+    /// `ssh-ed25519 AAAA...` of the server.
+    pub host_key: String,
+    /// The private key the server accepts for root.
+    pub user_key: PathBuf,
+}
+
+fn keygen(path: &Path) -> String {
+    let ok = Command::new(support::require("ssh-keygen"))
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "box-test", "-f"])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen failed");
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let sshd = support::require("/usr/sbin/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host_ed25519");
+        let host_key = keygen(&host);
+        let user_key = dir.path().join("id_ed25519");
+        let user_pub = keygen(&user_key);
+        std::fs::write(dir.path().join("authorized_keys"), format!("{user_pub}\n")).unwrap();
+        // sshd refuses to start without its privilege separation folder.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let sftp = ["/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("sftp-server from openssh-server is installed");
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile none\n\
+                     UsePAM no\nStrictModes no\nPermitRootLogin yes\n\
+                     AuthorizedKeysFile {auth}\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nSubsystem sftp {sftp}\n\
+                     LogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n",
+                    host = host.display(),
+                    auth = dir.path().join("authorized_keys").display(),
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(&sshd)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Waiting for a server to come up is not a timing assertion:
+            // the limit only stops a broken setup from hanging forever.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Sshd {
+                        _dir: dir,
+                        child,
+                        port,
+                        host_key,
+                        user_key,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("sshd did not start listening on {port}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // It exited: most likely the port was taken in between; retry.
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            eprintln!("sshd exited early: {err}");
+        }
+        panic!("could not start sshd");
+    }
+
+    pub fn target(&self) -> SshTarget {
+        SshTarget {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            user: "root".into(),
+            identity_file: self.user_key.clone(),
+            host_key: self.host_key.clone(),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A project folder with a Boxfile and running machines pointing at sshd.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub home: tempfile::TempDir,
+}
+
+impl Project {
+    /// `boxfile` is the Boxfile text; `machines` get state pointing at `target`.
+    pub fn new(boxfile: &str, machines: &[(&str, SshTarget)]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Boxfile"), boxfile).unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        for (name, target) in machines {
+            let mut m = MachineState::new(name, ProviderKind::Local);
+            m.status = Status::Running;
+            m.ssh = Some(target.clone());
+            store.save_machine(&m).unwrap();
+        }
+        Project { dir, home }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `box` run in the project folder.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = support::box_cmd(self.home.path());
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    pub fn state(&self, machine: &str) -> MachineState {
+        StateStore::open(self.dir.path())
+            .unwrap()
+            .load_machine(machine)
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// A guest folder for one test (sshd runs on this computer, as root).
+pub fn guest_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("box-guest-")
+        .tempdir()
+        .unwrap()
+}
