@@ -34,7 +34,8 @@ impl std::fmt::Display for Diagnostic {
         let gutter = self.line.to_string();
         let pad = " ".repeat(gutter.len());
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{gutter} | {}", self.source_line)?;
+        // A tab is one column; shown as one space the caret stays under it.
+        writeln!(f, "{gutter} | {}", self.source_line.replace('\t', " "))?;
         write!(
             f,
             "{pad} | {}{}",
@@ -144,6 +145,15 @@ mod tests {
             d.to_string(),
             "Boxfile:2:1: unknown key `memroy`\n  |\n2 | memroy = 512\n  | ^^^^^^\n  = help: did you mean `memory`?"
         );
+    }
+
+    #[test]
+    fn tabs_are_shown_as_one_column_so_the_caret_lines_up() {
+        let s = sources("\tmemroy = 1\n");
+        let d = s.diagnostic(FileId::Boxfile, 1..7, "m".into(), None);
+        assert_eq!(d.column, 2);
+        assert_eq!(d.source_line, "\tmemroy = 1");
+        assert!(d.to_string().contains("1 |  memroy = 1\n  |  ^^^^^^"));
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub struct Machine {
     pub accel: Accel,
     /// Root disk size in GiB (grown on first boot); `None` keeps the image's.
     pub disk_size: Option<u32>,
-    /// Per-machine CloudStack overrides of `[cloudstack]`.
+    /// The machine's effective CloudStack settings: its own `cloudstack`
+    /// table merged over `[cloudstack]` (see `resolve::overlay`).
     pub cloudstack: CloudStackSettings,
 }
 

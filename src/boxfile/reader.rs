@@ -174,8 +174,10 @@ impl<'a> Reader<'a> {
             return None;
         };
         if v < min || v > max {
-            let message = if max == i64::from(u32::MAX) {
+            let message = if max == i64::from(u32::MAX) && v < min {
                 format!("`{}` must be at least {min}, found {v}", e.key)
+            } else if max == i64::from(u32::MAX) {
+                format!("`{}` is too large ({v})", e.key)
             } else {
                 format!("`{}` must be between {min} and {max}, found {v}", e.key)
             };

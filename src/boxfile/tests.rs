@@ -432,3 +432,32 @@ fn default_project_names_are_host_names() {
     assert_eq!(default_project_name(Path::new("/x/My Shop_2")), "my-shop-2");
     assert_eq!(default_project_name(Path::new("/")), "box");
 }
+
+#[test]
+fn numbers_out_of_range_say_which_bound() {
+    assert_eq!(
+        problems(
+            "[[machine]]\nname = \"a\"\nmemory = -5\ncpus = 99999999999\n",
+            None
+        ),
+        [
+            "Boxfile:3:10: `memory` must be at least 1, found -5",
+            "Boxfile:4:8: `cpus` is too large (99999999999)",
+        ]
+    );
+}
+
+#[test]
+fn boxfile_local_cannot_add_or_anonymously_override_machines() {
+    let found = problems(
+        "[[machine]]\nname = \"web\"\n",
+        Some("[[machine]]\nname = \"api\"\n[[machine]]\ncpus = 2\n"),
+    );
+    assert_eq!(
+        found,
+        [
+            "Boxfile.local:2:8: Boxfile.local overrides machine `api`, which the Boxfile does not declare",
+            "Boxfile.local:3:1: a [[machine]] in Boxfile.local needs a `name`, to say which machine it overrides",
+        ]
+    );
+}
