@@ -1,8 +1,8 @@
 //! The one integration-test binary: it runs the real `box` in temp folders.
 
 mod api;
+mod boxes;
 mod boxfile;
 mod foundation;
-mod ssh;
-mod sshd;
+mod guest;
 mod support;
