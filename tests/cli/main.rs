@@ -5,4 +5,6 @@ mod boxes;
 mod boxfile;
 mod foundation;
 mod guest;
+mod ssh;
+mod sshd;
 mod support;
