@@ -7,4 +7,5 @@ mod foundation;
 mod guest;
 mod ssh;
 mod sshd;
+mod sync;
 mod support;
