@@ -60,6 +60,11 @@ pub fn load(root: &Path) -> Result<Project, LoadError> {
 
 /// Reads the Boxfile in `root` (and `Boxfile.local`) and reports every problem.
 pub fn check(root: &Path) -> Result<Checked, LoadError> {
+    // `box -C rel/dir` gives a relative root; the model promises absolute paths.
+    let root = &std::path::absolute(root).map_err(|source| LoadError::Read {
+        path: root.display().to_string(),
+        source,
+    })?;
     let path = root.join(BOXFILE);
     let boxfile = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -247,3 +247,25 @@ fn init_refuses_to_overwrite_a_boxfile() {
         "# mine\n"
     );
 }
+
+#[test]
+fn a_relative_project_folder_still_gives_absolute_paths() {
+    let parent = tempfile::tempdir().unwrap();
+    fs::create_dir(parent.path().join("shop")).unwrap();
+    fs::write(
+        parent.path().join("shop/Boxfile"),
+        "[[machine]]\nname = \"web\"\nsync = [{ from = \"missing\", to = \"/srv\" }]\n",
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = parent.path().join("shop");
+    box_cmd(home.path())
+        .current_dir(parent.path())
+        .args(["-C", "shop", "validate"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "paths are relative to the Boxfile's folder ({})",
+            root.display()
+        )));
+}
