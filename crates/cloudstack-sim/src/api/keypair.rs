@@ -1,0 +1,126 @@
+//! SSH key pairs: created (the cloud makes the private key) or registered
+//! (the user brings the public key), listed by name or fingerprint.
+
+use md5::{Digest, Md5};
+use serde_json::json;
+
+use super::list::{field_eq, list};
+use super::{Ctx, Reply};
+use crate::error::ApiError;
+use crate::model::KeyPair;
+use crate::params::Params;
+
+/// CloudStack's fingerprint: MD5 of the public key blob, colon-separated hex.
+pub fn fingerprint(key: &ssh_key::PublicKey) -> Result<String, ApiError> {
+    let blob = key
+        .to_bytes()
+        .map_err(|_| ApiError::invalid("Public key is invalid"))?;
+    let digest = Md5::digest(blob);
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn check_free(ctx: &Ctx, name: &str, fp: &str) -> Result<(), ApiError> {
+    if ctx.cloud.keypairs.iter().any(|k| k.name == name) {
+        return Err(ApiError::invalid(format!(
+            "A key pair with name '{name}' already exists."
+        )));
+    }
+    if ctx.cloud.keypairs.iter().any(|k| k.fingerprint == fp) {
+        return Err(ApiError::invalid(format!(
+            "A key pair with key '{fp}' already exists for this account."
+        )));
+    }
+    Ok(())
+}
+
+pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    let name = p.req("name")?.to_string();
+    let private = ssh_key::PrivateKey::random(&mut rand::rngs::OsRng, ssh_key::Algorithm::Ed25519)
+        .map_err(|_| ApiError::internal("cannot generate a key pair"))?;
+    let public = private.public_key().clone();
+    let fp = fingerprint(&public)?;
+    check_free(ctx, &name, &fp)?;
+    let pem = private
+        .to_openssh(ssh_key::LineEnding::LF)
+        .map_err(|_| ApiError::internal("cannot encode the private key"))?;
+    let public_text = public
+        .to_openssh()
+        .map_err(|_| ApiError::internal("cannot encode the public key"))?;
+    let id = ctx.id();
+    let kp = KeyPair {
+        id,
+        name,
+        fingerprint: fp,
+        public_key: public_text,
+    };
+    let mut v = kp.render(ctx.cloud);
+    // The private key is shown once, in this answer, and never stored.
+    v["privatekey"] = json!(pem.as_str());
+    ctx.cloud.keypairs.push(kp);
+    Ok(Reply::Value(json!({"keypair": v})))
+}
+
+pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    let name = p.req("name")?.to_string();
+    let text = p.req("publickey")?.trim().to_string();
+    let key = ssh_key::PublicKey::from_openssh(&text)
+        .map_err(|_| ApiError::invalid("Public key is invalid"))?;
+    let fp = fingerprint(&key)?;
+    check_free(ctx, &name, &fp)?;
+    let id = ctx.id();
+    let kp = KeyPair {
+        id,
+        name,
+        fingerprint: fp,
+        public_key: text,
+    };
+    let v = kp.render(ctx.cloud);
+    ctx.cloud.keypairs.push(kp);
+    Ok(Reply::Value(json!({"keypair": v})))
+}
+
+pub fn list_keypairs(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    let c = &*ctx.cloud;
+    let fp = field_eq(p, "fingerprint", "fingerprint");
+    let items = c
+        .keypairs
+        .iter()
+        .map(|k| k.render(c))
+        .filter(|v| fp(v))
+        .collect();
+    list(p, "sshkeypair", items)
+}
+
+pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    let name = p.req("name")?;
+    let before = ctx.cloud.keypairs.len();
+    ctx.cloud.keypairs.retain(|k| k.name != name);
+    if ctx.cloud.keypairs.len() == before {
+        return Err(ApiError::invalid(format!(
+            "A key pair with name '{name}' does not exist for account admin in specified domain id"
+        )));
+    }
+    ctx.dirty = true;
+    Ok(Reply::Value(json!({"success": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_md5_of_the_blob_like_ssh_keygen_e_md5() {
+        // `ssh-keygen -l -E md5` on this key prints the same colon hex.
+        let key = ssh_key::PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHeVyhOUmaBrm8aEcu9r0TXRaOJ5wIH9Ya0qvJvZnQtc test",
+        )
+        .unwrap();
+        let fp = fingerprint(&key).unwrap();
+        assert_eq!(fp.len(), 47);
+        assert_eq!(fp.matches(':').count(), 15);
+    }
+}

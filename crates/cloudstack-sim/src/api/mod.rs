@@ -1,0 +1,170 @@
+//! The API surface: the command table, parameter checks driven by it, and
+//! the response envelopes. One file per area holds the commands themselves.
+
+mod address;
+mod affinity;
+mod infra;
+mod jobq;
+mod keypair;
+mod list;
+mod rules;
+mod secgroup;
+mod snapshot;
+mod table;
+mod tags;
+mod vm;
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::ids;
+use crate::jobs::{Action, Job};
+use crate::model::Cloud;
+use crate::params::Params;
+
+pub use table::{find, Command, Kind, Param, COMMANDS};
+
+/// What a command answers, before it is wrapped in `{"<cmd>response": ..}`.
+#[derive(Debug)]
+pub enum Reply {
+    Value(Value),
+    /// An async command: `{"jobid": ..}`, plus `id` for commands that create.
+    Async {
+        job: String,
+        id: Option<String>,
+    },
+}
+
+/// One call's view of the cloud, with the lock held.
+pub struct Ctx<'a> {
+    pub cloud: &'a mut Cloud,
+    pub now: u64,
+    pub job_ms: u64,
+    /// POST allows longer user data than GET.
+    pub post: bool,
+    /// Jobs started by this call, for the runner to pick up.
+    pub started: Vec<(String, u64)>,
+    pub dirty: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(cloud: &'a mut Cloud, now: u64, job_ms: u64, post: bool) -> Self {
+        Ctx {
+            cloud,
+            now,
+            job_ms,
+            post,
+            started: vec![],
+            dirty: false,
+        }
+    }
+
+    /// A fresh object id, remembered so later parameters can name it.
+    pub fn id(&mut self) -> String {
+        let id = ids::uuid();
+        self.cloud.known_ids.insert(id.clone());
+        self.dirty = true;
+        id
+    }
+
+    pub fn job(&mut self, command: &str, instance: Option<(&str, &str)>, action: Action) -> String {
+        let id = self.id();
+        let due = self.now + self.job_ms;
+        self.cloud.jobs.insert(
+            id.clone(),
+            Job {
+                id: id.clone(),
+                command: command.to_string(),
+                status: 0,
+                result_code: 0,
+                result: None,
+                instance_type: instance.map(|i| i.0.to_string()),
+                instance_id: instance.map(|i| i.1.to_string()),
+                created: self.now,
+                completed: None,
+                due,
+                action,
+            },
+        );
+        self.started.push((id.clone(), due));
+        id
+    }
+
+    /// An async answer for a command that creates `id`.
+    pub fn created(&mut self, command: &str, kind: &str, id: &str, action: Action) -> Reply {
+        let job = self.job(command, Some((kind, id)), action);
+        Reply::Async {
+            job,
+            id: Some(id.to_string()),
+        }
+    }
+
+    /// An async answer for a command that acts on an existing object.
+    pub fn acted(&mut self, command: &str, kind: &str, id: &str, action: Action) -> Reply {
+        let job = self.job(command, Some((kind, id)), action);
+        Reply::Async { job, id: None }
+    }
+}
+
+/// The key the answer goes under. Almost always `<command lowercased>response`.
+pub fn response_name(command: &str) -> String {
+    match command {
+        "restoreVirtualMachine" => "restorevmresponse".into(),
+        _ => format!("{}response", command.to_lowercase()),
+    }
+}
+
+/// Checks the parameters against the table, then runs the command.
+pub fn call(ctx: &mut Ctx, cmd: &Command, params: &Params) -> Result<Reply, ApiError> {
+    for p in cmd.all_params() {
+        let present = params.has(p.name);
+        if !present {
+            if p.required {
+                return Err(ApiError::missing(cmd.name, p.name));
+            }
+            continue;
+        }
+        match p.kind {
+            Kind::Int => {
+                params.int(p.name)?;
+            }
+            Kind::Uuid => {
+                let v = params.str(p.name).unwrap_or_default();
+                if !ctx.cloud.known_ids.contains(v) {
+                    return Err(ApiError::bad_uuid(cmd.name, p.name, v));
+                }
+            }
+            Kind::UuidList => {
+                for v in params.list(p.name) {
+                    if !ctx.cloud.known_ids.contains(&v) {
+                        return Err(ApiError::bad_uuid(cmd.name, p.name, &v));
+                    }
+                }
+            }
+            Kind::Str | Kind::Bool | Kind::Map | Kind::List => {}
+        }
+    }
+    (cmd.handler)(ctx, params)
+}
+
+/// The full response body for a successful call.
+pub fn envelope(command: &str, reply: Reply) -> Value {
+    let body = match reply {
+        Reply::Value(v) => v,
+        Reply::Async { job, id } => match id {
+            Some(id) => json!({"id": id, "jobid": job}),
+            None => json!({"jobid": job}),
+        },
+    };
+    json!({ response_name(command): body })
+}
+
+/// The full response body for an error; unknown commands answer under
+/// `errorresponse` since the server has no command name to use.
+pub fn error_envelope(command: Option<&str>, err: &ApiError) -> Value {
+    let key = match command.and_then(find) {
+        Some(c) => response_name(c.name),
+        None => "errorresponse".to_string(),
+    };
+    json!({ key: err.body() })
+}

@@ -1,0 +1,240 @@
+//! Every command the simulator knows, with its parameters. One table drives
+//! the parameter checks (missing, malformed, unknown ids), dispatch and
+//! `listApis`, so they cannot disagree.
+
+use super::{
+    address, affinity, infra, jobq, keypair, rules, secgroup, snapshot, tags, vm, Ctx, Reply,
+};
+use crate::error::ApiError;
+use crate::params::Params;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// An object id: must name something the cloud has (or had).
+    Uuid,
+    UuidList,
+    List,
+    Map,
+}
+
+impl Kind {
+    pub fn api_type(self) -> &'static str {
+        match self {
+            Kind::Str => "string",
+            Kind::Int => "integer",
+            Kind::Bool => "boolean",
+            Kind::Uuid => "uuid",
+            Kind::UuidList | Kind::List => "list",
+            Kind::Map => "map",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+pub type Handler = fn(&mut Ctx, &Params) -> Result<Reply, ApiError>;
+
+pub struct Command {
+    pub name: &'static str,
+    pub is_async: bool,
+    pub description: &'static str,
+    pub params: &'static [Param],
+    /// List commands also take `keyword`, `page`, `pagesize` and `listall`.
+    pub list: bool,
+    pub handler: Handler,
+}
+
+impl Command {
+    pub fn all_params(&self) -> impl Iterator<Item = &'static Param> {
+        let common: &'static [Param] = if self.list { LIST_COMMON } else { &[] };
+        self.params.iter().chain(common.iter())
+    }
+}
+
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+const fn req(name: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        kind,
+        required: true,
+        description: "",
+    }
+}
+
+const fn opt(name: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        kind,
+        required: false,
+        description: "",
+    }
+}
+
+use Kind::*;
+
+const LIST_COMMON: &[Param] = &[
+    Param {
+        name: "keyword",
+        kind: Str,
+        required: false,
+        description: "List by keyword",
+    },
+    Param {
+        name: "page",
+        kind: Int,
+        required: false,
+        description: "",
+    },
+    Param {
+        name: "pagesize",
+        kind: Int,
+        required: false,
+        description: "",
+    },
+    Param {
+        name: "listall",
+        kind: Bool,
+        required: false,
+        description: "If set to true, list resources that the caller is authorized to see",
+    },
+];
+
+const fn list(
+    name: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    handler: Handler,
+) -> Command {
+    Command {
+        name,
+        is_async: false,
+        description,
+        params,
+        list: true,
+        handler,
+    }
+}
+
+const fn sync(
+    name: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    handler: Handler,
+) -> Command {
+    Command {
+        name,
+        is_async: false,
+        description,
+        params,
+        list: false,
+        handler,
+    }
+}
+
+const fn job(
+    name: &'static str,
+    description: &'static str,
+    params: &'static [Param],
+    handler: Handler,
+) -> Command {
+    Command {
+        name,
+        is_async: true,
+        description,
+        params,
+        list: false,
+        handler,
+    }
+}
+
+pub static COMMANDS: &[Command] = &[
+    list("listZones", "Lists zones", &[opt("id", Uuid), opt("name", Str), opt("available", Bool), opt("networktype", Str), opt("showcapacities", Bool), opt("tags", Map)], infra::list_zones),
+    list("listNetworks", "Lists all available networks.", &[opt("id", Uuid), opt("zoneid", Uuid), opt("type", Str), opt("tags", Map)], infra::list_networks),
+    list("listServiceOfferings", "Lists all available service offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("virtualmachineid", Uuid)], infra::list_service_offerings),
+    list("listDiskOfferings", "Lists all available disk offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid)], infra::list_disk_offerings),
+    list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map)], infra::list_templates),
+    sync("listCapabilities", "Lists capabilities", &[], infra::list_capabilities),
+    sync("listApis", "lists all available apis on the server, provided by the Api Discovery plugin", &[opt("name", Str)], infra::list_apis),
+
+    job("deployVirtualMachine", "Creates and automatically starts a virtual machine based on a service offering, disk offering, and template.", &[
+        req("serviceofferingid", Uuid), req("templateid", Uuid), req("zoneid", Uuid), opt("name", Str), opt("displayname", Str),
+        opt("keypair", Str), opt("keypairs", List), opt("userdata", Str), opt("networkids", UuidList), opt("securitygroupids", UuidList),
+        opt("securitygroupnames", List), opt("affinitygroupids", UuidList), opt("diskofferingid", Uuid), opt("startvm", Bool),
+        opt("group", Str), opt("rootdisksize", Int), opt("size", Int), opt("hypervisor", Str), opt("details", Map),
+    ], vm::deploy),
+    list("listVirtualMachines", "List the virtual machines owned by the account.", &[
+        opt("id", Uuid), opt("ids", UuidList), opt("name", Str), opt("state", Str), opt("zoneid", Uuid), opt("templateid", Uuid),
+        opt("networkid", Uuid), opt("keypair", Str), opt("group", Str), opt("details", List), opt("tags", Map),
+    ], vm::list_vms),
+    job("startVirtualMachine", "Starts a virtual machine.", &[req("id", Uuid), opt("hostid", Uuid)], vm::start),
+    job("stopVirtualMachine", "Stops a virtual machine.", &[req("id", Uuid), opt("forced", Bool)], vm::stop),
+    job("rebootVirtualMachine", "Reboots a virtual machine.", &[req("id", Uuid), opt("forced", Bool)], vm::reboot),
+    job("destroyVirtualMachine", "Destroys a virtual machine.", &[req("id", Uuid), opt("expunge", Bool), opt("volumeids", UuidList)], vm::destroy),
+    job("expungeVirtualMachine", "Expunge a virtual machine. Once expunged, it cannot be recoverd.", &[req("id", Uuid)], vm::expunge),
+    sync("recoverVirtualMachine", "Recovers a virtual machine.", &[req("id", Uuid)], vm::recover),
+    sync("getVirtualMachineUserData", "Returns user data associated with the VM", &[req("virtualmachineid", Uuid)], vm::user_data),
+
+    sync("createSSHKeyPair", "Create a new keypair and returns the private key", &[req("name", Str)], keypair::create),
+    sync("registerSSHKeyPair", "Register a public key in a keypair under a certain name", &[req("name", Str), req("publickey", Str)], keypair::register),
+    list("listSSHKeyPairs", "List registered keypairs", &[opt("id", Uuid), opt("name", Str), opt("fingerprint", Str)], keypair::list_keypairs),
+    sync("deleteSSHKeyPair", "Deletes a keypair by name", &[req("name", Str)], keypair::delete),
+
+    job("createTags", "Creates resource tag(s)", &[req("resourceids", List), req("resourcetype", Str), req("tags", Map), opt("customer", Str)], tags::create),
+    job("deleteTags", "Deleting resource tag(s)", &[req("resourceids", List), req("resourcetype", Str), opt("tags", Map)], tags::delete),
+    list("listTags", "List resource tag(s)", &[opt("resourcetype", Str), opt("resourceid", Str), opt("key", Str), opt("value", Str), opt("customer", Str)], tags::list_tags),
+
+    job("associateIpAddress", "Acquires and associates a public IP to an account.", &[opt("zoneid", Uuid), opt("networkid", Uuid), opt("vpcid", Uuid)], address::associate),
+    job("disassociateIpAddress", "Disassociates an IP address from the account.", &[req("id", Uuid)], address::disassociate),
+    list("listPublicIpAddresses", "Lists all public IP addresses", &[
+        opt("id", Uuid), opt("zoneid", Uuid), opt("ipaddress", Str), opt("associatednetworkid", Uuid), opt("issourcenat", Bool),
+        opt("isstaticnat", Bool), opt("allocatedonly", Bool), opt("state", Str), opt("tags", Map),
+    ], address::list_ips),
+    sync("enableStaticNat", "Enables static NAT for given IP address", &[req("ipaddressid", Uuid), req("virtualmachineid", Uuid), opt("networkid", Uuid), opt("vmguestip", Str)], address::enable_static_nat),
+    job("disableStaticNat", "Disables static rule for given IP address", &[req("ipaddressid", Uuid)], address::disable_static_nat),
+
+    job("createPortForwardingRule", "Creates a port forwarding rule", &[
+        req("ipaddressid", Uuid), req("privateport", Int), req("protocol", Str), req("publicport", Int), req("virtualmachineid", Uuid),
+        opt("privateendport", Int), opt("publicendport", Int), opt("openfirewall", Bool), opt("cidrlist", List), opt("networkid", Uuid), opt("vmguestip", Str),
+    ], rules::create_pf),
+    job("deletePortForwardingRule", "Deletes a port forwarding rule", &[req("id", Uuid)], rules::delete_pf),
+    list("listPortForwardingRules", "Lists all port forwarding rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("virtualmachineid", Uuid), opt("tags", Map)], rules::list_pf),
+    job("createFirewallRule", "Creates a firewall rule for a given IP address", &[
+        req("ipaddressid", Uuid), req("protocol", Str), opt("startport", Int), opt("endport", Int), opt("cidrlist", List), opt("icmptype", Int), opt("icmpcode", Int), opt("type", Str),
+    ], rules::create_fw),
+    job("deleteFirewallRule", "Deletes a firewall rule", &[req("id", Uuid)], rules::delete_fw),
+    list("listFirewallRules", "Lists all firewall rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("tags", Map)], rules::list_fw),
+
+    sync("createSecurityGroup", "Creates a security group", &[req("name", Str), opt("description", Str)], secgroup::create),
+    sync("deleteSecurityGroup", "Deletes security group", &[opt("id", Uuid), opt("name", Str)], secgroup::delete),
+    list("listSecurityGroups", "Lists security groups", &[opt("id", Uuid), opt("securitygroupname", Str), opt("virtualmachineid", Uuid), opt("tags", Map)], secgroup::list_groups),
+    job("authorizeSecurityGroupIngress", "Authorizes a particular ingress rule for this security group", &[
+        opt("securitygroupid", Uuid), opt("securitygroupname", Str), opt("protocol", Str), opt("startport", Int), opt("endport", Int),
+        opt("cidrlist", List), opt("icmptype", Int), opt("icmpcode", Int), opt("usersecuritygrouplist", Map),
+    ], secgroup::authorize),
+    job("revokeSecurityGroupIngress", "Deletes a particular ingress rule from this security group", &[req("id", Uuid)], secgroup::revoke),
+
+    job("createVMSnapshot", "Creates snapshot for a vm.", &[req("virtualmachineid", Uuid), opt("name", Str), opt("description", Str), opt("snapshotmemory", Bool), opt("quiescevm", Bool)], snapshot::create),
+    list("listVMSnapshot", "List virtual machine snapshot by conditions", &[opt("vmsnapshotid", Uuid), opt("virtualmachineid", Uuid), opt("name", Str), opt("state", Str), opt("tags", Map)], snapshot::list_snapshots),
+    job("revertToVMSnapshot", "Revert VM from a vmsnapshot.", &[req("vmsnapshotid", Uuid)], snapshot::revert),
+    job("deleteVMSnapshot", "Deletes a vmsnapshot.", &[req("vmsnapshotid", Uuid)], snapshot::delete),
+
+    list("listAffinityGroups", "Lists affinity groups", &[opt("id", Uuid), opt("name", Str), opt("type", Str), opt("virtualmachineid", Uuid)], affinity::list_groups),
+    list("listAffinityGroupTypes", "Lists affinity group types available", &[], affinity::list_types),
+    job("createAffinityGroup", "Creates an affinity/anti-affinity group", &[req("name", Str), req("type", Str), opt("description", Str)], affinity::create),
+    job("deleteAffinityGroup", "Deletes affinity group", &[opt("id", Uuid), opt("name", Str)], affinity::delete),
+
+    sync("queryAsyncJobResult", "Retrieves the current status of asynchronous job.", &[req("jobid", Uuid)], jobq::query),
+    list("listAsyncJobs", "Lists all pending asynchronous jobs for the account.", &[opt("startdate", Str)], jobq::list_jobs),
+];

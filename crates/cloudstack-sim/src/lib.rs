@@ -1,0 +1,75 @@
+//! cloudstack-sim: an Apache CloudStack API server on loopback, strict
+//! enough that a client which works against it works against a real cloud.
+//!
+//! Everything lives in this library so tests and benchmarks can start a
+//! simulator in-process; the binary only parses the command line.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod faults;
+pub mod ids;
+pub mod jobs;
+pub mod model;
+pub mod options;
+pub mod params;
+pub mod seed;
+pub mod server;
+pub mod store;
+
+use std::io::Write;
+
+pub use server::{Bound, Config, ServerError};
+
+/// Runs the simulator the command line describes until SIGINT or SIGTERM.
+pub async fn run(options: options::Options) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    if options.backing == options::Backing::Qemu {
+        anyhow::bail!("--backing qemu is not available in this build; use --backing none");
+    }
+    let secret = options.secret()?;
+    let config = Config {
+        listen: options.listen,
+        credentials: auth::Credentials::new(options.api_key.clone(), secret),
+        state_dir: options.state.clone(),
+        job_duration: options.job_duration,
+        faults: faults::Faults::new(
+            options.latency,
+            options.fail.clone(),
+            options.fail_jobs,
+            options.throttle,
+            options.drop,
+            options.seed,
+        ),
+        verbose: options.verbose,
+    };
+    let bound = Bound::new(config).await?;
+    let addr = bound
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{addr}/client/api").context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")?;
+    drop(out);
+    bound.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // Without signal handlers, Ctrl-C still ends the process by default.
+        _ => std::future::pending().await,
+    }
+}

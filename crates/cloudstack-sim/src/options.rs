@@ -1,0 +1,124 @@
+//! The command line, and how the secret key is found without ever being a
+//! process argument in our own tests and docs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::faults::{parse_duration, parse_share, FailSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backing {
+    /// State only: fast, for API-level tests and benchmarks.
+    None,
+    /// Boot each VM as a real local QEMU machine.
+    Qemu,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cloudstack-sim",
+    version,
+    about = "A strict Apache CloudStack API simulator on loopback, for tests and CI"
+)]
+pub struct Options {
+    /// Where to listen; port 0 picks a free port (the printed line says which).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+
+    /// The API key of the cloud's one user.
+    #[arg(long, env = "CLOUDSTACK_SIM_API_KEY", value_name = "KEY")]
+    pub api_key: String,
+
+    /// The secret key. Prefer --secret-key-file or CLOUDSTACK_SIM_SECRET_KEY:
+    /// other users can read process arguments.
+    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// A file whose first line is the secret key.
+    #[arg(long, value_name = "FILE", conflicts_with = "secret_key")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Keep the cloud's state in this folder, across restarts.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// How long async jobs take (e.g. 250ms, 2s).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub job_duration: Duration,
+
+    /// Extra latency added to every call.
+    #[arg(long, default_value = "0", value_parser = parse_duration, value_name = "DURATION")]
+    pub latency: Duration,
+
+    /// Fail a share of calls to a command: COMMAND:SHARE[:CODE], e.g.
+    /// deployVirtualMachine:0.5:533 (code default 530). Repeatable.
+    #[arg(long, value_name = "COMMAND:SHARE[:CODE]")]
+    pub fail: Vec<FailSpec>,
+
+    /// Share of async jobs that fail (jobstatus 2, error 530).
+    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    pub fail_jobs: f64,
+
+    /// Share of calls answered with 429 (API limit exceeded).
+    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    pub throttle: f64,
+
+    /// Share of requests whose connection is closed without an answer.
+    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    pub drop: f64,
+
+    /// Seed for the fault dice, for reproducible runs.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// What stands behind a deployed VM.
+    #[arg(long, value_enum, default_value = "none")]
+    pub backing: Backing,
+
+    /// Log every call (never parameters, so never secrets) on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("no secret key: use --secret-key-file FILE or CLOUDSTACK_SIM_SECRET_KEY")]
+    Missing,
+    #[error("cannot read the secret key file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the secret key file {0} is empty")]
+    Empty(PathBuf),
+}
+
+impl Options {
+    /// The secret key: the file, then the environment, then the argument.
+    pub fn secret(&self) -> Result<String, SecretError> {
+        if let Some(path) = &self.secret_key_file {
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let line = text.lines().next().unwrap_or("").trim().to_string();
+            if line.is_empty() {
+                return Err(SecretError::Empty(path.clone()));
+            }
+            return Ok(line);
+        }
+        if let Ok(v) = std::env::var("CLOUDSTACK_SIM_SECRET_KEY") {
+            if !v.is_empty() {
+                return Ok(v);
+            }
+        }
+        self.secret_key
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or(SecretError::Missing)
+    }
+}

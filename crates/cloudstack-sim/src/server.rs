@@ -1,0 +1,377 @@
+//! The HTTP side: `/client/api` over GET and form POST, authentication,
+//! fault injection, the async job runner and the state file.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::api::{self, Ctx};
+use crate::auth::{self, Credentials};
+use crate::clock;
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::jobs;
+use crate::model::Cloud;
+use crate::params::Params;
+use crate::seed;
+use crate::store::{Store, StoreError};
+
+/// Form bodies beyond this are refused; 32 KB of user data fits easily.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Everything needed to run a simulator, without the command line.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub credentials: Credentials,
+    pub state_dir: Option<PathBuf>,
+    pub job_duration: Duration,
+    pub faults: Faults,
+    pub verbose: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("accepting connections failed")]
+    Accept(#[source] std::io::Error),
+}
+
+struct State {
+    cloud: Cloud,
+    /// Bumped on every change, so the state file is never rolled back.
+    generation: u64,
+}
+
+struct Sim {
+    state: Mutex<State>,
+    credentials: Credentials,
+    faults: Faults,
+    job_duration: Duration,
+    store: Option<Store>,
+    verbose: bool,
+}
+
+/// A simulator bound to its port, not yet serving.
+pub struct Bound {
+    sim: Arc<Sim>,
+    listener: TcpListener,
+}
+
+/// Why the connection is closed without an answer (`--drop`).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by fault injection")]
+struct Dropped;
+
+impl Bound {
+    pub async fn new(config: Config) -> Result<Bound, ServerError> {
+        let store = config.state_dir.as_deref().map(Store::open).transpose()?;
+        let cloud = match &store {
+            Some(s) => s.load()?,
+            None => None,
+        };
+        let fresh = cloud.is_none();
+        let cloud = cloud.unwrap_or_else(seed::cloud);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let sim = Arc::new(Sim {
+            state: Mutex::new(State {
+                cloud,
+                generation: 1,
+            }),
+            credentials: config.credentials,
+            faults: config.faults,
+            job_duration: config.job_duration,
+            store,
+            verbose: config.verbose,
+        });
+        if fresh {
+            sim.save_now();
+        }
+        Ok(Bound { sim, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then writes the state a last time.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Bound { sim, listener } = self;
+        // Jobs that were pending when the last run stopped finish now.
+        let pending: Vec<(String, u64)> = sim
+            .lock()
+            .cloud
+            .jobs
+            .values()
+            .filter(|j| j.status == 0)
+            .map(|j| (j.id.clone(), j.due))
+            .collect();
+        for (id, due) in pending {
+            spawn_job(sim.clone(), id, due);
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(a) => a,
+                        // Out of file descriptors and the like: keep serving.
+                        Err(e) if is_transient(&e) => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                        Err(e) => return Err(ServerError::Accept(e)),
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let sim = sim.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| {
+                            let sim = sim.clone();
+                            async move { sim.handle(req).await }
+                        });
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    });
+                }
+            }
+        }
+        sim.save_now();
+        Ok(())
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(24)
+}
+
+fn spawn_job(sim: Arc<Sim>, id: String, due: u64) {
+    tokio::spawn(async move {
+        let now = clock::now_ms();
+        if due > now {
+            tokio::time::sleep(Duration::from_millis(due - now)).await;
+        }
+        sim.finish_job(&id);
+    });
+}
+
+impl Sim {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; serve on.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn finish_job(&self, id: &str) {
+        let snapshot = {
+            let mut st = self.lock();
+            let Some(command) = st.cloud.jobs.get(id).map(|j| j.command.clone()) else {
+                return;
+            };
+            let fault = self.faults.job_failure(&command);
+            jobs::complete(&mut st.cloud, id, clock::now_ms(), fault);
+            st.generation += 1;
+            self.snapshot(&st)
+        };
+        self.write(snapshot);
+    }
+
+    fn snapshot(&self, st: &State) -> Option<(u64, Vec<u8>)> {
+        self.store.as_ref()?;
+        serde_json::to_vec(&st.cloud)
+            .ok()
+            .map(|b| (st.generation, b))
+    }
+
+    fn write(&self, snapshot: Option<(u64, Vec<u8>)>) {
+        if let (Some(store), Some((generation, bytes))) = (&self.store, snapshot) {
+            if let Err(e) = store.save(generation, &bytes) {
+                eprintln!("cloudstack-sim: {e}");
+            }
+        }
+    }
+
+    fn save_now(&self) {
+        let snapshot = self.snapshot(&self.lock());
+        self.write(snapshot);
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Dropped> {
+        if self.faults.drop_connection() {
+            return Err(Dropped);
+        }
+        if !self.faults.latency.is_zero() {
+            tokio::time::sleep(self.faults.latency).await;
+        }
+        if req.uri().path() != "/client/api" {
+            return Ok(plain(StatusCode::NOT_FOUND, "Not Found"));
+        }
+        let post = match *req.method() {
+            Method::GET => false,
+            Method::POST => true,
+            _ => return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")),
+        };
+        let mut pairs: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if post {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    return Ok(plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Request Entity Too Large",
+                    ))
+                }
+            };
+            if is_form {
+                pairs.extend(form_urlencoded::parse(&body).into_owned());
+            }
+        }
+        let (status, body, command) = self.answer(&pairs, post);
+        if self.verbose {
+            eprintln!(
+                "cloudstack-sim: {} {} -> {}",
+                if post { "POST" } else { "GET" },
+                command.as_deref().unwrap_or("-"),
+                status
+            );
+        }
+        Ok(json_response(status, &body))
+    }
+
+    /// The status and body for one call; the command name for the log.
+    fn answer(
+        self: &Arc<Self>,
+        pairs: &[(String, String)],
+        post: bool,
+    ) -> (u16, Value, Option<String>) {
+        let command = pairs
+            .iter()
+            .find(|(k, _)| k == "command")
+            .map(|(_, v)| v.clone());
+        let Some(command) = command else {
+            let e = ApiError::new(400, None, "no command specified");
+            return (400, api::error_envelope(None, &e), None);
+        };
+        let fail = |e: ApiError| {
+            (
+                e.code,
+                api::error_envelope(Some(&command), &e),
+                Some(command.clone()),
+            )
+        };
+        let now_secs = (clock::now_ms() / 1000) as i64;
+        let known = || match api::find(&command) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::unknown_command(&command)),
+        };
+        match auth::verify(&self.credentials, pairs, now_secs, known) {
+            Err(e) => return fail(e),
+            Ok(Err(refusal)) => {
+                if self.verbose {
+                    eprintln!("cloudstack-sim: refused {command}: {refusal:?}");
+                }
+                return fail(ApiError::unauthorized());
+            }
+            Ok(Ok(())) => {}
+        }
+        let Some(cmd) = api::find(&command) else {
+            return fail(ApiError::unknown_command(&command));
+        };
+        if self.faults.throttled() {
+            return fail(ApiError::api_limit());
+        }
+        if let Some(e) = self.faults.call_failure(cmd.name) {
+            return fail(e);
+        }
+        let params = Params::new(cmd.name, pairs);
+        let (result, started, snapshot) = {
+            let mut st = self.lock();
+            let now = clock::now_ms();
+            let mut ctx = Ctx::new(
+                &mut st.cloud,
+                now,
+                self.job_duration.as_millis() as u64,
+                post,
+            );
+            let result = api::call(&mut ctx, cmd, &params);
+            let started = std::mem::take(&mut ctx.started);
+            let dirty = ctx.dirty || !started.is_empty();
+            let result = result.map(|r| api::envelope(cmd.name, r));
+            let snapshot = if dirty {
+                st.generation += 1;
+                self.snapshot(&st)
+            } else {
+                None
+            };
+            (result, started, snapshot)
+        };
+        self.write(snapshot);
+        for (id, due) in started {
+            spawn_job(self.clone(), id, due);
+        }
+        match result {
+            Ok(body) => (200, body, Some(command)),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
