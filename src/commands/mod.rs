@@ -24,7 +24,7 @@ pub mod workspace;
 use std::path::PathBuf;
 
 use crate::cli::{Cli, Command};
-use crate::error::{ExitStatus, NotYetAvailable};
+use crate::error::ExitStatus;
 use crate::output::Printer;
 
 /// Everything a verb may need from the global flags.
@@ -65,13 +65,4 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Api(a) => api::run(&g, a).await,
         Command::Completions(a) => completions::run(&g, a),
     }
-}
-
-/// The error of a verb whose implementation has not landed yet.
-pub(crate) fn not_yet(verb: &str) -> anyhow::Error {
-    NotYetAvailable {
-        verb: verb.to_string(),
-        detail: String::new(),
-    }
-    .into()
 }

@@ -156,16 +156,40 @@ async fn bring_up(
 }
 
 /// Once a machine runs: connect over SSH, sync folders, run provisioners.
-/// Knows nothing of providers.
+/// Knows nothing of providers. One SSH session serves the whole machine.
 async fn converge(
     ctx: &Context,
     machine: &Machine,
-    state: MachineState,
+    mut state: MachineState,
     provision: bool,
     events: &Events,
 ) -> anyhow::Result<()> {
-    let _ = (ctx, machine, state, provision, events, SSH_WAIT);
-    Err(super::not_yet("up (SSH, sync and provisioning)"))
+    let target = state
+        .ssh
+        .clone()
+        .context("the provider reported no SSH endpoint for the machine")?;
+    let ctx = ctx.clone();
+    let machine = machine.clone();
+    let events = events.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let name = machine.name.clone();
+        events.emit(&name, "waiting for SSH", None);
+        let session = crate::ssh::Session::connect(&target, SSH_WAIT)
+            .with_context(|| format!("cannot reach `{name}` over SSH"))?;
+        if !machine.sync.is_empty() {
+            events.emit(&name, "syncing", None);
+            crate::sync::sync_machine(&session, &machine, &ctx.store, &ctx.printer)
+                .with_context(|| format!("cannot sync folders into `{name}`"))?;
+        }
+        if provision && !machine.provision.is_empty() {
+            events.emit(&name, "provisioning", None);
+            crate::provision::run(&session, &machine, &mut state, &ctx.store, &[], &ctx.printer)
+                .with_context(|| format!("provisioning `{name}` failed"))?;
+        }
+        Ok(())
+    })
+    .await
+    .context("the SSH task stopped unexpectedly")?
 }
 
 fn summarize(
