@@ -1,15 +1,17 @@
 //! `box up` and `box reload`: bring machines up in dependency order, in
 //! parallel, then sync and provision each as soon as it is ready.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use indicatif::ProgressBar;
 
 use crate::boxfile::Machine;
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
-use crate::output::Printer;
+use crate::output::{Level, Printer};
 use crate::provider::{Context, Provider};
 use crate::state::{MachineState, ProviderKind, Status};
 
@@ -75,7 +77,15 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
                     .find(|(k, _)| *k == machine.provider)
                     .map(|(_, p)| p.clone())
                     .context("no provider prepared for this machine")?;
-                let result = bring_up(&ctx, &provider, &machine, mode, (no_connect, no_provision), &events).await;
+                let result = bring_up(
+                    &ctx,
+                    &provider,
+                    &machine,
+                    mode,
+                    (no_connect, no_provision),
+                    &events,
+                )
+                .await;
                 match &result {
                     Ok(()) => events.emit(&name, "ready", None),
                     Err(e) => events.emit(&name, "failed", Some(&format!("{e:#}"))),
@@ -183,8 +193,15 @@ async fn converge(
         }
         if provision && !machine.provision.is_empty() {
             events.emit(&name, "provisioning", None);
-            crate::provision::run(&session, &machine, &mut state, &ctx.store, &[], &ctx.printer)
-                .with_context(|| format!("provisioning `{name}` failed"))?;
+            crate::provision::run(
+                &session,
+                &machine,
+                &mut state,
+                &ctx.store,
+                &[],
+                &ctx.printer,
+            )
+            .with_context(|| format!("provisioning `{name}` failed"))?;
         }
         Ok(())
     })
@@ -225,18 +242,22 @@ fn summarize(
     }
 }
 
-/// Per-machine progress: lines on stderr, or NDJSON events on stdout.
+/// Per-machine progress: a spinner per machine on a terminal, plain lines
+/// otherwise, or NDJSON events on stdout with `--json`.
 #[derive(Clone)]
 pub(crate) struct Events {
     printer: Printer,
     json: bool,
+    spinners: Option<Arc<Mutex<HashMap<String, ProgressBar>>>>,
 }
 
 impl Events {
     pub(crate) fn new(printer: &Printer, json: bool) -> Self {
+        let live = !json && printer.is_terminal() && printer.level() >= Level::Normal;
         Events {
             printer: printer.clone(),
             json,
+            spinners: live.then(Default::default),
         }
     }
 
@@ -247,12 +268,31 @@ impl Events {
                 v["detail"] = serde_json::Value::String(d.to_string());
             }
             self.printer.data(&v.to_string());
-        } else if event != "failed" {
-            // Failures are printed once, with their cause chain, in the summary.
-            match detail {
-                Some(d) => self.printer.machine(machine, &format!("{event}: {d}")),
-                None => self.printer.machine(machine, event),
+            return;
+        }
+        // Failures are printed once, with their cause chain, in the summary.
+        let text = match (event, detail) {
+            ("failed", _) => "failed".to_string(),
+            (e, Some(d)) => format!("{e}: {d}"),
+            (e, None) => e.to_string(),
+        };
+        match &self.spinners {
+            Some(spinners) => {
+                let mut spinners = spinners.lock().unwrap_or_else(|e| e.into_inner());
+                let bar = spinners
+                    .entry(machine.to_string())
+                    .or_insert_with(|| self.printer.spinner(machine));
+                if FINAL_EVENTS.contains(&event) {
+                    bar.finish_with_message(text);
+                } else {
+                    bar.set_message(text);
+                }
             }
+            None if event != "failed" => self.printer.machine(machine, &text),
+            None => {}
         }
     }
 }
+
+/// Events after which a machine's spinner stops.
+const FINAL_EVENTS: &[&str] = &["ready", "failed", "destroyed", "halted"];
