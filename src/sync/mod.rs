@@ -112,8 +112,7 @@ pub fn sync_machine(
 }
 
 /// Syncs one folder. `check_remote` asks the guest whether the destination
-/// still exists (a recreated guest gets everything again); `--watch` asks
-/// only on its first pass.
+/// still exists (a recreated guest gets everything again).
 pub fn sync_folder(
     session: &Session,
     machine: &Machine,
@@ -121,40 +120,78 @@ pub fn sync_folder(
     store: &StateStore,
     check_remote: bool,
 ) -> Result<FolderReport, SyncError> {
-    let start = Instant::now();
-    let owner = folder.owner.as_deref();
-    let file = Manifest::path(&store.machine_dir(&machine.name), &folder.to);
-    let mut manifest = Manifest::load(&file, &folder.from, &folder.to, owner);
-    if check_remote && !manifest.entries.is_empty() && !apply::remote_exists(session, &folder.to)? {
-        manifest = Manifest::empty(&folder.from, &folder.to, owner);
+    let mut f = FolderSync::open(machine, folder, store);
+    f.check_remote = check_remote;
+    f.run(session)
+}
+
+/// One folder's sync state kept in memory between runs (`--watch`), so a
+/// change costs a scan and the difference, not a manifest reload.
+pub struct FolderSync<'a> {
+    pub folder: &'a SyncFolder,
+    file: PathBuf,
+    manifest: Manifest,
+    /// Ask the guest whether the destination exists before the next run.
+    pub check_remote: bool,
+}
+
+impl<'a> FolderSync<'a> {
+    pub fn open(machine: &Machine, folder: &'a SyncFolder, store: &StateStore) -> Self {
+        let owner = folder.owner.as_deref();
+        let file = Manifest::path(&store.machine_dir(&machine.name), &folder.to);
+        let manifest = Manifest::load(&file, &folder.from, &folder.to, owner);
+        FolderSync {
+            folder,
+            file,
+            manifest,
+            check_remote: true,
+        }
     }
-    let local = scan::scan(&folder.from, &folder.exclude)?;
-    let plan = plan::plan(&folder.from, &local, &manifest);
-    let login = session.user();
-    let owner_spec = owner.unwrap_or(login);
-    let remote = apply::Remote {
-        dest: &folder.to,
-        owner: owner_spec,
-        elevate: login != "root" && owner.is_some_and(|o| o.split(':').next() != Some(login)),
-    };
-    let result = if plan.is_empty() {
-        Ok(apply::Applied::default())
-    } else {
-        apply::apply(session, &remote, &folder.from, &plan, &local, &mut manifest)
-    };
-    // Whatever was done before a failure is recorded, so it is not redone.
-    if !plan.is_empty() || !file.exists() {
-        manifest.save(&file)?;
+
+    pub fn run(&mut self, session: &Session) -> Result<FolderReport, SyncError> {
+        let start = Instant::now();
+        let folder = self.folder;
+        let owner = folder.owner.as_deref();
+        if std::mem::take(&mut self.check_remote)
+            && !self.manifest.entries.is_empty()
+            && !apply::remote_exists(session, &folder.to)?
+        {
+            self.manifest = Manifest::empty(&folder.from, &folder.to, owner);
+        }
+        let local = scan::scan(&folder.from, &folder.exclude)?;
+        let plan = plan::plan(&folder.from, &local, &self.manifest);
+        let login = session.user();
+        let remote = apply::Remote {
+            dest: &folder.to,
+            owner: owner.unwrap_or(login),
+            elevate: login != "root" && owner.is_some_and(|o| o.split(':').next() != Some(login)),
+        };
+        let result = if plan.is_empty() {
+            Ok(apply::Applied::default())
+        } else {
+            apply::apply(
+                session,
+                &remote,
+                &folder.from,
+                &plan,
+                &local,
+                &mut self.manifest,
+            )
+        };
+        // Whatever was done before a failure is recorded, so it is not redone.
+        if !plan.is_empty() || !self.file.exists() {
+            self.manifest.save(&self.file)?;
+        }
+        let applied = result?;
+        Ok(FolderReport {
+            from: folder.from.clone(),
+            to: folder.to.clone(),
+            sent_files: applied.sent_files,
+            sent_bytes: applied.sent_bytes,
+            deleted: applied.deleted,
+            elapsed: start.elapsed(),
+        })
     }
-    let applied = result?;
-    Ok(FolderReport {
-        from: folder.from.clone(),
-        to: folder.to.clone(),
-        sent_files: applied.sent_files,
-        sent_bytes: applied.sent_bytes,
-        deleted: applied.deleted,
-        elapsed: start.elapsed(),
-    })
 }
 
 pub fn human_bytes(n: u64) -> String {

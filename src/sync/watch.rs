@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::{relevant, sync_folder, SyncError};
+use super::{relevant, FolderSync, SyncError};
 use crate::boxfile::Machine;
 use crate::output::Printer;
 use crate::ssh::Session;
@@ -55,6 +55,15 @@ pub fn watch(
         "watching {} folder(s) for changes; Ctrl-C to stop",
         roots.len()
     ));
+    // Manifests stay in memory: the first pass above already checked the guest.
+    let mut folders: Vec<(usize, FolderSync<'_>)> = Vec::new();
+    for (i, (m, _)) in machines.iter().enumerate() {
+        for f in &m.sync {
+            let mut fs = FolderSync::open(m, f, store);
+            fs.check_remote = false;
+            folders.push((i, fs));
+        }
+    }
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(p) => p,
@@ -74,15 +83,21 @@ pub fn watch(
                 Err(_) => break,
             }
         }
-        for (m, session) in machines {
-            for f in &m.sync {
-                if !changed.iter().any(|p| relevant(&f.from, p)) {
-                    continue;
-                }
-                let r = sync_folder(session, m, f, store, false)?;
-                if r.changed() {
-                    printer.machine(&m.name, &format!("synced {}", r.summary()));
-                }
+        for (i, fs) in folders.iter_mut() {
+            if !changed.iter().any(|p| relevant(&fs.folder.from, p)) {
+                continue;
+            }
+            let (m, session) = &machines[*i];
+            let r = fs.run(session)?;
+            if r.changed() {
+                printer.machine(
+                    &m.name,
+                    &format!(
+                        "synced {} ({} ms after the first change)",
+                        r.summary(),
+                        started.elapsed().as_millis()
+                    ),
+                );
             }
         }
     }
