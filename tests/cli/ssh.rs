@@ -234,3 +234,37 @@ fn upload_and_download_copy_files_and_folders() {
         "alpha"
     );
 }
+
+#[test]
+fn interactive_ssh_gets_a_pty_of_the_terminal_size_and_returns_the_exit_code() {
+    let script = support::require("script");
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let bin = assert_cmd::cargo::cargo_bin("box");
+    // `script` gives box a terminal; its size is set before box starts.
+    let out = Command::new(script)
+        .args(["-q", "-e", "-c"])
+        .arg(format!("stty cols 111 rows 33; {} ssh web", bin.display()))
+        .arg("/dev/null")
+        .current_dir(p.path())
+        .env("BOX_HOME", p.home.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"tty; stty size; echo $((6*7)); exit 5\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("33 111"), "{text}");
+    assert!(text.contains("\n42"), "{text}");
+}
