@@ -114,13 +114,12 @@ impl Zone {
     }
 
     pub fn render(&self, cloud: &Cloud) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id,
             "name": self.name,
             "description": format!("{} zone of the simulated cloud", self.network_type),
             "dns1": "8.8.8.8",
             "internaldns1": "10.0.0.2",
-            "guestcidraddress": if self.basic() { Value::Null } else { json!("10.1.1.0/24") },
             "networktype": self.network_type,
             "securitygroupsenabled": self.basic(),
             "allocationstate": "Enabled",
@@ -129,7 +128,11 @@ impl Zone {
             "localstorageenabled": false,
             "tags": cloud.tags_of(&self.id),
             "hasannotations": false,
-        })
+        });
+        if !self.basic() {
+            v["guestcidraddress"] = json!("10.1.1.0/24");
+        }
+        v
     }
 }
 
