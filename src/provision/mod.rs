@@ -36,7 +36,7 @@ pub enum ProvisionError {
     Ssh {
         step: String,
         #[source]
-        source: SshError,
+        source: Box<SshError>,
     },
     #[error("cannot record that provisioner `{step}` ran")]
     State {
@@ -138,7 +138,7 @@ fn step(
 ) -> Result<i32, ProvisionError> {
     let ssh = |source| ProvisionError::Ssh {
         step: p.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let mut out = Lines::new(|l: &str| printer.machine(&machine.name, l));
     let mut err = Lines::new(|l: &str| printer.machine(&machine.name, l));
@@ -190,7 +190,7 @@ fn upload(
 ) -> Result<i32, ProvisionError> {
     let ssh = |e| ProvisionError::Ssh {
         step: p.name.clone(),
-        source: e,
+        source: Box::new(e),
     };
     if !source.exists() {
         return Err(ProvisionError::Read {
