@@ -82,9 +82,10 @@ impl Seed {
         cfg.insert("ssh_pwauth".into(), json!(false));
         if let (Some(private), Some(public)) = (&self.host_key_private, &self.host_key_public) {
             // Replace the image's keys with the one box pinned, and make no
-            // others: generating RSA keys takes long on an emulated CPU.
+            // others (RSA takes long on an emulated CPU): cloud-init only
+            // generates a listed type whose key file is missing.
             cfg.insert("ssh_deletekeys".into(), json!(true));
-            cfg.insert("ssh_genkeytypes".into(), json!([]));
+            cfg.insert("ssh_genkeytypes".into(), json!(["ed25519"]));
             cfg.insert(
                 "ssh_keys".into(),
                 json!({
@@ -235,7 +236,15 @@ pub fn write_seed(path: &Path, seed: &Seed) -> Result<(), CloudInitError> {
     }
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut file = crate::fsutil::create_new_with_mode(&tmp, 0o600).map_err(err)?;
+    // fatfs reads what it writes: the file must be open for both.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(err)?;
     let result = (|| -> std::io::Result<()> {
         file.set_len(SEED_BYTES)?;
         fatfs::format_volume(

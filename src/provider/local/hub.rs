@@ -71,8 +71,13 @@ pub async fn ensure(ctx: &Context, run: &RunDir, machines: &[String]) -> anyhow:
     Ok(())
 }
 
-/// Stops the hub and removes its sockets.
-pub async fn stop(run: &RunDir) {
+/// Stops the hub and removes its sockets and its record.
+pub async fn stop(ctx: &Context, run: &RunDir) {
+    if let Ok(mut project) = ctx.store.load_project() {
+        if project.provider_data.remove("local_hub_machines").is_some() {
+            let _ = ctx.store.save_project(&project);
+        }
+    }
     let Ok(pidfile) = run.hub_pidfile() else {
         return;
     };

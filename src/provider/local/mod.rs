@@ -580,7 +580,7 @@ impl Local {
                 })
             });
         if !any_running {
-            hub::stop(&self.run).await;
+            hub::stop(&self.ctx, &self.run).await;
         }
     }
 
@@ -631,7 +631,7 @@ impl Local {
     }
 
     pub async fn destroy_project(&self) -> anyhow::Result<()> {
-        hub::stop(&self.run).await;
+        hub::stop(&self.ctx, &self.run).await;
         self.run.remove_if_empty();
         Ok(())
     }
