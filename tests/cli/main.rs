@@ -5,6 +5,7 @@ mod boxes;
 mod boxfile;
 mod foundation;
 mod guest;
+mod local;
 mod provision;
 mod ssh;
 mod sshd;
