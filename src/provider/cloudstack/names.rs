@@ -68,41 +68,72 @@ struct Lists {
 pub async fn resolve(api: &Api, machines: &[&Machine]) -> anyhow::Result<BTreeMap<String, Plan>> {
     let mut lists = Lists::default();
     let mut plans = BTreeMap::new();
-    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     for m in machines {
-        match plan(api, &mut lists, m).await {
-            Ok(p) => {
+        let mut soft = Vec::new();
+        match plan(api, &mut lists, m, &mut soft).await {
+            Ok(p) if soft.is_empty() => {
                 plans.insert(m.name.clone(), p);
             }
-            Err(Problem::Unknown { message, hint }) => problems.push((message, hint)),
-            Err(Problem::Api(e)) => return Err(e),
+            Ok(_) => problems.extend(soft),
+            Err(Failure::Problem(p)) => problems.push(p),
+            Err(Failure::Api(e)) => return Err(e),
         }
     }
     if problems.is_empty() {
         return Ok(plans);
     }
-    problems.dedup();
-    let message = problems
+    // One line per distinct problem, naming every machine it concerns.
+    let mut grouped: Vec<(String, String, Vec<String>)> = Vec::new();
+    for p in problems {
+        match grouped
+            .iter_mut()
+            .find(|(m, h, _)| *m == p.message && *h == p.hint)
+        {
+            Some((_, _, machines)) => machines.extend(p.machine),
+            None => grouped.push((p.message, p.hint, p.machine.into_iter().collect())),
+        }
+    }
+    let message = grouped
         .iter()
-        .map(|(m, _)| m.as_str())
+        .map(|(m, _, machines)| match machines.as_slice() {
+            [] => m.clone(),
+            [one] => format!("{m} (machine `{one}`)"),
+            many => format!(
+                "{m} (machines {})",
+                many.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
         .collect::<Vec<_>>()
         .join("\n");
-    let hint = problems
+    let hint = grouped
         .iter()
-        .map(|(_, h)| h.as_str())
+        .map(|(_, h, _)| h.as_str())
         .collect::<Vec<_>>()
         .join("\nhint: ");
     Err(Hinted::new(format!("{message}\nnothing was created"), hint).into())
 }
 
-enum Problem {
-    Unknown { message: String, hint: String },
+/// A name that does not resolve, with what is available.
+struct Problem {
+    message: String,
+    /// The machine, when the message does not name it already.
+    machine: Option<String>,
+    hint: String,
+}
+
+enum Failure {
+    /// A problem that makes the machine's other names meaningless (its zone).
+    Problem(Problem),
     Api(anyhow::Error),
 }
 
-impl From<anyhow::Error> for Problem {
+impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Problem::Api(e)
+        Failure::Api(e)
     }
 }
 
@@ -146,13 +177,19 @@ fn unknown(
         Some(s) => format!("did you mean `{s}` for `{key}`? {available}"),
         None => format!("set `{key}` under [cloudstack] or the machine; {available}"),
     };
-    Problem::Unknown {
-        message: format!("unknown {kind} `{wanted}` (machine `{machine}`)"),
+    Problem {
+        message: format!("unknown {kind} `{wanted}`"),
+        machine: Some(machine.to_string()),
         hint,
     }
 }
 
-async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem> {
+async fn plan(
+    api: &Api,
+    lists: &mut Lists,
+    m: &Machine,
+    soft: &mut Vec<Problem>,
+) -> Result<Plan, Failure> {
     let cs = &m.cloudstack;
     let c = &api.client;
 
@@ -171,11 +208,16 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
     let zone = match cs.zone.as_deref() {
         Some(z) => match pick(z, &pairs) {
             Some((id, _)) => zones.iter().find(|x| &x.id == id),
-            None => return Err(unknown("zone", z, &m.name, &pairs, "zone")),
+            None => {
+                return Err(Failure::Problem(unknown(
+                    "zone", z, &m.name, &pairs, "zone",
+                )))
+            }
         },
         None if zones.len() == 1 => zones.first(),
         None => {
-            return Err(Problem::Unknown {
+            return Err(Failure::Problem(Problem {
+                machine: None,
                 message: format!(
                     "machine `{}` names no zone and the cloud has {}",
                     m.name,
@@ -189,14 +231,15 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            })
+            }))
         }
     };
     let Some(zone) = zone.cloned() else {
-        return Err(Problem::Unknown {
+        return Err(Failure::Problem(Problem {
+            machine: None,
             message: "the cloud offers no zone to this account".into(),
             hint: "check the account with `box api listZones`".into(),
-        });
+        }));
     };
 
     // Templates: what the account may deploy in this zone.
@@ -222,7 +265,10 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
     };
     let template_id = match wanted.iter().find_map(|w| pick(w, &pairs)) {
         Some((id, _)) => id.clone(),
-        None => return Err(unknown("template", &wanted[0], &m.name, &pairs, "template")),
+        None => {
+            soft.push(unknown("template", &wanted[0], &m.name, &pairs, "template"));
+            String::new()
+        }
     };
 
     if lists.offerings.is_none() {
@@ -241,13 +287,14 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
         Some(o) => match pick(o, &pairs) {
             Some((id, _)) => id.clone(),
             None => {
-                return Err(unknown(
+                soft.push(unknown(
                     "service offering",
                     o,
                     &m.name,
                     &pairs,
                     "service_offering",
-                ))
+                ));
+                String::new()
             }
         },
         // The smallest fixed offering that fits `cpus` and `memory`.
@@ -262,7 +309,8 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
         {
             Some(o) => o.id.clone(),
             None => {
-                return Err(Problem::Unknown {
+                return Err(Failure::Problem(Problem {
+                    machine: None,
                     message: format!(
                         "no service offering fits machine `{}` ({} CPUs, {} MiB)",
                         m.name, m.cpus, m.memory
@@ -275,7 +323,7 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                })
+                }))
             }
         },
     };
@@ -300,13 +348,14 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
             match pick(d, &pairs) {
                 Some((id, _)) => Some(id.clone()),
                 None => {
-                    return Err(unknown(
+                    soft.push(unknown(
                         "disk offering",
                         d,
                         &m.name,
                         &pairs,
                         "disk_offering",
-                    ))
+                    ));
+                    None
                 }
             }
         }
@@ -331,15 +380,13 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
         for g in &cs.affinity_groups {
             match pick(g, &pairs) {
                 Some((id, _)) => affinity_group_ids.push(id.clone()),
-                None => {
-                    return Err(unknown(
-                        "affinity group",
-                        g,
-                        &m.name,
-                        &pairs,
-                        "affinity_groups",
-                    ))
-                }
+                None => soft.push(unknown(
+                    "affinity group",
+                    g,
+                    &m.name,
+                    &pairs,
+                    "affinity_groups",
+                )),
             }
         }
     }
@@ -368,15 +415,13 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
         for g in &cs.security_groups {
             match pick(g, &pairs) {
                 Some((id, _)) => security_group_ids.push(id.clone()),
-                None => {
-                    return Err(unknown(
-                        "security group",
-                        g,
-                        &m.name,
-                        &pairs,
-                        "security_groups",
-                    ))
-                }
+                None => soft.push(unknown(
+                    "security group",
+                    g,
+                    &m.name,
+                    &pairs,
+                    "security_groups",
+                )),
             }
         }
     }
@@ -398,7 +443,11 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
         network_id = match cs.network.as_deref() {
             Some(n) => match pick(n, &pairs) {
                 Some((id, _)) => Some(id.clone()),
-                None => return Err(unknown("network", n, &m.name, &pairs, "network")),
+                None => {
+                    return Err(Failure::Problem(unknown(
+                        "network", n, &m.name, &pairs, "network",
+                    )))
+                }
             },
             None => {
                 let isolated: Vec<&Network> = networks
@@ -413,16 +462,18 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
                 match isolated.as_slice() {
                     [one] => Some(one.id.clone()),
                     [] => {
-                        return Err(Problem::Unknown {
+                        return Err(Failure::Problem(Problem {
+                            machine: None,
                             message: format!(
                                 "zone `{}` has no isolated network for machine `{}`",
                                 zone.name, m.name
                             ),
                             hint: "create a guest network for the account, or set `network`".into(),
-                        })
+                        }))
                     }
                     many => {
-                        return Err(Problem::Unknown {
+                        return Err(Failure::Problem(Problem {
+                            machine: None,
                             message: format!(
                                 "zone `{}` has {} networks and machine `{}` names none",
                                 zone.name,
@@ -436,7 +487,7 @@ async fn plan(api: &Api, lists: &mut Lists, m: &Machine) -> Result<Plan, Problem
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
-                        })
+                        }))
                     }
                 }
             }

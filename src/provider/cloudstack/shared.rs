@@ -369,7 +369,11 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
                 "some project resources are left on the cloud:\n  {}",
                 failures.join("\n  ")
             ),
-            "run `box destroy --force` again once the cause is fixed",
+            if failures.iter().any(|f| f.contains("in use")) {
+                "the cloud keeps a destroyed VM, and its security group, until it expunges it; run `box destroy --force` again later, or set `expunge = true`"
+            } else {
+                "run `box destroy --force` again once the cause is fixed"
+            },
         )))
     }
 }

@@ -90,7 +90,27 @@ pub async fn run(
         }
         SnapshotOp::Restore(name) => {
             let s = find(api, vm_id, machine, &name).await?;
-            api.client
+            // A disk-only snapshot is reverted on a stopped VM; box stops
+            // the machine for it and starts it again after.
+            let with_memory = s.snapshot_type.as_deref() == Some("DiskAndMemory");
+            let running = !with_memory
+                && api
+                    .client
+                    .list_virtual_machines(&Params::new().set("id", vm_id).set("listall", "true"))
+                    .await
+                    .map_err(|e| convert(e, &format!("cannot look up the VM of `{machine}`")))?
+                    .iter()
+                    .any(|v| v.state.as_deref() == Some("Running"));
+            if running {
+                api.client
+                    .stop_virtual_machine(&Params::new().set("id", vm_id))
+                    .await
+                    .map_err(|e| {
+                        convert(e, &format!("cannot stop `{machine}` to restore `{name}`"))
+                    })?;
+            }
+            let reverted = api
+                .client
                 .revert_to_vm_snapshot(&Params::new().set("vmsnapshotid", &s.id))
                 .await
                 .map_err(|e| {
@@ -98,7 +118,19 @@ pub async fn run(
                         e,
                         &format!("cannot restore snapshot `{name}` of `{machine}`"),
                     )
-                })?;
+                });
+            if running {
+                api.client
+                    .start_virtual_machine(&Params::new().set("id", vm_id))
+                    .await
+                    .map_err(|e| {
+                        convert(
+                            e,
+                            &format!("cannot start `{machine}` again after the restore"),
+                        )
+                    })?;
+            }
+            reverted?;
             Ok(Vec::new())
         }
         SnapshotOp::Delete(name) => {

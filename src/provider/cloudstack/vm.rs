@@ -766,13 +766,14 @@ async fn remove_vm(api: &Api, id: &str, expunge: bool) -> Result<(), Error> {
 pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()> {
     let api = &p.api;
     let name = st.name.clone();
+    // Unset means "expunge if the cloud lets this account": a destroyed VM
+    // that is kept holds its name and the project's security group.
     let expunge = p
         .ctx
         .project
         .machine(&name)
         .and_then(|m| m.cloudstack.expunge)
-        .or(p.ctx.project.cloudstack.expunge)
-        .unwrap_or(false);
+        .or(p.ctx.project.cloudstack.expunge);
     // A deploy whose answer never came: find its VM by name.
     if st.id.is_none() {
         let vm_name = st
@@ -826,7 +827,15 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
                     })
                     .await
                 }
-                VM => remove_vm(api, &r.id, expunge).await,
+                VM => match remove_vm(api, &r.id, expunge.unwrap_or(true)).await {
+                    Err(e) if expunge.is_none() && refused(&e) => {
+                        p.ctx.printer.warn(&format!(
+                            "{name}: this account may not expunge VMs; the destroyed VM keeps its name until the cloud expunges it"
+                        ));
+                        remove_vm(api, &r.id, false).await
+                    }
+                    other => other,
+                },
                 _ => {
                     with_retries(|| async {
                         api.client
@@ -865,6 +874,18 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
             format!("run `box destroy {name}` again; what was removed is no longer recorded"),
         )
         .into())
+    }
+}
+
+/// The cloud refusing `expunge` to a non-admin account.
+fn refused(e: &Error) -> bool {
+    match e {
+        Error::Api(a) => {
+            let t = a.errortext.to_lowercase();
+            matches!(a.errorcode, 401 | 431 | 531)
+                && (t.contains("expunge") || t.contains("admin") || t.contains("permission"))
+        }
+        _ => false,
     }
 }
 

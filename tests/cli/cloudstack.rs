@@ -1,0 +1,749 @@
+//! The CloudStack provider against `cloudstack-sim` (state only, short
+//! jobs): both zone types, name errors, dependencies, idempotent `up`,
+//! adoption after `.box/` is lost, SIGKILL at several points, injected
+//! faults, and `destroy` leaving nothing behind. The cloud's own lists
+//! (through `box api`) are the judge.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support;
+
+const KEY: &str = "test-api-key";
+const SECRET: &str = "test-secret-key";
+
+/// A running simulator, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sim_binary() -> PathBuf {
+    let path = assert_cmd::cargo::cargo_bin("cloudstack-sim");
+    if !path.exists() {
+        // `cargo test --test cli` builds only this package's binaries.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "cloudstack-sim",
+                "--bin",
+                "cloudstack-sim",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cannot build cloudstack-sim");
+    }
+    path
+}
+
+impl Sim {
+    pub fn start(extra: &[&str]) -> Sim {
+        Self::start_with_state(extra, None)
+    }
+
+    pub fn start_with_state(extra: &[&str], state: Option<&Path>) -> Sim {
+        let mut cmd = Command::new(sim_binary());
+        cmd.args(["--listen", "127.0.0.1:0", "--api-key", KEY])
+            .env("CLOUDSTACK_SIM_SECRET_KEY", SECRET)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(dir) = state {
+            cmd.arg("--state").arg(dir);
+        }
+        if !extra.iter().any(|a| a.starts_with("--job-duration")) {
+            cmd.args(["--job-duration", "50ms"]);
+        }
+        let mut child = cmd.spawn().expect("cloudstack-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("cloudstack-sim says where it listens");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Sim { child, url }
+    }
+
+    /// `box` in `dir` with this cloud's credentials.
+    pub fn cmd(&self, home: &Path, dir: &Path) -> assert_cmd::Command {
+        let mut cmd = support::box_cmd(home);
+        cmd.current_dir(dir)
+            .env("CLOUDSTACK_API_URL", &self.url)
+            .env("CLOUDSTACK_API_KEY", KEY)
+            .env("CLOUDSTACK_SECRET_KEY", SECRET)
+            .env("BOX_CLOUDSTACK_JOB_TIMEOUT", "120");
+        cmd
+    }
+
+    /// The items of a list command, read with `box api`.
+    pub fn list(&self, home: &Path, command: &str, params: &[&str]) -> Vec<Value> {
+        let out = self
+            .cmd(home, home)
+            .arg("api")
+            .arg(command)
+            .arg("listall=true")
+            .args(params)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "box api {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_object()
+            .and_then(|o| o.iter().find(|(_, v)| v.is_array()))
+            .map(|(_, v)| v.as_array().unwrap().clone())
+            .unwrap_or_default()
+    }
+
+    /// Everything a box project may leave on the cloud, as counts.
+    pub fn census(&self, home: &Path) -> Census {
+        let vms: Vec<Value> = self
+            .list(home, "listVirtualMachines", &[])
+            .into_iter()
+            .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+            .collect();
+        let mut names: Vec<String> = vms
+            .iter()
+            .map(|v| v["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        names.sort();
+        Census {
+            vm_names: names,
+            pf_rules: self.list(home, "listPortForwardingRules", &[]).len(),
+            fw_rules: self.list(home, "listFirewallRules", &[]).len(),
+            keypairs: self.list(home, "listSSHKeyPairs", &[]).len(),
+            groups: self
+                .list(home, "listSecurityGroups", &[])
+                .iter()
+                .filter(|g| g["name"] != "default")
+                .count(),
+            extra_ips: self
+                .list(home, "listPublicIpAddresses", &[])
+                .iter()
+                .filter(|ip| ip["issourcenat"] != Value::Bool(true))
+                .count(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Census {
+    pub vm_names: Vec<String>,
+    pub pf_rules: usize,
+    pub fw_rules: usize,
+    pub keypairs: usize,
+    pub groups: usize,
+    pub extra_ips: usize,
+}
+
+impl Census {
+    fn empty() -> Census {
+        Census {
+            vm_names: vec![],
+            pf_rules: 0,
+            fw_rules: 0,
+            keypairs: 0,
+            groups: 0,
+            extra_ips: 0,
+        }
+    }
+}
+
+fn project(root: &Path, name: &str, boxfile: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Boxfile"), boxfile).unwrap();
+    dir
+}
+
+const ADVANCED: &str = r#"
+[project]
+name = "demo"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+ports = [{ guest = 80, host = 8080 }]
+depends_on = ["db"]
+
+[[machine]]
+name = "db"
+"#;
+
+const THREE: &str = r#"
+[project]
+name = "trio"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+template = "Debian 12"
+service_offering = "Small Instance"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+depends_on = ["app"]
+
+[[machine]]
+name = "app"
+depends_on = ["db"]
+
+[[machine]]
+name = "db"
+"#;
+
+fn machine_state(dir: &Path, name: &str) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(dir.join(".box/machines").join(format!("{name}.json"))).unwrap(),
+    )
+    .unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn advanced_zone_up_forwards_ssh_and_ports_through_the_firewall_and_destroy_removes_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(home, "demo", ADVANCED);
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+
+    let web = machine_state(&dir, "web");
+    assert_eq!(web["status"], "running");
+    let ssh = &web["ssh"];
+    assert!(
+        ssh["host"].as_str().unwrap().starts_with("127.10."),
+        "{ssh}"
+    );
+    assert_ne!(ssh["port"], 22, "SSH goes through a forwarded public port");
+    assert!(ssh["host_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-ed25519 "));
+    assert_eq!(web["ports"][0]["guest"], 80);
+    assert_eq!(web["ports"][0]["host"], 8080);
+
+    let c = sim.census(home);
+    assert_eq!(c.vm_names.len(), 2, "{c:?}");
+    assert!(c.vm_names.iter().all(|n| n.starts_with("demo-")), "{c:?}");
+    assert_eq!((c.pf_rules, c.fw_rules, c.keypairs), (3, 3, 1), "{c:?}");
+    for rule in sim.list(home, "listFirewallRules", &[]) {
+        assert_eq!(
+            rule["cidrlist"], "127.0.0.0/8",
+            "firewall limited to allow_from: {rule}"
+        );
+    }
+    let vm = &sim.list(home, "listVirtualMachines", &[])[0];
+    let tags: Vec<&str> = vm["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    for t in ["box:project", "box:machine", "box:owner", "box:env"] {
+        assert!(tags.contains(&t), "{t} missing from {tags:?}");
+    }
+
+    // `status` and `ssh-config` read state only: they work with the cloud gone.
+    let offline = |args: &[&str]| {
+        let mut cmd = support::box_cmd(home);
+        cmd.current_dir(&dir)
+            .env("CLOUDSTACK_API_URL", "http://127.0.0.1:9/client/api")
+            .env("CLOUDSTACK_API_KEY", KEY)
+            .env("CLOUDSTACK_SECRET_KEY", SECRET)
+            .args(args)
+            .assert()
+            .success()
+    };
+    offline(&["status"]);
+    offline(&["ssh-config", "web"]);
+
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
+    assert!(!dir.join(".box/machines/web.json").exists());
+}
+
+#[test]
+fn up_twice_creates_nothing_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(home, "demo", ADVANCED);
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    let before = sim.census(home);
+    let web = machine_state(&dir, "web");
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), before);
+    assert_eq!(machine_state(&dir, "web")["ssh"], web["ssh"]);
+}
+
+#[test]
+fn basic_zone_machines_are_reached_on_their_nic_through_the_project_security_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(
+        home,
+        "basic",
+        r#"
+[project]
+name = "basic"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Basic"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+ports = [{ guest = 80, host = 8080 }]
+"#,
+    );
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    let web = machine_state(&dir, "web");
+    assert_eq!(web["ssh"]["port"], 22);
+    assert!(
+        web["ssh"]["host"].as_str().unwrap().starts_with("127.20."),
+        "{web}"
+    );
+    let groups: Vec<Value> = sim
+        .list(home, "listSecurityGroups", &[])
+        .into_iter()
+        .filter(|g| g["name"] != "default")
+        .collect();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let ingress = groups[0]["ingressrule"].as_array().unwrap();
+    let ports: Vec<u64> = ingress
+        .iter()
+        .map(|r| r["startport"].as_u64().unwrap())
+        .collect();
+    assert!(ports.contains(&22) && ports.contains(&80), "{ingress:?}");
+    assert!(
+        ingress.iter().all(|r| r["cidr"] == "127.0.0.0/8"),
+        "{ingress:?}"
+    );
+
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn unknown_names_fail_with_a_suggestion_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(
+        home,
+        "typo",
+        &ADVANCED.replace("zone = \"Sim-Advanced\"", "zone = \"Sim-Advanced\"\ntemplate = \"Debain 12\"\nservice_offering = \"Smal Instance\""),
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("unknown template `Debain 12`"), "{err}");
+    assert!(err.contains("did you mean `Debian 12`"), "{err}");
+    assert!(err.contains("`Smal Instance`"), "{err}");
+    assert!(err.contains("nothing was created"), "{err}");
+    assert_eq!(sim.census(home), Census::empty());
+
+    let dir = project(
+        home,
+        "zone",
+        &ADVANCED.replace("Sim-Advanced", "Sim-Advancd"),
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("did you mean `Sim-Advanced`"), "{err}");
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn three_machines_come_up_in_dependency_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(home, "trio", THREE);
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            (
+                v["machine"].as_str().unwrap().to_string(),
+                v["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let at = |m: &str, e: &str| {
+        events
+            .iter()
+            .position(|(mm, ee)| mm == m && ee == e)
+            .unwrap_or_else(|| panic!("no {m} {e} in {events:?}"))
+    };
+    assert!(at("db", "ready") < at("app", "starting"), "{events:?}");
+    assert!(at("app", "ready") < at("web", "starting"), "{events:?}");
+    assert_eq!(sim.census(home).vm_names.len(), 3);
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn up_after_losing_dot_box_adopts_the_vms_and_never_a_teammates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    // A teammate: same project, another folder, so another environment id.
+    let mate = project(&home.join("mate"), "demo", ADVANCED);
+    sim.cmd(home, &mate)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    let dir = project(home, "demo", ADVANCED);
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    let before = sim.census(home);
+    assert_eq!(before.vm_names.len(), 4, "{before:?}");
+    let web_id = machine_state(&dir, "web")["id"].clone();
+
+    std::fs::remove_dir_all(dir.join(".box")).unwrap();
+    let out = sim
+        .cmd(home, &dir)
+        .args(["status", "--refresh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(machine_state(&dir, "web")["id"], web_id, "adopted by tag");
+
+    std::fs::remove_dir_all(dir.join(".box")).unwrap();
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .assert()
+        .success();
+    let after = sim.census(home);
+    assert_eq!(after.vm_names, before.vm_names, "no new VM");
+    assert_eq!(
+        (after.pf_rules, after.fw_rules),
+        (before.pf_rules, before.fw_rules)
+    );
+    assert_eq!(machine_state(&dir, "web")["id"], web_id);
+
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    let left = sim.census(home);
+    assert_eq!(
+        left.vm_names.len(),
+        2,
+        "only the teammate's VMs are left: {left:?}"
+    );
+    assert!(
+        left.vm_names
+            .iter()
+            .all(|n| mate_env_names(&mate).contains(n)),
+        "{left:?}"
+    );
+}
+
+fn mate_env_names(mate: &Path) -> Vec<String> {
+    ["web", "db"]
+        .iter()
+        .map(|m| {
+            machine_state(mate, m)["provider_data"]["vm_name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_during_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    // Long enough jobs that the kills land inside deploys, rule creations
+    // and waits, wherever they land exactly.
+    let sim = Sim::start(&["--job-duration", "400ms"]);
+    let boxfile = ADVANCED.replace("allow_from", "public_ip = \"auto\"\nallow_from");
+    for (i, delay_ms) in [150u64, 500, 900, 1400, 2200].into_iter().enumerate() {
+        let dir = project(home, &format!("kill{i}"), &boxfile);
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("box"))
+            .current_dir(&dir)
+            .env("BOX_HOME", home)
+            .env("NO_COLOR", "1")
+            .env("CLOUDSTACK_API_URL", &sim.url)
+            .env("CLOUDSTACK_API_KEY", KEY)
+            .env("CLOUDSTACK_SECRET_KEY", SECRET)
+            .args(["up", "--no-connect"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let out = sim
+            .cmd(home, &dir)
+            .args(["up", "--no-connect"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "resume after a kill at {delay_ms}ms: {}",
+            stderr(&out)
+        );
+    }
+    let c = sim.census(home);
+    let mut uniq = c.vm_names.clone();
+    uniq.dedup();
+    assert_eq!(uniq, c.vm_names, "no duplicate VM: {c:?}");
+    assert_eq!(c.vm_names.len(), 10, "{c:?}");
+    assert_eq!(c.pf_rules, 15, "3 forwards per project: {c:?}");
+    assert_eq!(c.fw_rules, 15, "{c:?}");
+    assert_eq!(c.keypairs, 5, "{c:?}");
+    assert_eq!(c.extra_ips, 5, "one acquired IP per project: {c:?}");
+
+    for i in 0..5 {
+        sim.cmd(home, &home.join(format!("kill{i}")))
+            .args(["destroy", "--force"])
+            .assert()
+            .success();
+    }
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn transient_faults_are_survived_and_destroy_still_removes_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[
+        "--seed",
+        "7",
+        "--throttle",
+        "0.1",
+        "--fail",
+        "deployVirtualMachine:0.4:530",
+        "--fail",
+        "createPortForwardingRule:0.4:503",
+        "--fail",
+        "createFirewallRule:0.3:530",
+    ]);
+    let dir = project(home, "trio", THREE);
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = sim.census(home);
+    assert_eq!(c.vm_names.len(), 3, "{c:?}");
+    assert_eq!((c.pf_rules, c.fw_rules), (3, 3), "{c:?}");
+    let out = sim
+        .cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn failed_jobs_are_reported_with_the_clouds_message_and_leave_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let state = tmp.path().join("sim-state");
+    let dir = project(home, "demo", ADVANCED);
+    {
+        let sim = Sim::start_with_state(&["--fail-jobs", "1"], Some(&state));
+        let out = sim
+            .cmd(home, &dir)
+            .args(["up", "--no-connect"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("Injected fault"),
+            "the cloud's own message: {err}"
+        );
+        assert!(err.contains("deploying `db` failed"), "{err}");
+    }
+    // The same cloud, healthy again: what the failure left is cleaned up.
+    let sim = Sim::start_with_state(&[], Some(&state));
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn halt_and_snapshots_work_on_the_cloud() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(home, "demo", ADVANCED);
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .assert()
+        .success();
+    sim.cmd(home, &dir)
+        .args(["snapshot", "save", "db", "clean"])
+        .assert()
+        .success();
+    let out = sim
+        .cmd(home, &dir)
+        .args(["snapshot", "list", "db"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("clean"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["snapshot", "restore", "db", "cleam"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("did you mean `clean`"),
+        "{}",
+        stderr(&out)
+    );
+    sim.cmd(home, &dir)
+        .args(["snapshot", "restore", "db", "clean"])
+        .assert()
+        .success();
+    sim.cmd(home, &dir)
+        .args(["snapshot", "delete", "db", "clean"])
+        .assert()
+        .success();
+
+    sim.cmd(home, &dir)
+        .args(["halt", "--force", "db"])
+        .assert()
+        .success();
+    assert_eq!(machine_state(&dir, "db")["status"], "stopped");
+    let vm = &sim.list(home, "listVirtualMachines", &[])[0];
+    assert_eq!(vm["state"], "Stopped");
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .assert()
+        .success();
+    assert_eq!(
+        sim.list(home, "listVirtualMachines", &[])[0]["state"],
+        "Running"
+    );
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
+}
+
+#[test]
+fn debug_log_shows_api_calls_without_secrets_or_user_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(home, "demo", ADVANCED);
+    let out = sim
+        .cmd(home, &dir)
+        .args(["-vv", "up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("deployVirtualMachine"), "{err}");
+    assert!(!err.contains(SECRET) && !err.contains(KEY), "{err}");
+    assert!(err.contains("userdata=<"), "user data is redacted: {err}");
+}
+
+#[test]
+fn unset_allow_from_warns_that_ssh_is_open_to_the_world() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(
+        home,
+        "open",
+        &ADVANCED.replace("allow_from = [\"127.0.0.0/8\"]", ""),
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("open to the whole Internet"),
+        "{}",
+        stderr(&out)
+    );
+    for rule in sim.list(home, "listFirewallRules", &[]) {
+        assert_eq!(rule["cidrlist"], "0.0.0.0/0");
+    }
+}
