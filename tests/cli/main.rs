@@ -3,6 +3,7 @@
 mod api;
 mod boxes;
 mod boxfile;
+mod cloudstack;
 mod foundation;
 mod guest;
 mod local;
