@@ -1,0 +1,563 @@
+//! `cloudstack-sim` itself: its process contract (the listening line,
+//! clean stop, state across restarts, secrets), the third-party `cs` client
+//! driving it unchanged, box's own client and `box api` against it, and
+//! every kind of injected fault.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy, SecretKey};
+use serde_json::Value;
+
+use crate::support;
+
+const KEY: &str = "sim-test-key";
+const SECRET: &str = "sim-test-secret";
+
+/// A running simulator, killed when dropped.
+struct Sim {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The simulator binary, built on demand: `cargo test --test cli` builds
+/// only this package's binaries, not the other workspace members'.
+fn sim_binary() -> PathBuf {
+    let path = assert_cmd::cargo::cargo_bin("cloudstack-sim");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "cloudstack-sim",
+                "--bin",
+                "cloudstack-sim",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cannot build cloudstack-sim");
+    }
+    path
+}
+
+impl Sim {
+    fn start(extra: &[&str]) -> Sim {
+        Sim::start_in(extra, None)
+    }
+
+    fn start_in(extra: &[&str], state: Option<&Path>) -> Sim {
+        let mut cmd = Command::new(sim_binary());
+        cmd.args(["--listen", "127.0.0.1:0", "--api-key", KEY])
+            .env("CLOUDSTACK_SIM_SECRET_KEY", SECRET)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(dir) = state {
+            cmd.arg("--state").arg(dir);
+        }
+        if !extra.contains(&"--job-duration") {
+            cmd.args(["--job-duration", "50ms"]);
+        }
+        let mut child = cmd.spawn().expect("cloudstack-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("cloudstack-sim prints where it listens");
+        let url = line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Sim { child, url }
+    }
+
+    fn client(&self) -> Client {
+        client_for(&self.url, SECRET)
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("the simulator exits")
+    }
+}
+
+/// Box's own client, polling jobs quickly and never retrying, so each test
+/// sees exactly what the simulator answered.
+fn client_for(url: &str, secret: &str) -> Client {
+    let mut config = ClientConfig::new(url, KEY, SecretKey::new(secret));
+    config.jobs = JobPollPolicy {
+        initial: Duration::from_millis(20),
+        factor: 1.5,
+        max: Duration::from_millis(200),
+        timeout: Duration::from_secs(60),
+    };
+    config.retry = RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    };
+    Client::new(config).expect("a client")
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn p(pairs: &[(&str, &str)]) -> Params {
+    pairs
+        .iter()
+        .fold(Params::new(), |acc, (k, v)| acc.set(*k, *v))
+}
+
+fn api_code(result: Result<Value, Error>) -> (u16, String) {
+    match result {
+        Err(Error::Api(e)) => (e.errorcode, e.errortext),
+        other => panic!("an API error expected, got {other:?}"),
+    }
+}
+
+/// The ids the tests need: the Advanced zone, Debian 12 there, the smallest offering.
+async fn catalogue(c: &Client) -> (String, String, String) {
+    let zones = c
+        .call("listZones", &p(&[("networktype", "Advanced")]))
+        .await
+        .unwrap();
+    let zone = zones["zone"][0]["id"].as_str().unwrap().to_string();
+    let t = c
+        .call(
+            "listTemplates",
+            &p(&[
+                ("templatefilter", "executable"),
+                ("zoneid", &zone),
+                ("name", "Debian 12"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let template = t["template"][0]["id"].as_str().unwrap().to_string();
+    let o = c
+        .call("listServiceOfferings", &p(&[("name", "Small Instance")]))
+        .await
+        .unwrap();
+    let offering = o["serviceoffering"][0]["id"].as_str().unwrap().to_string();
+    (zone, template, offering)
+}
+
+#[test]
+fn sim_announces_its_address_and_stops_cleanly_on_sigterm() {
+    let sim = Sim::start(&[]);
+    assert!(sim.url.starts_with("http://127.0.0.1:"), "{}", sim.url);
+    assert!(sim.url.ends_with("/client/api"), "{}", sim.url);
+    assert!(
+        !sim.url.ends_with(":0/client/api"),
+        "port 0 is replaced by the real port"
+    );
+    let status = sim.terminate();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn sim_refuses_to_start_without_a_secret_and_never_prints_it() {
+    let out = Command::new(sim_binary())
+        .args(["--listen", "127.0.0.1:0", "--api-key", KEY])
+        .env_remove("CLOUDSTACK_SIM_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--secret-key-file"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let mut child = Command::new(sim_binary())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            KEY,
+            "-v",
+            "--secret-key-file",
+        ])
+        .arg(&file)
+        .env_remove("CLOUDSTACK_SIM_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let zones = block_on(client_for(&url, SECRET).call("listZones", &Params::new())).unwrap();
+    assert_eq!(zones["count"], 2);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("listZones"),
+        "verbose logs name the command: {log}"
+    );
+    assert!(!log.contains(SECRET), "the secret never appears in the log");
+}
+
+#[test]
+fn sim_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start_in(&[], Some(dir.path()));
+    let vm_id = block_on(async {
+        let c = sim.client();
+        c.call("createSSHKeyPair", &p(&[("name", "kept")]))
+            .await
+            .unwrap();
+        let (zone, template, offering) = catalogue(&c).await;
+        let vm = c
+            .call_and_wait(
+                "deployVirtualMachine",
+                &p(&[
+                    ("zoneid", &zone),
+                    ("templateid", &template),
+                    ("serviceofferingid", &offering),
+                    ("name", "keeper"),
+                ]),
+            )
+            .await
+            .unwrap();
+        vm["virtualmachine"]["id"].as_str().unwrap().to_string()
+    });
+    assert!(sim.terminate().success());
+    assert!(dir.path().join("cloud.json").is_file());
+
+    let sim = Sim::start_in(&[], Some(dir.path()));
+    block_on(async {
+        let c = sim.client();
+        let keys = c
+            .call("listSSHKeyPairs", &p(&[("name", "kept")]))
+            .await
+            .unwrap();
+        assert_eq!(keys["count"], 1);
+        let vms = c
+            .call("listVirtualMachines", &p(&[("id", &vm_id)]))
+            .await
+            .unwrap();
+        assert_eq!(vms["virtualmachine"][0]["state"], "Running");
+        assert_eq!(vms["virtualmachine"][0]["name"], "keeper");
+    });
+}
+
+#[test]
+fn cs_python_client_conformance_script_passes() {
+    let python = std::env::var("BOX_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    support::require(&python);
+    let has_cs = Command::new(&python)
+        .args(["-c", "import cs"])
+        .status()
+        .map(|s| s.success());
+    assert!(
+        matches!(has_cs, Ok(true)),
+        "the Python package `cs` is required (pip install cs); scripts/test installs it"
+    );
+    let sim = Sim::start(&[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cs_conformance.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .env("CLOUDSTACK_ENDPOINT", &sim.url)
+        .env("CLOUDSTACK_KEY", KEY)
+        .env("CLOUDSTACK_SECRET", SECRET)
+        .env_remove("CLOUDSTACK_CONFIG")
+        .env_remove("CLOUDSTACK_OVERRIDES")
+        .env_remove("CLOUDSTACK_REGION")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "conformance failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().last().is_some_and(|l| l.starts_with("ok (")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rust_client_deploys_tags_forwards_and_destroys() {
+    let sim = Sim::start(&[]);
+    block_on(async {
+        let c = sim.client();
+        let (zone, template, offering) = catalogue(&c).await;
+        let vm = c
+            .deploy_virtual_machine(&p(&[
+                ("zoneid", &zone),
+                ("templateid", &template),
+                ("serviceofferingid", &offering),
+                ("name", "app-1"),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(vm.state.as_deref(), Some("Running"));
+        assert!(vm.default_ip().is_some_and(|ip| ip.starts_with("10.1.1.")));
+
+        c.create_tags(
+            &p(&[("resourceids", &vm.id), ("resourcetype", "UserVm")])
+                .tags([("box-project", "demo")]),
+        )
+        .await
+        .unwrap();
+        let tagged = c
+            .list_virtual_machines(&Params::new().tags([("box-project", "demo")]))
+            .await
+            .unwrap();
+        assert_eq!(tagged.len(), 1);
+        assert_eq!(tagged[0].tag("box-project"), Some("demo"));
+        assert!(c
+            .list_virtual_machines(&Params::new().tags([("box-project", "other")]))
+            .await
+            .unwrap()
+            .is_empty());
+
+        let ips = c
+            .list_public_ip_addresses(&p(&[("issourcenat", "true")]))
+            .await
+            .unwrap();
+        let rule = p(&[
+            ("ipaddressid", &ips[0].id),
+            ("privateport", "22"),
+            ("publicport", "2200"),
+            ("protocol", "tcp"),
+            ("virtualmachineid", &vm.id),
+        ]);
+        c.create_port_forwarding_rule(&rule).await.unwrap();
+        let (code, text) = api_code(c.call("createPortForwardingRule", &rule).await);
+        assert_eq!(code, 537, "{text}");
+        assert_eq!(
+            c.list_port_forwarding_rules(&Params::new())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let stopped = c.stop_virtual_machine(&p(&[("id", &vm.id)])).await.unwrap();
+        assert_eq!(stopped.state.as_deref(), Some("Stopped"));
+        c.destroy_virtual_machine(&p(&[("id", &vm.id), ("expunge", "true")]))
+            .await
+            .unwrap();
+        assert!(c
+            .list_virtual_machines(&p(&[("id", &vm.id)]))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(c
+            .list_port_forwarding_rules(&Params::new())
+            .await
+            .unwrap()
+            .is_empty());
+    });
+}
+
+#[test]
+fn rust_client_sees_the_servers_error_codes() {
+    let sim = Sim::start(&[]);
+    block_on(async {
+        let c = sim.client();
+        let (code, text) = api_code(c.call("listTemplates", &Params::new()).await);
+        assert_eq!(
+            (code, text.contains("templatefilter")),
+            (431, true),
+            "{text}"
+        );
+        let (code, text) = api_code(
+            c.call("listVirtualMachines", &p(&[("id", "not-a-uuid")]))
+                .await,
+        );
+        assert_eq!((code, text.contains("parameter id")), (431, true), "{text}");
+        let (code, _) = api_code(c.call("noSuchCommand", &Params::new()).await);
+        assert_eq!(code, 432);
+        let (code, _) = api_code(
+            c.call("listZones", &p(&[("page", "1"), ("pagesize", "501")]))
+                .await,
+        );
+        assert_eq!(code, 431);
+
+        let wrong = client_for(&sim.url, "wrong");
+        let (code, text) = api_code(wrong.call("listZones", &Params::new()).await);
+        assert_eq!(code, 401, "{text}");
+
+        // Destroyed without expunge: the name stays taken until expunged.
+        let (zone, template, offering) = catalogue(&c).await;
+        let deploy = p(&[
+            ("zoneid", &zone),
+            ("templateid", &template),
+            ("serviceofferingid", &offering),
+            ("name", "dup"),
+        ]);
+        let vm = c.deploy_virtual_machine(&deploy).await.unwrap();
+        let gone = c
+            .destroy_virtual_machine(&p(&[("id", &vm.id)]))
+            .await
+            .unwrap();
+        assert_eq!(gone.and_then(|v| v.state).as_deref(), Some("Destroyed"));
+        let (code, text) = api_code(c.call("deployVirtualMachine", &deploy).await);
+        assert_eq!(code, 431, "{text}");
+        c.expunge_virtual_machine(&p(&[("id", &vm.id)]))
+            .await
+            .unwrap();
+        c.deploy_virtual_machine(&deploy).await.unwrap();
+    });
+}
+
+#[test]
+fn box_api_lists_zones_from_the_sim() {
+    let sim = Sim::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let out = support::box_cmd(home.path())
+        .current_dir(home.path())
+        .env("CLOUDSTACK_API_URL", &sim.url)
+        .env("CLOUDSTACK_API_KEY", KEY)
+        .env("CLOUDSTACK_SECRET_KEY", SECRET)
+        .args(["api", "listZones"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<&str> = v["zone"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Sim-Advanced", "Sim-Basic"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(SECRET));
+}
+
+#[test]
+fn injected_call_failures_answer_with_the_given_code() {
+    let sim = Sim::start(&["--fail", "listZones:1:533", "--seed", "7"]);
+    block_on(async {
+        let c = sim.client();
+        let (code, text) = api_code(c.call("listZones", &Params::new()).await);
+        assert_eq!(code, 533, "{text}");
+        // Other commands are untouched.
+        c.call("listServiceOfferings", &Params::new())
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn throttling_answers_429() {
+    let sim = Sim::start(&["--throttle", "100%"]);
+    let (code, text) = api_code(block_on(sim.client().call("listZones", &Params::new())));
+    assert_eq!(code, 429, "{text}");
+}
+
+#[test]
+fn dropped_connections_reach_the_client_as_transport_errors() {
+    let sim = Sim::start(&["--drop", "1"]);
+    match block_on(sim.client().call("listZones", &Params::new())) {
+        Err(Error::Transport { .. }) => {}
+        other => panic!("a transport error expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn failed_jobs_report_jobstatus_2_and_undo_the_command() {
+    let sim = Sim::start(&["--fail-jobs", "1"]);
+    block_on(async {
+        let c = sim.client();
+        let (zone, template, offering) = catalogue(&c).await;
+        let err = c
+            .call_and_wait(
+                "deployVirtualMachine",
+                &p(&[
+                    ("zoneid", &zone),
+                    ("templateid", &template),
+                    ("serviceofferingid", &offering),
+                    ("name", "doomed"),
+                ]),
+            )
+            .await
+            .unwrap_err();
+        match err {
+            Error::Job(j) => assert_eq!(j.errorcode, Some(530), "{}", j.errortext),
+            other => panic!("a job error expected, got {other:?}"),
+        }
+        let vms = c
+            .call("listVirtualMachines", &p(&[("name", "doomed")]))
+            .await
+            .unwrap();
+        assert_eq!(vms["virtualmachine"][0]["state"], "Error");
+    });
+}
+
+#[test]
+fn latency_and_job_duration_are_accepted_and_transitions_are_visible() {
+    // No timing assertion: only that a slow cloud still answers, and that a
+    // long job is seen in its transitional state.
+    let sim = Sim::start(&["--latency", "20ms", "--job-duration", "60s"]);
+    block_on(async {
+        let c = sim.client();
+        let (zone, template, offering) = catalogue(&c).await;
+        let first = c
+            .call(
+                "deployVirtualMachine",
+                &p(&[
+                    ("zoneid", &zone),
+                    ("templateid", &template),
+                    ("serviceofferingid", &offering),
+                ]),
+            )
+            .await
+            .unwrap();
+        let id = first["id"].as_str().unwrap();
+        let job = c
+            .query_async_job_result(first["jobid"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(job.jobstatus, Some(0));
+        let vms = c
+            .call("listVirtualMachines", &p(&[("id", id)]))
+            .await
+            .unwrap();
+        assert_eq!(vms["virtualmachine"][0]["state"], "Starting");
+    });
+}
