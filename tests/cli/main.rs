@@ -9,6 +9,7 @@ mod guest;
 mod local;
 mod provision;
 mod ssh;
+mod sim;
 mod sshd;
 mod sync;
 mod support;
