@@ -84,6 +84,8 @@ pub enum BoxError {
     BadVersion { version: String },
     #[error("box `{name}` is not in the store and no recipe knows it")]
     Unknown { name: String },
+    #[error("box `{name}` is not in the store")]
+    NotInStore { name: String },
     #[error("box `{name}` version {version} is already in the store")]
     Exists { name: String, version: String },
     #[error("box `{name}` version {version} is used by {users}")]
@@ -134,6 +136,7 @@ impl BoxError {
                 recipe::embedded_names().join(", ")
             )),
             BoxError::Exists { .. } => Some("pass --force to replace it".into()),
+            BoxError::NotInStore { .. } => Some("`box box list` shows the boxes there are".into()),
             BoxError::InUse { .. } => Some("destroy those machines first (`box destroy`)".into()),
             BoxError::Missing { package, .. } => Some(format!("apt-get install {package}")),
             BoxError::Download { .. } => {

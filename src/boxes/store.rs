@@ -454,7 +454,7 @@ impl Store {
             None => self.versions(name)?,
         };
         if targets.is_empty() {
-            return Err(BoxError::Unknown {
+            return Err(BoxError::NotInStore {
                 name: match version {
                     Some(v) => format!("{name}` version `{v}"),
                     None => name.to_string(),

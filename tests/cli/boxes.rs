@@ -253,8 +253,7 @@ fn prune_keeps_the_newest_version_of_each_box() {
     let newest = env
         .list()
         .into_iter()
-        .filter(|b| b["name"] == "multi")
-        .last()
+        .rfind(|b| b["name"] == "multi")
         .unwrap();
 
     env.cmd().args(["box", "prune"]).assert().success();
@@ -520,4 +519,267 @@ fn serve(mut stream: TcpStream, state: &Mutex<ServerState>, body: &[u8]) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
+}
+
+/// Kills QEMU when the test ends, passed or not.
+struct Qemu(std::process::Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn vagrant_box_of_the_debian_image_is_added_and_boots_to_ssh() {
+    let qemu = support::require("qemu-system-x86_64");
+    support::require("cloud-localds");
+    support::require("ssh");
+    support::require("ssh-keygen");
+    let cache = guest::boxes_dir();
+    let debian = guest::test_box(&cache);
+    let env = Env::new();
+    let work = env.work.path();
+
+    // Vagrant's libvirt layout, carrying the kernel and initrd for direct boot.
+    let boxfile = work.join("debian-12.box");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&boxfile).unwrap());
+        let mut header = tar::Header::new_gnu();
+        let meta = br#"{"provider":"libvirt","format":"qcow2","virtual_size":3}"#;
+        header.set_size(meta.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "metadata.json", &meta[..])
+            .unwrap();
+        for (key, name) in [
+            ("disk", "box.img"),
+            ("kernel", "vmlinuz"),
+            ("initrd", "initrd.img"),
+        ] {
+            let src = PathBuf::from(debian[key].as_str().unwrap());
+            tar.append_path_with_name(&src, name).unwrap();
+        }
+        tar.finish().unwrap();
+    }
+    env.cmd()
+        .args(["box", "add"])
+        .arg(&boxfile)
+        .args(["--name", "deb-vagrant"])
+        .assert()
+        .success();
+    let added = &env.list()[0];
+    assert_eq!(added["sha256"], debian["sha256"]);
+
+    // A NoCloud seed with a throwaway key, and a copy-on-write overlay.
+    let key = work.join("id");
+    assert!(StdCommand::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let public = std::fs::read_to_string(work.join("id.pub")).unwrap();
+    std::fs::write(
+        work.join("user-data"),
+        format!(
+            "#cloud-config\nusers:\n  - name: tester\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    ssh_authorized_keys:\n      - {}\n",
+            public.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("meta-data"),
+        "instance-id: i-test\nlocal-hostname: boxtest\n",
+    )
+    .unwrap();
+    assert!(StdCommand::new("cloud-localds")
+        .current_dir(work)
+        .args(["seed.iso", "user-data", "meta-data"])
+        .status()
+        .unwrap()
+        .success());
+    let overlay = work.join("overlay.qcow2");
+    assert!(StdCommand::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(added["disk"].as_str().unwrap())
+        .arg(&overlay)
+        .status()
+        .unwrap()
+        .success());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _vm = Qemu(
+        StdCommand::new(qemu)
+            .args([
+                "-accel",
+                "tcg",
+                "-m",
+                "1024",
+                "-smp",
+                "2",
+                "-nographic",
+                "-nodefaults",
+            ])
+            .arg("-serial")
+            .arg(format!("file:{}", work.join("console.log").display()))
+            .arg("-kernel")
+            .arg(added["kernel"].as_str().unwrap())
+            .arg("-initrd")
+            .arg(added["initrd"].as_str().unwrap())
+            .arg("-append")
+            .arg(added["cmdline"].as_str().unwrap())
+            .arg("-drive")
+            .arg(format!("file={},if=virtio", overlay.display()))
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                work.join("seed.iso").display()
+            ))
+            .arg("-netdev")
+            .arg(format!(
+                "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"
+            ))
+            .args(["-device", "virtio-net-pci,netdev=n0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ssh = |command: &str| {
+        StdCommand::new("ssh")
+            .args([
+                "-q",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+            ])
+            .args([
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=5",
+            ])
+            .arg("-i")
+            .arg(&key)
+            .args(["-p", &port.to_string(), "tester@127.0.0.1", command])
+            .output()
+            .unwrap()
+    };
+    // TCG on a busy machine is slow; this bounds a hung guest, it measures nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    loop {
+        if ssh("true").status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest never answered SSH; console:\n{}",
+            std::fs::read_to_string(work.join("console.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    let out = ssh("grep VERSION_CODENAME /etc/os-release; sudo -n true && echo sudo-ok; sudo -n sshd -T | grep -i '^passwordauthentication'; sudo -n grep '^root:' /etc/shadow | cut -d: -f2; rsync --version | head -1");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("VERSION_CODENAME=bookworm"), "{text}");
+    assert!(text.contains("sudo-ok"), "{text}");
+    assert!(text.contains("passwordauthentication no"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "*"),
+        "root must stay locked: {text}"
+    );
+    assert!(text.contains("rsync"), "{text}");
+}
+
+fn recipe(dir: &Path, toml: &str, script: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("box.toml"), toml).unwrap();
+    std::fs::write(dir.join("build.sh"), script).unwrap();
+}
+
+#[test]
+fn recipe_build_adds_the_box_with_its_kernel_and_template() {
+    support::require("qemu-img");
+    let env = Env::new();
+    let dir = env.work.path().join("boxes/tiny");
+    recipe(
+        &dir,
+        "name = \"tiny\"\ncloudstack_template = \"Tiny 1\"\ncmdline = \"root=/dev/vda quiet\"\n\n[build]\nscript = \"build.sh\"\nrequires = [{ program = \"qemu-img\", package = \"qemu-utils\" }]\n",
+        "set -e\nqemu-img create -q -f qcow2 \"$1/disk.qcow2\" 4M\necho k > \"$1/vmlinuz\"\necho i > \"$1/initrd.img\"\n",
+    );
+    env.cmd()
+        .args(["box", "build", "boxes/tiny"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("built box `tiny`"));
+    let b = &env.list()[0];
+    assert_eq!(b["name"], "tiny");
+    assert_eq!(b["cloudstack_template"], "Tiny 1");
+    assert_eq!(b["cmdline"], "root=/dev/vda quiet");
+    assert!(b["source"].as_str().unwrap().starts_with("recipe:"));
+    assert!(PathBuf::from(b["kernel"].as_str().unwrap()).is_file());
+
+    // A second build is a new, newer version.
+    env.cmd()
+        .args(["box", "build", "boxes/tiny"])
+        .assert()
+        .success();
+    assert_eq!(env.list().len(), 2);
+}
+
+#[test]
+fn recipe_build_without_its_tools_says_what_to_install() {
+    let env = Env::new();
+    let dir = env.work.path().join("needs");
+    recipe(
+        &dir,
+        "name = \"needs\"\n[build]\nscript = \"build.sh\"\nrequires = [{ program = \"box-test-no-such-program\", package = \"box-test-pkg\" }]\n",
+        "exit 0\n",
+    );
+    env.cmd()
+        .args(["box", "build", "needs"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("box-test-no-such-program"))
+        .stderr(predicates::str::contains(
+            "hint: apt-get install box-test-pkg",
+        ));
+    env.assert_store_clean();
+}
+
+#[test]
+fn failed_recipe_build_shows_the_log_and_leaves_nothing() {
+    let env = Env::new();
+    let dir = env.work.path().join("broken");
+    recipe(
+        &dir,
+        "name = \"broken\"\n[build]\nscript = \"build.sh\"\n",
+        "echo 'E: no mirror reachable' >&2\nexit 3\n",
+    );
+    env.cmd()
+        .args(["box", "build", "broken"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("E: no mirror reachable"))
+        .stderr(predicates::str::contains("broken-build.log"));
+    env.assert_store_clean();
+}
+
+#[test]
+fn adding_a_recipe_box_that_is_present_reuses_it() {
+    let cache = guest::boxes_dir();
+    let before = guest::test_box(&cache);
+    let home = tempfile::tempdir().unwrap();
+    support::box_cmd(home.path())
+        .env("BOX_BOXES_DIR", &cache)
+        .args(["box", "add", guest::BOX_NAME])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("already in the store"));
+    assert_eq!(guest::test_box(&cache), before);
 }

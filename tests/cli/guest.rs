@@ -83,8 +83,7 @@ pub fn boxes_dir() -> PathBuf {
 pub fn test_box(dir: &Path) -> serde_json::Value {
     list(dir)
         .into_iter()
-        .filter(|b| b["name"] == BOX_NAME)
-        .last()
+        .rfind(|b| b["name"] == BOX_NAME)
         .unwrap_or_else(|| panic!("no {BOX_NAME} in {}", dir.display()))
 }
 
