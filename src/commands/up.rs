@@ -220,7 +220,14 @@ fn summarize(
         results.iter().filter(|(_, r)| r.is_err()).collect();
     for (name, r) in &failed {
         if let Err(e) = r {
-            g.printer.error(&anyhow::anyhow!("{name}: {e:#}"));
+            // Keep the hints (e.g. "force TCG") the flattened chain would lose.
+            let hints = crate::error::hints_of(e);
+            let line = format!("{name}: {e:#}");
+            g.printer.error(&if hints.is_empty() {
+                anyhow::anyhow!(line)
+            } else {
+                crate::error::Hinted::new(line, hints.join("; ")).into()
+            });
         }
     }
     let ok = results.len() - failed.len();
