@@ -4,23 +4,15 @@
 use anyhow::Context as _;
 
 use crate::boxes::{self, BoxImage, Store};
-use crate::error::Hinted;
 use crate::provider::Context;
 
-/// The box `name`, fetched or built if the store lacks it.
+/// The box `name`, downloaded or built from its recipe if the store lacks it.
 pub async fn resolve(ctx: &Context, name: &str) -> anyhow::Result<BoxImage> {
     let store = Store::open(&ctx.paths).map_err(boxes::with_hint)?;
-    match store.find(name).map_err(boxes::with_hint)? {
-        Some(image) => Ok(image),
-        None => Err(Hinted::new(
-            format!(
-                "box `{name}` is not in the store ({})",
-                store.root().display()
-            ),
-            format!("add it with `box box add {name}` or `box box build boxes/{name}`"),
-        ))
-        .context("cannot find the machine's box"),
-    }
+    store
+        .ensure(name, &ctx.printer)
+        .await
+        .with_context(|| format!("cannot get box `{name}`"))
 }
 
 /// Tells the store this machine's overlay uses `image`, so prune keeps it.
