@@ -349,3 +349,24 @@ fn a_machine_whose_qemu_died_is_reported_dead_not_running() {
     p.ok(&["destroy", "--force"]);
     assert!(p.qemu_pids().is_empty());
 }
+
+#[test]
+fn logs_prints_the_machine_console_as_recorded() {
+    let store = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        "[project]\nname = \"quiet\"\n\n[[machine]]\nname = \"m\"\n\n[[machine]]\nname = \"n\"\n",
+        store.path().to_path_buf(),
+    );
+    let dir = p.root.join(".box/machines/n");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("console.log"),
+        "[    0.000000] Linux version 6.1\nn login: ",
+    )
+    .unwrap();
+    p.cmd()
+        .args(["logs", "n"])
+        .assert()
+        .success()
+        .stdout("[    0.000000] Linux version 6.1\nn login: ");
+}
