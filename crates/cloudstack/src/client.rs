@@ -248,10 +248,10 @@ impl Client {
                 // No list at all: an empty result (`{}`).
                 break;
             };
-            let pg: response::Page<Value> = response::page(command, &v, k)?;
-            let got = pg.items.len();
-            items.extend(pg.items);
-            let total = pg.count.unwrap_or(0) as usize;
+            let total = v.get("count").and_then(response::as_u64).unwrap_or(0) as usize;
+            let page_items = response::take_list(command, v, k)?;
+            let got = page_items.len();
+            items.extend(page_items);
             if single || got == 0 || items.len() >= total {
                 break;
             }
@@ -268,7 +268,10 @@ impl Client {
         key: &str,
     ) -> Result<Vec<T>, Error> {
         let (_, values) = self.list_values(command, params, Some(key)).await?;
-        values.iter().map(|v| response::typed(command, v)).collect()
+        values
+            .into_iter()
+            .map(|v| response::typed_owned(command, v))
+            .collect()
     }
 
     /// For raw calls (`box api`): a list command with all its pages merged

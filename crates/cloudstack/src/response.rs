@@ -37,8 +37,10 @@ pub fn extract(
     let Value::Object(top) = parsed else {
         return Err(parse_error(command, "the body is not a JSON object"));
     };
-    let inner = match envelope_key(&top) {
-        Some(key) => top.get(key).cloned().unwrap_or(Value::Null),
+    let mut top = top;
+    let key = envelope_key(&top).map(str::to_string);
+    let inner = match key {
+        Some(key) => top.remove(&key).unwrap_or(Value::Null),
         None => {
             return Err(if status >= 300 {
                 Error::Http {
@@ -122,6 +124,34 @@ pub fn page<T: DeserializeOwned>(command: &str, obj: &Value, key: &str) -> Resul
         }
     };
     Ok(Page { count, items })
+}
+
+/// The items under `key` as JSON values, moved out of the response.
+pub fn take_list(command: &str, obj: Value, key: &str) -> Result<Vec<Value>, Error> {
+    let Value::Object(mut map) = obj else {
+        return Ok(Vec::new());
+    };
+    let found = match map.remove(key) {
+        Some(v) => Some(v),
+        None => {
+            let k = map.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
+            k.and_then(|k| map.remove(&k))
+        }
+    };
+    match found {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(one @ Value::Object(_)) => Ok(vec![one]),
+        Some(other) => Err(parse_error(
+            command,
+            &format!("`{key}` is not a list but {}", kind(&other)),
+        )),
+    }
+}
+
+/// Like [`typed`], consuming the value (no copy of its strings).
+pub fn typed_owned<T: DeserializeOwned>(command: &str, value: Value) -> Result<T, Error> {
+    serde_json::from_value(value).map_err(|e| parse_error(command, &e.to_string()))
 }
 
 /// The single array key of a list response, for raw calls whose item key is

@@ -10,6 +10,12 @@ use sha1::Sha1;
 /// `replace("+", "%20")`: only `A-Z a-z 0-9 . - * _` stay as they are.
 pub fn encode_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() * 3);
+    encode_into(&mut out, value);
+    out
+}
+
+/// [`encode_value`], appending to `out` (no allocation per value).
+pub fn encode_into(out: &mut String, value: &str) {
     for &byte in value.as_bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
@@ -22,7 +28,6 @@ pub fn encode_value(value: &str) -> String {
             }
         }
     }
-    out
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -38,16 +43,23 @@ where
         .filter(|(name, _)| *name != "signature")
         .collect();
     pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::new();
+    let capacity = pairs.iter().map(|(n, v)| n.len() + v.len() * 3 + 2).sum();
+    let mut out = String::with_capacity(capacity);
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
         out.push_str(name);
         out.push('=');
-        out.push_str(&encode_value(value));
+        encode_into(&mut out, value);
     }
-    out.to_lowercase()
+    // Encoded values are ASCII; only a parameter name could be otherwise.
+    if out.is_ascii() {
+        out.make_ascii_lowercase();
+        out
+    } else {
+        out.to_lowercase()
+    }
 }
 
 /// HMAC-SHA1 of an already built string to sign, standard Base64 with padding.
