@@ -166,7 +166,7 @@ impl CloudStack {
             .context("cannot read .box/project.json")?;
         let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
             .context("cannot create the project's SSH key")?;
-        shared::ensure_keypair(&api, &env, &key.public, &mut ps).await?;
+        let replaced = shared::ensure_keypair(&api, &env, &key.public, &mut ps).await?;
         save_project(&env, &ps)?;
 
         let tagged = |p: Params| {
@@ -185,6 +185,14 @@ impl CloudStack {
             .filter(|vm| !vm::gone(vm))
             .filter_map(|vm| vm.tag("box:machine").map(|m| (m.to_string(), vm.clone())))
             .collect();
+
+        if replaced && !found.is_empty() {
+            let names: Vec<&str> = found.keys().map(String::as_str).collect();
+            ctx.printer.warn(&format!(
+                "the project's SSH key in .box/keys was lost and a new one was registered; the VMs of {} still trust the old key, so SSH logins to them will fail until they are recreated (`box destroy` then `box up`)",
+                names.join(", ")
+            ));
+        }
 
         let needs_ips = plans.values().any(|p| {
             matches!(

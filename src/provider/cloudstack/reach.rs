@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloudstack::{Error, FirewallRule, Params, PortForwardingRule, PublicIpAddress};
+use std::sync::Mutex as StdMutex;
+
 use tokio::sync::Mutex;
 
 use crate::state::{MachineState, Resource};
@@ -81,6 +83,22 @@ async fn read(api: &Api, ip_id: &str) -> anyhow::Result<IpRules> {
     Ok(IpRules { pf, fw, taken })
 }
 
+/// Records a resource in the machine's state and saves it at once; the
+/// machine's rules are made concurrently, so the state is shared.
+fn keep(
+    state: &StdMutex<MachineState>,
+    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
+    kind: &str,
+    id: &str,
+    note: String,
+) -> anyhow::Result<()> {
+    let mut s = state
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+    record(&mut s, kind, id, note);
+    save(&s)
+}
+
 fn record(state: &mut MachineState, kind: &str, id: &str, note: String) {
     if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
         state.resources.push(Resource {
@@ -110,7 +128,7 @@ pub async fn forward(
     network_id: &str,
     vm_id: &str,
     want: &Want,
-    state: &mut MachineState,
+    state: &StdMutex<MachineState>,
     save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<u16> {
     let proto = want.protocol.to_lowercase();
@@ -126,13 +144,13 @@ pub async fn forward(
                         .is_some_and(|p| p.eq_ignore_ascii_case(&proto))
             }) {
                 let public = r.publicport.unwrap_or(0);
-                record(
+                keep(
                     state,
+                    save,
                     PF_RULE,
                     &r.id,
                     format!("{}:{public} -> {}", ip.ipaddress, want.guest),
-                );
-                save(state)?;
+                )?;
                 return Ok(public);
             }
             let port = free_port(&on_ip.taken, &proto, want);
@@ -152,13 +170,13 @@ pub async fn forward(
                 Ok((job, first)) => {
                     // Recorded before the wait, so a kill cannot orphan it.
                     if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                        record(
+                        keep(
                             state,
+                            save,
                             PF_RULE,
                             &id,
                             format!("{}:{port} -> {}", ip.ipaddress, want.guest),
-                        );
-                        save(state)?;
+                        )?;
                     }
                     api.finish("createPortForwardingRule", &job, &first).await
                 }
@@ -166,13 +184,13 @@ pub async fn forward(
             };
         match made {
             Ok(rule) => {
-                record(
+                keep(
                     state,
+                    save,
                     PF_RULE,
                     &rule.id,
                     format!("{}:{port} -> {}", ip.ipaddress, want.guest),
-                );
-                save(state)?;
+                )?;
                 rules
                     .by_ip
                     .lock()
@@ -238,7 +256,7 @@ pub async fn open(
     port: u16,
     protocol: &str,
     cidrs: &[String],
-    state: &mut MachineState,
+    state: &StdMutex<MachineState>,
     save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<()> {
     let proto = protocol.to_lowercase();
@@ -258,13 +276,13 @@ pub async fn open(
         })
     };
     if let Some(id) = existing {
-        record(
+        return keep(
             state,
+            save,
             FW_RULE,
             &id,
             format!("firewall {}:{port}", ip.ipaddress),
         );
-        return save(state);
     }
     let params = Params::new()
         .set("ipaddressid", &ip.id)
@@ -293,13 +311,13 @@ pub async fn open(
             &format!("cannot open {}:{port} in the firewall", ip.ipaddress),
         )
     })?;
-    record(
+    keep(
         state,
+        save,
         FW_RULE,
         &rule.id,
         format!("firewall {}:{port}", ip.ipaddress),
-    );
-    save(state)?;
+    )?;
     rules
         .by_ip
         .lock()

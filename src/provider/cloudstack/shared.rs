@@ -32,13 +32,13 @@ fn record(ps: &mut ProjectState, kind: &str, id: &str, note: &str) {
 
 /// Registers the project's public key under the project's key pair name,
 /// replacing a key pair of that name that holds another key (a lost `.box/`
-/// means a new local key).
+/// means a new local key). True when it replaced one.
 pub async fn ensure_keypair(
     api: &Api,
     env: &Env,
     public: &str,
     ps: &mut ProjectState,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let name = env.keypair_name();
     let ours = crate::keys::public_key_without_comment(public);
     let recorded = ps
@@ -54,7 +54,7 @@ pub async fn ensure_keypair(
     let exists = existing.iter().any(|k| k.name == name);
     if exists && recorded {
         record(ps, KEYPAIR, &name, "the project's SSH key");
-        return Ok(());
+        return Ok(false);
     }
     if exists {
         api.client
@@ -88,7 +88,7 @@ pub async fn ensure_keypair(
     ps.provider_data
         .insert("cloudstack.keypair.public".into(), json!(ours));
     record(ps, KEYPAIR, &name, "the project's SSH key");
-    Ok(())
+    Ok(exists)
 }
 
 /// The project's security group with ingress for SSH and every port from

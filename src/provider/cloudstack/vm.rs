@@ -6,6 +6,7 @@
 //! gives back, to `.box/` before it waits, so the next `box up` after a
 //! kill picks the job up again instead of starting a second VM.
 
+use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -192,7 +193,6 @@ pub async fn up(
     p.save(&st)?;
 
     let vm = running(p, &mut st, vm).await?;
-    tag(p, machine, &vm, &st).await?;
 
     let host_key = st
         .provider_data
@@ -206,7 +206,17 @@ pub async fn up(
             )
         })?;
 
-    let (host, port, ports) = reachable(p, machine, plan, &vm, &mut st).await?;
+    // Tags and rules do not depend on each other: their jobs overlap.
+    let shared = StdMutex::new(st);
+    let (tagged, reached) = tokio::join!(
+        tag(p, machine, &vm, &host_key),
+        reachable(p, machine, plan, &vm, &shared)
+    );
+    let mut st = shared
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+    tagged?;
+    let (host, port, ports) = reached?;
     st.ssh = Some(SshTarget {
         host,
         port,
@@ -468,15 +478,10 @@ async fn tag(
     p: &CloudStack,
     machine: &Machine,
     vm: &VirtualMachine,
-    st: &MachineState,
+    host_key: &str,
 ) -> anyhow::Result<()> {
     let env = &p.env;
     let mut wanted: Vec<(&str, &str)> = env.tags(&machine.name);
-    let host_key = st
-        .provider_data
-        .get("host_key")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
     if !host_key.is_empty() {
         wanted.push(("box:hostkey", host_key));
     }
@@ -503,7 +508,7 @@ async fn reachable(
     machine: &Machine,
     plan: &Plan,
     vm: &VirtualMachine,
-    st: &mut MachineState,
+    st: &StdMutex<MachineState>,
 ) -> anyhow::Result<(String, u16, Vec<ForwardedPort>)> {
     let name = &machine.name;
     let nic = vm
@@ -545,21 +550,22 @@ async fn reachable(
                 public: Some(pm.host),
                 protocol: pm.protocol.clone(),
             }));
+            let vm_id = vm.id.clone();
+            // Each port's forward and firewall rule go at once, all ports
+            // concurrently: a machine waits for one rule job, not for all.
+            let publics = futures_util::future::try_join_all(wants.iter().map(|w| {
+                let (vm_id, cidrs, save) = (&vm_id, &cidrs, &save);
+                async move {
+                    let public =
+                        reach::forward(&p.api, &p.rules, ip, network, vm_id, w, st, save).await?;
+                    reach::open(&p.api, &p.rules, ip, public, &w.protocol, cidrs, st, save).await?;
+                    anyhow::Ok(public)
+                }
+            }))
+            .await?;
             let mut ssh_port = 22;
             let mut ports = Vec::new();
-            for w in &wants {
-                let public = reach::forward(
-                    &p.api,
-                    &p.rules,
-                    ip,
-                    network,
-                    &st.id.clone().unwrap_or_default(),
-                    w,
-                    st,
-                    &save,
-                )
-                .await?;
-                reach::open(&p.api, &p.rules, ip, public, &w.protocol, &cidrs, st, &save).await?;
+            for (w, public) in wants.iter().zip(publics) {
                 if w.guest == 22 && w.public.is_none() {
                     ssh_port = public;
                 } else {
@@ -573,7 +579,10 @@ async fn reachable(
             Ok((ip.ipaddress.clone(), ssh_port, ports))
         }
         Reach::StaticNat => {
-            let ip = machine_ip(p, plan, vm, st).await?;
+            let mut own = lock(st)?.clone();
+            let ip = machine_ip(p, plan, vm, &mut own).await;
+            *lock(st)? = own;
+            let ip = ip?;
             p.rules.load(&p.api, &ip.id).await?;
             let mut open = vec![(22u16, "tcp".to_string())];
             open.extend(
@@ -582,12 +591,18 @@ async fn reachable(
                     .iter()
                     .map(|pm| (pm.guest, pm.protocol.clone())),
             );
-            for (port, proto) in &open {
-                reach::open(&p.api, &p.rules, &ip, *port, proto, &cidrs, st, &save).await?;
-            }
+            futures_util::future::try_join_all(open.iter().map(|(port, proto)| {
+                reach::open(&p.api, &p.rules, &ip, *port, proto, &cidrs, st, &save)
+            }))
+            .await?;
             Ok((ip.ipaddress.clone(), 22, direct(&ip.ipaddress)))
         }
     }
+}
+
+fn lock(st: &StdMutex<MachineState>) -> anyhow::Result<std::sync::MutexGuard<'_, MachineState>> {
+    st.lock()
+        .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))
 }
 
 /// The machine's own public IP with static NAT to its VM.
