@@ -179,7 +179,8 @@ fn two_local_machines_up_reach_each_other_halt_restart_snapshot_and_destroy() {
     assert_eq!(web["status"], "running");
     assert_eq!(web["ssh"]["host"], "127.0.0.1");
     let host_key = web["ssh"]["host_key"].as_str().unwrap().to_string();
-    let guest_key = p.sh("web", "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    // cloud-init writes the key files it is given 0600.
+    let guest_key = p.sh("web", "sudo cat /etc/ssh/ssh_host_ed25519_key.pub");
     assert_eq!(
         guest_key.split_whitespace().nth(1),
         host_key.split_whitespace().nth(1),
