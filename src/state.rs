@@ -278,6 +278,34 @@ impl StateStore {
         Ok(out)
     }
 
+    /// Removes everything the project's machines left in `.box/` (keys,
+    /// known hosts, project resources) once none is left: only the lock
+    /// (held by the caller) and `.gitignore` stay.
+    pub fn forget_project(&self) -> Result<(), StateError> {
+        let entries = fs::read_dir(&self.dir).map_err(|source| StateError::Read {
+            path: self.dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "lock" || name == ".gitignore" {
+                continue;
+            }
+            let result = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StateError::Write { path, source }),
+            }
+        }
+        Ok(())
+    }
+
     pub fn load_project(&self) -> Result<ProjectState, StateError> {
         Ok(read_json(&self.dir.join("project.json"))?.unwrap_or_default())
     }

@@ -94,6 +94,9 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
             provider_of(&providers, kind)?.destroy_project().await?;
         }
     }
+    if remaining.is_empty() {
+        ws.store.forget_project()?;
+    }
     Ok(report(g, &results))
 }
 
