@@ -583,13 +583,15 @@ fn transient_faults_are_survived_and_destroy_still_removes_everything() {
         "--seed",
         "7",
         "--throttle",
-        "0.1",
+        "0.05",
+        "--drop",
+        "0.02",
         "--fail",
-        "deployVirtualMachine:0.4:530",
+        "deployVirtualMachine:0.25:530",
         "--fail",
-        "createPortForwardingRule:0.4:503",
+        "createPortForwardingRule:0.25:503",
         "--fail",
-        "createFirewallRule:0.3:530",
+        "createFirewallRule:0.2:530",
     ]);
     let dir = project(home, "trio", THREE);
     let out = sim
@@ -746,4 +748,64 @@ fn unset_allow_from_warns_that_ssh_is_open_to_the_world() {
     for rule in sim.list(home, "listFirewallRules", &[]) {
         assert_eq!(rule["cidrlist"], "0.0.0.0/0");
     }
+}
+
+#[test]
+fn static_nat_gives_a_machine_its_own_ip_and_private_machines_get_no_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(
+        home,
+        "nat",
+        r#"
+[project]
+name = "nat"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+ports = [{ guest = 80, host = 8080 }]
+cloudstack = { static_nat = true }
+
+[[machine]]
+name = "vpn"
+cloudstack = { private = true }
+"#,
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let web = machine_state(&dir, "web");
+    let ip = web["ssh"]["host"].as_str().unwrap().to_string();
+    assert_eq!(web["ssh"]["port"], 22);
+    let ips = sim.list(home, "listPublicIpAddresses", &[]);
+    let own = ips
+        .iter()
+        .find(|i| i["ipaddress"] == ip.as_str())
+        .expect("the machine's own IP");
+    assert_eq!(own["isstaticnat"], true, "{own}");
+    assert_eq!(own["virtualmachineid"], web["id"], "{own}");
+    let c = sim.census(home);
+    assert_eq!((c.pf_rules, c.fw_rules, c.extra_ips), (0, 2, 1), "{c:?}");
+
+    let vpn = machine_state(&dir, "vpn");
+    assert!(
+        vpn["ssh"]["host"].as_str().unwrap().starts_with("10."),
+        "the NIC address: {vpn}"
+    );
+    assert_eq!(vpn["ssh"]["port"], 22);
+
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sim.census(home), Census::empty());
 }

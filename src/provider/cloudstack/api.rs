@@ -21,7 +21,7 @@ const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// How many times a state-changing step is attempted when the cloud answers
 /// with a transient failure (5xx, 429, a dropped connection).
-pub const ATTEMPTS: u32 = 5;
+pub const ATTEMPTS: u32 = 6;
 
 #[derive(Clone)]
 pub struct Api {
