@@ -31,6 +31,30 @@ disable_root: true
 system_info:
   network:
     renderers: [networkd]
+# Debian's lists without the modules for tools this image lacks (snap, lxd,
+# puppet, chef, salt, landscape, byobu, GRUB, locales): under TCG every
+# module costs boot time.
+cloud_config_modules:
+ - set-passwords
+ - apt-pipelining
+ - apt-configure
+ - ntp
+ - timezone
+ - disable-ec2-metadata
+ - runcmd
+cloud_final_modules:
+ - package-update-upgrade-install
+ - write-files-deferred
+ - scripts-vendor
+ - scripts-per-once
+ - scripts-per-boot
+ - scripts-per-instance
+ - scripts-user
+ - ssh-authkey-fingerprints
+ - keys-to-console
+ - phone-home
+ - final-message
+ - power-state-change
 CFG
 
   # DHCP on every NIC unless cloud-init writes a more specific file.

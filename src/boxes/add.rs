@@ -55,6 +55,7 @@ impl Store {
             let downloaded = download::fetch(
                 source,
                 &self.downloads_dir().map_err(with_hint)?,
+                &self.locks_dir(),
                 &file_name,
                 printer,
             )
@@ -202,9 +203,15 @@ pub(crate) async fn download_recipe(
         }
         (None, None) => None,
     };
-    let downloaded = download::fetch(&spec.url, &store.downloads_dir()?, &file_name, printer)
-        .await
-        .map_err(with_hint)?;
+    let downloaded = download::fetch(
+        &spec.url,
+        &store.downloads_dir()?,
+        &store.locks_dir(),
+        &file_name,
+        printer,
+    )
+    .await
+    .map_err(with_hint)?;
     let path: PathBuf = downloaded.path.clone();
     let result = async {
         let staging = store.staging()?;

@@ -22,10 +22,12 @@ use crate::output::Printer;
 /// Attempts within one command before giving up (each one resumes).
 const ATTEMPTS: u32 = 5;
 
-/// A finished download in the store's download folder.
+/// A finished download in the store's download folder, locked against
+/// other processes fetching the same URL until it is discarded.
 pub(crate) struct Downloaded {
     pub path: PathBuf,
     sidecar: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl Downloaded {
@@ -64,10 +66,18 @@ pub(crate) fn client(url: &str) -> Result<reqwest::Client, BoxError> {
 pub(crate) async fn fetch(
     url: &str,
     dir: &Path,
+    lock_dir: &Path,
     label: &str,
     printer: &Printer,
 ) -> Result<Downloaded, BoxError> {
     let key = &hex(&Sha256::digest(url.as_bytes()))[..24];
+    // Two processes appending to one .part would corrupt it.
+    let lock = lock(
+        &lock_dir.join(format!("download-{key}.lock")),
+        label,
+        printer,
+    )
+    .await?;
     let part = dir.join(format!("{key}.part"));
     let sidecar = dir.join(format!("{key}.json"));
     let client = client(url)?;
@@ -133,6 +143,7 @@ pub(crate) async fn fetch(
                     return Ok(Downloaded {
                         path: part,
                         sidecar,
+                        _lock: lock,
                     });
                 }
                 let _ = std::fs::remove_file(&part);
@@ -190,6 +201,7 @@ pub(crate) async fn fetch(
                 return Ok(Downloaded {
                     path: part,
                     sidecar,
+                    _lock: lock,
                 });
             }
             Ok(()) => last_error = format!("the connection closed at byte {written}"),
@@ -207,6 +219,32 @@ pub(crate) async fn fetch(
         bar.abandon();
     }
     Err(err(url, last_error))
+}
+
+/// Waits for the lock file `path` without blocking the async threads.
+async fn lock(path: &Path, label: &str, printer: &Printer) -> Result<std::fs::File, BoxError> {
+    let write_err = |source| BoxError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(write_err)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(write_err(e)),
+    }
+    printer.info(&format!(
+        "waiting for another box command that is downloading {label}..."
+    ));
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| write_err(std::io::Error::other(e)))?
+        .map_err(write_err)
 }
 
 /// A small text file (a checksum list).

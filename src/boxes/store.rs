@@ -134,6 +134,11 @@ impl Store {
         Ok(dir)
     }
 
+    /// Where lock files live (never deleted: a waiter may hold one).
+    pub(crate) fn locks_dir(&self) -> PathBuf {
+        self.root.join(".locks")
+    }
+
     /// Where build logs are kept, so a failed build can be read afterwards.
     pub(crate) fn logs_dir(&self) -> Result<PathBuf, BoxError> {
         let dir = self.root.join(".logs");

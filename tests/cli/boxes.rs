@@ -783,3 +783,37 @@ fn adding_a_recipe_box_that_is_present_reuses_it() {
         .stderr(predicates::str::contains("already in the store"));
     assert_eq!(guest::test_box(&cache), before);
 }
+
+#[test]
+fn parallel_downloads_of_one_url_do_not_corrupt_each_other() {
+    let env = Env::new();
+    let img = env.qcow2("par.qcow2", 32);
+    let server = Server::start(std::fs::read(&img).unwrap(), Mode::Normal);
+    let url = server.url("par.qcow2");
+    let checksum = format!("sha256:{}", sha256_of(&img));
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("box"))
+                .env("BOX_HOME", env.home.path())
+                .env("BOX_BOXES_DIR", env.store.path())
+                .args(["box", "add", &url, "--checksum", &checksum])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let boxes = env.list();
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert_eq!(boxes[0]["sha256"], sha256_of(&img));
+    let downloads = env.store.path().join(".downloads");
+    assert_eq!(std::fs::read_dir(downloads).unwrap().count(), 0);
+}
