@@ -809,3 +809,38 @@ cloudstack = { private = true }
         .success();
     assert_eq!(sim.census(home), Census::empty());
 }
+
+#[test]
+fn a_job_that_outlasts_its_timeout_is_named_and_the_next_up_resumes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&["--job-duration", "3s"]);
+    let dir = project(home, "demo", ADVANCED);
+    let out = sim
+        .cmd(home, &dir)
+        .env("BOX_CLOUDSTACK_JOB_TIMEOUT", "1")
+        .args(["up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("waiting for VM `demo-db-"), "{err}");
+    assert!(err.contains("did not finish within"), "{err}");
+    let db = machine_state(&dir, "db");
+    assert!(
+        db["provider_data"]["deploy_job"].is_string(),
+        "the job is recorded: {db}"
+    );
+
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .assert()
+        .success();
+    let c = sim.census(home);
+    assert_eq!(
+        c.vm_names.len(),
+        1,
+        "the recorded job was resumed, not redone: {c:?}"
+    );
+    assert_eq!(machine_state(&dir, "db")["id"], db["id"]);
+}

@@ -126,7 +126,7 @@ impl Api {
         first: &Value,
     ) -> Result<T, Error> {
         let result = match job {
-            Some(j) => self.client.wait_job(command, &j.jobid).await?,
+            Some(j) => self.wait(command, &j.jobid).await?,
             None => first.clone(),
         };
         cloudstack::response::object(command, &result, T::OBJECT_KEY)
@@ -135,9 +135,15 @@ impl Api {
     /// Waits for a job whose result box does not need.
     pub async fn finish_any(&self, command: &str, job: &Option<JobRef>) -> Result<Value, Error> {
         match job {
-            Some(j) => self.client.wait_job(command, &j.jobid).await,
+            Some(j) => self.wait(command, &j.jobid).await,
             None => Ok(Value::Null),
         }
+    }
+
+    /// Polls a job to its end. Polling is a read, so a poll the cloud
+    /// failed to answer (after the client's own retries) is simply repeated.
+    async fn wait(&self, command: &str, jobid: &str) -> Result<Value, Error> {
+        with_retries(|| self.client.wait_job(command, jobid)).await
     }
 }
 

@@ -266,11 +266,14 @@ pub async fn open(
             on_ip
                 .fw
                 .iter()
+                // Only a rule open to exactly `allow_from` is ours to adopt:
+                // a wider one (someone else's) must not become ours.
                 .find(|r| {
                     r.startport == Some(port)
                         && r.protocol
                             .as_deref()
                             .is_some_and(|p| p.eq_ignore_ascii_case(&proto))
+                        && same_cidrs(&r.cidrlist, cidrs)
                 })
                 .map(|r| r.id.clone())
         })
@@ -295,7 +298,7 @@ pub async fn open(
             Ok(x) => x,
             Err(e) if transient(&e) => {
                 // The lost answer may have made the rule: look before retrying.
-                if let Some(r) = find_fw(api, &ip.id, port, &proto).await {
+                if let Some(r) = find_fw(api, &ip.id, port, &proto, cidrs).await {
                     return Ok(r);
                 }
                 return Err(e);
@@ -329,7 +332,21 @@ pub async fn open(
     Ok(())
 }
 
-async fn find_fw(api: &Api, ip_id: &str, port: u16, proto: &str) -> Option<FirewallRule> {
+fn same_cidrs(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<&str> = a.iter().map(|s| s.trim()).collect();
+    let mut b: Vec<&str> = b.iter().map(|s| s.trim()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+async fn find_fw(
+    api: &Api,
+    ip_id: &str,
+    port: u16,
+    proto: &str,
+    cidrs: &[String],
+) -> Option<FirewallRule> {
     api.client
         .list_firewall_rules(&Params::new().set("ipaddressid", ip_id))
         .await
@@ -340,6 +357,7 @@ async fn find_fw(api: &Api, ip_id: &str, port: u16, proto: &str) -> Option<Firew
                 && r.protocol
                     .as_deref()
                     .is_some_and(|p| p.eq_ignore_ascii_case(proto))
+                && same_cidrs(&r.cidrlist, cidrs)
         })
 }
 
