@@ -66,30 +66,47 @@ impl Store {
                 .await;
         }
         let path = Path::new(source);
+        if path.is_dir() && path.join("box.toml").is_file() {
+            let recipe = Recipe::from_dir(path).map_err(with_hint)?;
+            return self.add_recipe(recipe, options, printer).await;
+        }
         if path.exists() {
             return self.add_file(path, source, options, printer).await;
         }
         match Recipe::embedded(source) {
-            Some(recipe) if options.checksum.is_none() && options.name.is_none() => {
-                let lock = self
-                    .lock_async(&recipe.name, printer)
-                    .await
-                    .map_err(with_hint)?;
-                if !options.force {
-                    if let Some(image) = self.find(&recipe.name).map_err(with_hint)? {
-                        printer.info(&format!(
-                            "box `{}` {} is already in the store",
-                            image.name, image.version
-                        ));
-                        return Ok(image);
-                    }
-                }
-                recipe.get(self, &lock, printer).await
-            }
-            _ => Err(with_hint(BoxError::Unknown {
+            Some(recipe) => self.add_recipe(recipe, options, printer).await,
+            None => Err(with_hint(BoxError::Unknown {
                 name: source.to_string(),
             })),
         }
+    }
+
+    /// Gets a recipe's box the way the recipe says, unless it is there.
+    async fn add_recipe(
+        &self,
+        recipe: Recipe,
+        options: &AddOptions,
+        printer: &Printer,
+    ) -> anyhow::Result<BoxImage> {
+        if options.checksum.is_some() || options.name.is_some() {
+            anyhow::bail!(
+                "--checksum and --name are for files and URLs; a recipe names its box and checks its own download"
+            );
+        }
+        let lock = self
+            .lock_async(&recipe.name, printer)
+            .await
+            .map_err(with_hint)?;
+        if !options.force {
+            if let Some(image) = self.find(&recipe.name).map_err(with_hint)? {
+                printer.info(&format!(
+                    "box `{}` {} is already in the store",
+                    image.name, image.version
+                ));
+                return Ok(image);
+            }
+        }
+        recipe.get(self, &lock, printer).await
     }
 
     /// Verifies and imports a finished download, then deletes it. A bad

@@ -817,3 +817,66 @@ fn parallel_downloads_of_one_url_do_not_corrupt_each_other() {
     let downloads = env.store.path().join(".downloads");
     assert_eq!(std::fs::read_dir(downloads).unwrap().count(), 0);
 }
+
+#[test]
+fn download_recipe_checks_the_image_against_its_checksum_list() {
+    let env = Env::new();
+    let img = env.qcow2("dl.qcow2", 4);
+    let image_server = Server::start(std::fs::read(&img).unwrap(), Mode::Normal);
+    let good = Server::start(
+        format!(
+            "{}  dl.qcow2\n{}  other.qcow2\n",
+            sha256_of(&img),
+            "1".repeat(64)
+        )
+        .into_bytes(),
+        Mode::Normal,
+    );
+    let bad = Server::start(
+        format!("{}  dl.qcow2\n", "2".repeat(64)).into_bytes(),
+        Mode::Normal,
+    );
+    let write = |dir: &str, list: &Server| {
+        let dir = env.work.path().join(dir);
+        recipe(
+            &dir,
+            &format!(
+                "name = \"dl\"\ncloudstack_template = \"DL 1\"\nget = \"download\"\n\n[download]\nurl = \"{}\"\nchecksum_url = \"{}\"\n",
+                image_server.url("dl.qcow2"),
+                list.url("SHA256SUMS")
+            ),
+            "exit 1\n",
+        );
+        dir
+    };
+    let bad_dir = write("bad", &bad);
+    env.cmd()
+        .args(["box", "add"])
+        .arg(&bad_dir)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("checksum mismatch"));
+    env.assert_store_clean();
+
+    let good_dir = write("good", &good);
+    env.cmd()
+        .args(["box", "add"])
+        .arg(&good_dir)
+        .assert()
+        .success();
+    let b = &env.list()[0];
+    assert_eq!(b["name"], "dl");
+    assert_eq!(b["cloudstack_template"], "DL 1");
+    assert_eq!(b["sha256"], sha256_of(&img));
+    assert_eq!(b["source"], image_server.url("dl.qcow2"));
+
+    // Present already: nothing is fetched again.
+    let before = image_server.requests().len();
+    env.cmd()
+        .args(["box", "add"])
+        .arg(&good_dir)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("already in the store"));
+    assert_eq!(image_server.requests().len(), before);
+}
