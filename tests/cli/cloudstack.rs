@@ -844,3 +844,79 @@ fn a_job_that_outlasts_its_timeout_is_named_and_the_next_up_resumes_it() {
     );
     assert_eq!(machine_state(&dir, "db")["id"], db["id"]);
 }
+
+#[test]
+fn optional_disk_and_details_settings_reach_the_deploy_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = project(
+        home,
+        "opts",
+        r#"
+[project]
+name = "opts"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+allow_from = ["127.0.0.0/8"]
+disk_offering = "Custom"
+data_disk_size = 10
+root_disk_size = 20
+details = { rootDiskController = "scsi" }
+name_pattern = "dev-{machine}-{env}"
+
+[[machine]]
+name = "db"
+"#,
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["-vv", "up", "--no-connect"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let deploy = err
+        .lines()
+        .find(|l| l.contains("deployVirtualMachine"))
+        .unwrap_or_else(|| panic!("no deploy call in {err}"));
+    for want in [
+        "diskofferingid=",
+        "size=10",
+        "rootdisksize=20",
+        "details[0].rootDiskController=scsi",
+        "name=dev-db-",
+    ] {
+        assert!(deploy.contains(want), "{want} missing from {deploy}");
+    }
+}
+
+#[test]
+fn user_data_over_the_clouds_limit_fails_before_deploying() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let big = format!(
+        "#cloud-config\nbootcmd:\n  - echo {}\n",
+        "x".repeat(40 * 1024)
+    );
+    let boxfile = format!("{ADVANCED}\n").replace(
+        "name = \"db\"\n",
+        &format!("name = \"db\"\nuser_data = '''\n{big}'''\n"),
+    );
+    let dir = project(home, "big", &boxfile);
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("over CloudStack's limit"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sim.census(home).vm_names.is_empty());
+}
