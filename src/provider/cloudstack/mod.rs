@@ -433,4 +433,48 @@ mod tests {
         assert_eq!(hostname_part("My_Project.web"), "my-project-web");
         assert_eq!(hostname_part("--a--b--"), "a-b");
     }
+
+    fn env(dir: &std::path::Path) -> Env {
+        Env {
+            project: "My_App".into(),
+            id: "1abcde".into(),
+            owner: "dev".into(),
+            store: StateStore::open(dir).unwrap(),
+        }
+    }
+
+    fn machine(name: &str, pattern: Option<&str>) -> Machine {
+        let mut cs = crate::boxfile::CloudStackSettings::default();
+        cs.name_pattern = pattern.map(str::to_string);
+        Machine {
+            name: name.into(),
+            provider: ProviderKind::CloudStack,
+            box_name: "debian-12".into(),
+            cpus: 1,
+            memory: 512,
+            user: "box".into(),
+            primary: false,
+            depends_on: vec![],
+            ports: vec![],
+            sync: vec![],
+            provision: vec![],
+            user_data: None,
+            accel: Default::default(),
+            disk_size: None,
+            cloudstack: cs,
+        }
+    }
+
+    #[test]
+    fn vm_names_carry_project_machine_and_environment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = env(tmp.path());
+        assert_eq!(e.vm_name(&machine("web", None)), "my-app-web-1abcde");
+        assert_eq!(
+            e.vm_name(&machine("db", Some("{env}-{machine}"))),
+            "box-1abcde-db"
+        );
+        let long = "x".repeat(80);
+        assert!(e.vm_name(&machine(&long, None)).len() <= 63);
+    }
 }
