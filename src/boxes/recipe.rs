@@ -5,10 +5,12 @@
 //! a missing box anywhere; `box box build DIR` reads a recipe folder instead,
 //! so a recipe can be changed and tried without rebuilding box.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::store::{NewBox, Staging};
 use super::{BoxError, BoxImage, BoxLock, Store, DEFAULT_CMDLINE};
@@ -177,7 +179,7 @@ impl Recipe {
             path: log.clone(),
             source,
         })?;
-        let log_err = log_file.try_clone().map_err(|source| BoxError::Write {
+        let mut log_err = log_file.try_clone().map_err(|source| BoxError::Write {
             path: log.clone(),
             source,
         })?;
@@ -188,20 +190,33 @@ impl Recipe {
         ));
         let spinner = printer.spinner(&self.name);
         spinner.set_message("building");
-        let status = tokio::process::Command::new("sh")
+        let tool_err = |e: std::io::Error| BoxError::Tool {
+            program: format!("sh {}", script.display()),
+            message: e.to_string(),
+        };
+        let mut child = tokio::process::Command::new("sh")
             .arg(&script)
             .arg(staging.path())
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log_file)
-            .stderr(log_err)
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .status()
-            .await
-            .map_err(|e| BoxError::Tool {
-                program: format!("sh {}", script.display()),
-                message: e.to_string(),
-            })?;
+            .spawn()
+            .map_err(tool_err)?;
+        // mmdebstrap reports its steps as `I: ...` on stderr: they become
+        // the spinner's text (and -v lines), and everything goes to the log.
+        if let Some(stderr) = child.stderr.take() {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = writeln!(log_err, "{line}");
+                if let Some(step) = line.strip_prefix("I: ") {
+                    spinner.set_message(step.trim_end_matches("...").to_string());
+                    printer.verbose(&format!("{}: {step}", self.name));
+                }
+            }
+        }
+        let status = child.wait().await.map_err(tool_err)?;
         spinner.finish_and_clear();
         let disk = staging.path().join("disk.qcow2");
         if !status.success() || !disk.is_file() {

@@ -710,13 +710,18 @@ fn recipe_build_adds_the_box_with_its_kernel_and_template() {
     recipe(
         &dir,
         "name = \"tiny\"\ncloudstack_template = \"Tiny 1\"\ncmdline = \"root=/dev/vda quiet\"\n\n[build]\nscript = \"build.sh\"\nrequires = [{ program = \"qemu-img\", package = \"qemu-utils\" }]\n",
-        "set -e\nqemu-img create -q -f qcow2 \"$1/disk.qcow2\" 4M\necho k > \"$1/vmlinuz\"\necho i > \"$1/initrd.img\"\n",
+        "set -e\necho 'I: making the disk...' >&2\nqemu-img create -q -f qcow2 \"$1/disk.qcow2\" 4M\necho k > \"$1/vmlinuz\"\necho i > \"$1/initrd.img\"\n",
     );
     env.cmd()
-        .args(["box", "build", "boxes/tiny"])
+        .args(["-v", "box", "build", "boxes/tiny"])
         .assert()
         .success()
+        .stderr(predicates::str::contains("tiny: making the disk"))
         .stderr(predicates::str::contains("built box `tiny`"));
+    let log = env.store.path().join(".logs/tiny-build.log");
+    assert!(std::fs::read_to_string(log)
+        .unwrap()
+        .contains("I: making the disk..."));
     let b = &env.list()[0];
     assert_eq!(b["name"], "tiny");
     assert_eq!(b["cloudstack_template"], "Tiny 1");
