@@ -30,8 +30,18 @@ fn percent_encoded(signature: &str) -> String {
         .replace('=', "%3D")
 }
 
+/// API key, secret, command, parameters, string to sign, signature.
+type Vector = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+);
+
 // ../shared/cloudstack-fixtures/signing-vectors.md, every row.
-const VECTORS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
+const VECTORS: &[Vector] = &[
     ("fnord", "abracadabra", "listVirtualMachines", &[],
      "apikey=fnord&command=listvirtualmachines&response=json", "z/a9Y7J52u48VpqIgiwaGUMCso0="),
     ("fnord", "abracadabra", "deployVirtualMachine",

@@ -152,6 +152,20 @@ impl Client {
     /// One API call; the object inside the `*response` key. Reads are
     /// retried on connection errors, 5xx and 429; writes are sent once.
     pub async fn call(&self, command: &str, params: &Params) -> Result<Value, Error> {
+        self.call_parsed(command, params, |status, body, expires_used| {
+            response::extract(command, status, body, expires_used)
+        })
+        .await
+    }
+
+    /// `call` with the body read by `parse(status, body, expires_used)`,
+    /// so typed lists skip the intermediate JSON tree.
+    async fn call_parsed<R>(
+        &self,
+        command: &str,
+        params: &Params,
+        parse: impl Fn(u16, &[u8], bool) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let attempts = if is_read(command) {
             self.config.retry.attempts.max(1)
         } else {
@@ -161,7 +175,7 @@ impl Client {
         loop {
             // Prepared afresh each time so a retry carries a fresh `expires`.
             let prepared = self.prepare(command, params, SystemTime::now())?;
-            match self.send(command, &prepared, attempt).await {
+            match self.send(command, &prepared, attempt, &parse).await {
                 Err(e) if attempt < attempts && e.is_retryable_read() => {
                     tokio::time::sleep(self.config.retry.delay(attempt)).await;
                     attempt += 1;
@@ -222,24 +236,12 @@ impl Client {
         params: &Params,
         key: Option<&str>,
     ) -> Result<(Option<String>, Vec<Value>), Error> {
-        let page_size: u32 = match params.get("pagesize") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| Error::Request(format!("pagesize must be a number, not `{s}`")))?,
-            None => self.config.page_size,
-        };
-        let single = params.contains("page");
+        let (single, page_size) = self.paging(params)?;
         let mut items = Vec::new();
         let mut found_key = key.map(str::to_string);
         let mut page = 1u32;
         loop {
-            let mut p = params.clone();
-            if !single {
-                p.push("page", page.to_string());
-                if !params.contains("pagesize") {
-                    p.push("pagesize", page_size.to_string());
-                }
-            }
+            let p = paged(params, single, page, page_size);
             let v = self.call(command, &p).await?;
             if found_key.is_none() {
                 found_key = response::list_key(&v);
@@ -267,38 +269,92 @@ impl Client {
         params: &Params,
         key: &str,
     ) -> Result<Vec<T>, Error> {
-        let (_, values) = self.list_values(command, params, Some(key)).await?;
-        values
-            .into_iter()
-            .map(|v| response::typed_owned(command, v))
-            .collect()
+        let (single, page_size) = self.paging(params)?;
+        let mut items = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let p = paged(params, single, page, page_size);
+            let pg: response::Page<T> = self
+                .call_parsed(command, &p, |status, body, expires_used| {
+                    response::parse_page(command, status, body, key, expires_used)
+                })
+                .await?;
+            let got = pg.items.len();
+            items.extend(pg.items);
+            if single || got == 0 || items.len() >= pg.count.unwrap_or(0) as usize {
+                return Ok(items);
+            }
+            page += 1;
+        }
+    }
+
+    /// Whether `params` ask for one page, and the page size to use.
+    fn paging(&self, params: &Params) -> Result<(bool, u32), Error> {
+        let page_size = match params.get("pagesize") {
+            Some(s) => s
+                .parse()
+                .map_err(|_| Error::Request(format!("pagesize must be a number, not `{s}`")))?,
+            None => self.config.page_size,
+        };
+        Ok((params.contains("page"), page_size))
     }
 
     /// For raw calls (`box api`): a list command with all its pages merged
     /// as one response (`{"count": N, "<key>": [...]}`); anything else as
     /// `call_and_wait` (or `call` when `wait` is false) answers.
+    ///
+    /// The first request goes as typed, so commands named `list*` that do
+    /// not page (`listCapabilities`) are answered unchanged; later pages use
+    /// the first page's size, which is the server's default.
     pub async fn call_raw(
         &self,
         command: &str,
         params: &Params,
         wait: bool,
     ) -> Result<Value, Error> {
-        if command.starts_with("list") && !params.contains("page") {
-            let (key, items) = self.list_values(command, params, None).await?;
-            let mut out = Map::new();
-            if let Some(key) = key {
-                if !items.is_empty() {
-                    out.insert("count".into(), Value::from(items.len()));
-                    out.insert(key, Value::Array(items));
-                }
+        if !command.starts_with("list") || params.contains("page") {
+            return if wait {
+                self.call_and_wait(command, params).await
+            } else {
+                self.call(command, params).await
+            };
+        }
+        let given_size = params.get("pagesize");
+        // CloudStack wants `page` whenever `pagesize` is sent.
+        let first_params = match given_size {
+            Some(_) => params.clone().set("page", "1"),
+            None => params.clone(),
+        };
+        let first = self.call(command, &first_params).await?;
+        let Some(key) = response::list_key(&first) else {
+            return Ok(first);
+        };
+        let count = first.get("count").and_then(response::as_u64).unwrap_or(0) as usize;
+        let mut items = response::take_list(command, first, &key)?;
+        let (_, default_size) = self.paging(params)?;
+        let page_size = match given_size {
+            Some(_) => default_size,
+            None => items.len() as u32,
+        };
+        let mut page = 2u32;
+        while items.len() < count && page_size > 0 {
+            let mut p = params.clone().set("page", page.to_string());
+            if given_size.is_none() {
+                p.push("pagesize", page_size.to_string());
             }
-            return Ok(Value::Object(out));
+            let more = response::take_list(command, self.call(command, &p).await?, &key)?;
+            if more.is_empty() {
+                break;
+            }
+            items.extend(more);
+            page += 1;
         }
-        if wait {
-            self.call_and_wait(command, params).await
-        } else {
-            self.call(command, params).await
+        let mut out = Map::new();
+        if !items.is_empty() {
+            out.insert("count".into(), Value::from(items.len()));
+            out.insert(key, Value::Array(items));
         }
+        Ok(Value::Object(out))
     }
 
     fn prepare(&self, command: &str, params: &Params, now: SystemTime) -> Result<Prepared, Error> {
@@ -381,7 +437,13 @@ impl Client {
         })
     }
 
-    async fn send(&self, command: &str, p: &Prepared, attempt: u32) -> Result<Value, Error> {
+    async fn send<R>(
+        &self,
+        command: &str,
+        p: &Prepared,
+        attempt: u32,
+        parse: &impl Fn(u16, &[u8], bool) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let start = Instant::now();
         let request = match &p.body {
             None => self.http.get(&p.url),
@@ -402,10 +464,7 @@ impl Client {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 match resp.bytes().await {
-                    Ok(body) => (
-                        Some(status),
-                        response::extract(command, status, &body, p.expires_used),
-                    ),
+                    Ok(body) => (Some(status), parse(status, &body, p.expires_used)),
                     Err(e) => (Some(status), Err(transport(e))),
                 }
             }
@@ -423,6 +482,18 @@ impl Client {
         }
         outcome.1
     }
+}
+
+/// `params` with `page` and `pagesize` added, unless one page was asked for.
+fn paged(params: &Params, single: bool, page: u32, page_size: u32) -> Params {
+    let mut p = params.clone();
+    if !single {
+        p.push("page", page.to_string());
+        if !params.contains("pagesize") {
+            p.push("pagesize", page_size.to_string());
+        }
+    }
+    p
 }
 
 /// Reads are safe to repeat and go as GET; everything else changes state.

@@ -1,7 +1,7 @@
 //! Reading CloudStack's response envelope: the single `*response` key, API
 //! errors in the body, and list pages.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, Error};
@@ -124,6 +124,135 @@ pub fn page<T: DeserializeOwned>(command: &str, obj: &Value, key: &str) -> Resul
         }
     };
     Ok(Page { count, items })
+}
+
+/// A typed list page straight from the body. The common case (HTTP 200, a
+/// well-formed list) is read without building a JSON tree, which is most of
+/// the CPU of a large list; anything else goes through [`extract`] so
+/// errors are reported exactly as for untyped calls.
+pub fn parse_page<T: DeserializeOwned>(
+    command: &str,
+    status: u16,
+    body: &[u8],
+    key: &str,
+    expires_used: bool,
+) -> Result<Page<T>, Error> {
+    if status == 200 {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(Some(page)) = fast::Envelope::<T>::new(key).deserialize(&mut de) {
+            if de.end().is_ok() {
+                return Ok(page);
+            }
+        }
+    }
+    let v = extract(command, status, body, expires_used)?;
+    let count = v.get("count").and_then(as_u64);
+    let items = take_list(command, v, key)?
+        .into_iter()
+        .map(|item| typed_owned(command, item))
+        .collect::<Result<_, _>>()?;
+    Ok(Page { count, items })
+}
+
+/// Serde visitors for [`parse_page`]'s fast path. They answer `None` for
+/// any shape but a plain list (an error body, several top-level keys), and
+/// the caller then takes the slow, fully checked path.
+mod fast {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use serde_json::Value;
+
+    use super::{as_u64, Page};
+
+    pub struct Envelope<'k, T> {
+        key: &'k str,
+        _t: PhantomData<T>,
+    }
+
+    impl<'k, T> Envelope<'k, T> {
+        pub fn new(key: &'k str) -> Self {
+            Envelope {
+                key,
+                _t: PhantomData,
+            }
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Envelope<'_, T> {
+        type Value = Option<Page<T>>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Envelope<'_, T> {
+        type Value = Option<Page<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a CloudStack response object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut result = None;
+            let mut keys = 0;
+            while let Some(name) = map.next_key::<String>()? {
+                keys += 1;
+                if keys == 1 && name.to_ascii_lowercase().ends_with("response") {
+                    result = map.next_value_seed(Body::<T> {
+                        key: self.key,
+                        _t: PhantomData,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                    result = None;
+                }
+            }
+            Ok(if keys == 1 { result } else { None })
+        }
+    }
+
+    struct Body<'k, T> {
+        key: &'k str,
+        _t: PhantomData<T>,
+    }
+
+    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Body<'_, T> {
+        type Value = Option<Page<T>>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Body<'_, T> {
+        type Value = Option<Page<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a CloudStack list")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut page = Page {
+                count: None,
+                items: Vec::new(),
+            };
+            let mut plain = true;
+            while let Some(name) = map.next_key::<String>()? {
+                if name == "count" {
+                    page.count = as_u64(&map.next_value::<Value>()?);
+                } else if name.eq_ignore_ascii_case(self.key) {
+                    match map.next_value::<Option<Vec<T>>>() {
+                        Ok(items) => page.items = items.unwrap_or_default(),
+                        // A single object, or an item that does not fit:
+                        // the slow path reports it precisely.
+                        Err(_) => return Ok(None),
+                    }
+                } else {
+                    // `errorcode` means an error body; other keys are ignored.
+                    plain &= name != "errorcode";
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(plain.then_some(page))
+        }
+    }
 }
 
 /// The items under `key` as JSON values, moved out of the response.
@@ -300,5 +429,53 @@ mod tests {
         let p: Page<Value> = page("listVMSnapshot", &v, "vmsnapshot").unwrap();
         assert_eq!(p.items.len(), 1);
         assert_eq!(list_key(&v).as_deref(), Some("vmSnapshot"));
+    }
+
+    #[test]
+    fn typed_page_fast_and_slow_paths_agree() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Z {
+            #[serde(deserialize_with = "crate::lenient::string")]
+            id: String,
+        }
+        let ok = br#"{"listzonesresponse":{"count":"2","zone":[{"id":1},{"id":"b"}]}}"#;
+        let p: Page<Z> = parse_page("listZones", 200, ok, "zone", true).unwrap();
+        assert_eq!(p.count, Some(2));
+        assert_eq!(p.items, [Z { id: "1".into() }, Z { id: "b".into() }]);
+        let empty: Page<Z> = parse_page(
+            "listZones",
+            200,
+            br#"{"listzonesresponse":{}}"#,
+            "zone",
+            true,
+        )
+        .unwrap();
+        assert!(empty.items.is_empty());
+        let single: Page<Z> = parse_page(
+            "listZones",
+            200,
+            br#"{"listzonesresponse":{"zone":{"id":3}}}"#,
+            "zone",
+            true,
+        )
+        .unwrap();
+        assert_eq!(single.items.len(), 1);
+        let err = parse_page::<Z>(
+            "listZones",
+            200,
+            br#"{"listzonesresponse":{"errorcode":431,"errortext":"bad"}}"#,
+            "zone",
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(err.errorcode(), Some(431));
+        let bad = parse_page::<Z>(
+            "listZones",
+            200,
+            br#"{"listzonesresponse":{"zone":[{"x":1}]}}"#,
+            "zone",
+            true,
+        );
+        assert!(matches!(bad, Err(Error::Parse { .. })), "{bad:?}");
     }
 }

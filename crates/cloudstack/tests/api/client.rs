@@ -498,24 +498,60 @@ async fn sync_and_async_answers_both_reach_the_typed_result() {
 }
 
 #[tokio::test]
-async fn raw_list_calls_merge_pages() {
+async fn raw_list_calls_merge_pages_of_the_server_default_size() {
     let mock = Mock::start(|r| {
-        let page: usize = r.param("page").unwrap().parse().unwrap();
-        let items: Vec<Value> = match page {
-            1 => vec![json!({"id": "a"}), json!({"id": "b"})],
-            2 => vec![json!({"id": "c"})],
-            _ => vec![],
-        };
+        // This server's default page size is 2.
+        let page: usize = r.param("page").map_or(1, |p| p.parse().unwrap());
+        let size: usize = r.param("pagesize").map_or(2, |p| p.parse().unwrap());
+        let all = ["a", "b", "c"];
+        let items: Vec<Value> = all
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .map(|id| json!({ "id": id }))
+            .collect();
         ok("listVMSnapshot", json!({"count": 3, "vmSnapshot": items}))
     })
     .await;
-    let mut c = config(&mock.url);
-    c.page_size = 2;
-    let v = Client::new(c)
-        .unwrap()
+    let v = client(&mock)
         .call_raw("listVMSnapshot", &Params::new(), true)
         .await
         .unwrap();
     assert_eq!(v["count"], 3);
-    assert_eq!(v["vmSnapshot"].as_array().unwrap().len(), 3);
+    let ids: Vec<&str> = v["vmSnapshot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let reqs = mock.requests();
+    assert_eq!(
+        reqs[0].param("page"),
+        None,
+        "the first request goes as typed"
+    );
+    assert_eq!(
+        (reqs[1].param("page"), reqs[1].param("pagesize")),
+        (Some("2"), Some("2"))
+    );
+    assert_well_formed(&reqs);
+}
+
+#[tokio::test]
+async fn raw_list_command_without_a_list_is_returned_unchanged() {
+    let mock = Mock::start(|_| {
+        ok(
+            "listCapabilities",
+            json!({"capability": {"cloudstackversion": "4.19.0.0"}}),
+        )
+    })
+    .await;
+    let v = client(&mock)
+        .call_raw("listCapabilities", &Params::new(), true)
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"capability": {"cloudstackversion": "4.19.0.0"}}));
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.requests()[0].param("page"), None);
 }

@@ -134,6 +134,32 @@ fn check(command: &str, v: &Value, origin: Option<&str>) -> Result<Outcome, Erro
     }
 }
 
+/// The typed list path (`Client::list`) reads bodies without a JSON tree;
+/// it must agree with the tree path on every captured list.
+fn direct_page(command: &str, status: u16, body: &[u8]) -> Option<Result<usize, Error>> {
+    fn n<T: Resource>(command: &str, status: u16, body: &[u8]) -> Option<Result<usize, Error>> {
+        Some(
+            response::parse_page::<T>(command, status, body, T::LIST_KEY, true)
+                .map(|p| p.items.len()),
+        )
+    }
+    match command {
+        "listZones" => n::<Zone>(command, status, body),
+        "listTemplates" => n::<Template>(command, status, body),
+        "listServiceOfferings" => n::<ServiceOffering>(command, status, body),
+        "listDiskOfferings" => n::<DiskOffering>(command, status, body),
+        "listNetworks" => n::<Network>(command, status, body),
+        "listAffinityGroups" => n::<AffinityGroup>(command, status, body),
+        "listVirtualMachines" => n::<VirtualMachine>(command, status, body),
+        "listSSHKeyPairs" => n::<SshKeyPair>(command, status, body),
+        "listPublicIpAddresses" => n::<PublicIpAddress>(command, status, body),
+        "listPortForwardingRules" => n::<PortForwardingRule>(command, status, body),
+        "listFirewallRules" => n::<FirewallRule>(command, status, body),
+        "listSecurityGroups" => n::<SecurityGroup>(command, status, body),
+        _ => None,
+    }
+}
+
 /// The HTTP status a server sends with a body: its `errorcode`, else 200.
 fn status_of(body: &[u8]) -> u16 {
     let v: Value = serde_json::from_slice(body).unwrap();
@@ -155,6 +181,7 @@ fn every_covered_libcloud_fixture_parses_into_its_type() {
         .map(|e| e.unwrap().path())
         .collect();
     entries.sort();
+    let mut direct_checked = 0;
     // Which command started each job, from the first answers (`{"jobid": N}`).
     let mut origins = std::collections::HashMap::new();
     for path in &entries {
@@ -189,6 +216,24 @@ fn every_covered_libcloud_fixture_parses_into_its_type() {
             .map(String::as_str);
         let outcome = response::extract(command, status_of(&body), &body, true)
             .and_then(|v| check(command, &v, origin));
+        if let Some(direct) = direct_page(command, status_of(&body), &body) {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            let inner = v.as_object().unwrap().values().next().unwrap().clone();
+            let key = inner
+                .as_object()
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(_, v)| v.is_array())
+                        .map(|(_, v)| v.as_array().unwrap().len())
+                })
+                .unwrap_or(0);
+            assert_eq!(
+                direct.unwrap_or_else(|e| panic!("{name}: {e}")),
+                key,
+                "{name}"
+            );
+            direct_checked += 1;
+        }
         match outcome {
             Ok(Outcome::Parsed) => parsed.push(name),
             Ok(Outcome::Uncovered) => {}
@@ -229,7 +274,11 @@ fn every_covered_libcloud_fixture_parses_into_its_type() {
         "fixtures that failed to parse:\n{}",
         unexpected.join("\n")
     );
-    eprintln!("libcloud fixtures parsed: {}", parsed.len());
+    eprintln!(
+        "libcloud fixtures parsed: {}, lists also read directly: {direct_checked}",
+        parsed.len()
+    );
+    assert!(direct_checked >= 40, "{direct_checked}");
     // Guards against a walk that silently reads nothing.
     assert!(
         parsed.len() >= 80,
