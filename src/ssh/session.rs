@@ -22,6 +22,7 @@ pub struct Session {
     sock: RawFd,
     addr: String,
     user: String,
+    host_key: String,
 }
 
 /// The result of a command whose output was captured.
@@ -142,6 +143,7 @@ impl Session {
             sock,
             addr,
             user: target.user.clone(),
+            host_key: pinned.fingerprint(),
         })
     }
 
@@ -153,6 +155,12 @@ impl Session {
     /// The login user.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The verified host key's fingerprint: it identifies this incarnation
+    /// of the machine (box generates a new host key for every new machine).
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.host_key
     }
 
     pub fn raw(&self) -> &ssh2::Session {

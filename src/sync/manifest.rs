@@ -47,17 +47,22 @@ pub struct Manifest {
     pub to: String,
     #[serde(default)]
     pub owner: Option<String>,
+    /// Fingerprint of the machine's host key when this was sent: a
+    /// recreated machine has a new one, and gets everything again.
+    #[serde(default)]
+    pub host_key: String,
     /// Relative paths with `/` separators.
     pub entries: BTreeMap<String, Entry>,
 }
 
 impl Manifest {
-    pub fn empty(from: &Path, to: &str, owner: Option<&str>) -> Manifest {
+    pub fn empty(from: &Path, to: &str, owner: Option<&str>, host_key: &str) -> Manifest {
         Manifest {
             schema: SCHEMA,
             from: from.to_path_buf(),
             to: to.to_string(),
             owner: owner.map(str::to_string),
+            host_key: host_key.to_string(),
             entries: BTreeMap::new(),
         }
     }
@@ -70,9 +75,15 @@ impl Manifest {
     }
 
     /// The manifest for this folder pair, or an empty one when there is
-    /// none or it describes another source, destination or owner.
-    pub fn load(file: &Path, from: &Path, to: &str, owner: Option<&str>) -> Manifest {
-        let fresh = Manifest::empty(from, to, owner);
+    /// none or it describes another source, destination, owner or machine.
+    pub fn load(
+        file: &Path,
+        from: &Path,
+        to: &str,
+        owner: Option<&str>,
+        host_key: &str,
+    ) -> Manifest {
+        let fresh = Manifest::empty(from, to, owner, host_key);
         let Ok(bytes) = std::fs::read(file) else {
             return fresh;
         };
@@ -82,7 +93,8 @@ impl Manifest {
                 if m.schema == SCHEMA
                     && m.from == from
                     && m.to == to
-                    && m.owner.as_deref() == owner =>
+                    && m.owner.as_deref() == owner
+                    && m.host_key == host_key =>
             {
                 m
             }
@@ -99,5 +111,14 @@ impl Manifest {
             path: file.to_path_buf(),
             source,
         })
+    }
+}
+
+/// Forgets what was sent to a machine, so its next sync sends everything
+/// (for a guest whose disk went back in time, e.g. a snapshot restore).
+pub fn forget(machine_dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(machine_dir.join("sync")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

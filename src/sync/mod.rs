@@ -96,33 +96,42 @@ pub struct SyncReport {
 }
 
 /// Syncs every `sync` entry of `machine`, printing one line per folder.
+/// It also asks the guest whether each destination still exists (one
+/// command per folder), which `up` and `reload` can afford.
 pub fn sync_machine(
     session: &Session,
     machine: &Machine,
     store: &StateStore,
     printer: &Printer,
 ) -> Result<SyncReport, SyncError> {
+    sync_machine_with(session, machine, store, printer, true)
+}
+
+/// [`sync_machine`], trusting the manifest when `check_remote` is false:
+/// with nothing changed, no command runs on the guest at all.
+pub fn sync_machine_with(
+    session: &Session,
+    machine: &Machine,
+    store: &StateStore,
+    printer: &Printer,
+    check_remote: bool,
+) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     for folder in &machine.sync {
-        let r = sync_folder(session, machine, folder, store, true)?;
+        let mut f = FolderSync::open(machine, folder, store, session);
+        f.check_remote = check_remote;
+        let r = f.run(session)?;
         printer.machine(&machine.name, &format!("synced {}", r.summary()));
         report.folders.push(r);
     }
     Ok(report)
 }
 
-/// Syncs one folder. `check_remote` asks the guest whether the destination
-/// still exists (a recreated guest gets everything again).
-pub fn sync_folder(
-    session: &Session,
-    machine: &Machine,
-    folder: &SyncFolder,
-    store: &StateStore,
-    check_remote: bool,
-) -> Result<FolderReport, SyncError> {
-    let mut f = FolderSync::open(machine, folder, store);
-    f.check_remote = check_remote;
-    f.run(session)
+/// Forgets what was sent to `machine`: its next sync sends everything.
+/// For a guest whose disk went back in time (a snapshot restore).
+pub fn forget(store: &StateStore, machine: &str) -> Result<(), SyncError> {
+    let dir = store.machine_dir(machine);
+    manifest::forget(&dir).map_err(|source| SyncError::Manifest { path: dir, source })
 }
 
 /// One folder's sync state kept in memory between runs (`--watch`), so a
@@ -131,19 +140,27 @@ pub struct FolderSync<'a> {
     pub folder: &'a SyncFolder,
     file: PathBuf,
     manifest: Manifest,
+    host_key: String,
     /// Ask the guest whether the destination exists before the next run.
     pub check_remote: bool,
 }
 
 impl<'a> FolderSync<'a> {
-    pub fn open(machine: &Machine, folder: &'a SyncFolder, store: &StateStore) -> Self {
+    pub fn open(
+        machine: &Machine,
+        folder: &'a SyncFolder,
+        store: &StateStore,
+        session: &Session,
+    ) -> Self {
         let owner = folder.owner.as_deref();
         let file = Manifest::path(&store.machine_dir(&machine.name), &folder.to);
-        let manifest = Manifest::load(&file, &folder.from, &folder.to, owner);
+        let host_key = session.host_key_fingerprint().to_string();
+        let manifest = Manifest::load(&file, &folder.from, &folder.to, owner, &host_key);
         FolderSync {
             folder,
             file,
             manifest,
+            host_key,
             check_remote: true,
         }
     }
@@ -156,7 +173,7 @@ impl<'a> FolderSync<'a> {
             && !self.manifest.entries.is_empty()
             && !apply::remote_exists(session, &folder.to)?
         {
-            self.manifest = Manifest::empty(&folder.from, &folder.to, owner);
+            self.manifest = Manifest::empty(&folder.from, &folder.to, owner, &self.host_key);
         }
         let local = scan::scan(&folder.from, &folder.exclude)?;
         let plan = plan::plan(&folder.from, &local, &self.manifest);

@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn sends_new_and_changed_and_deletes_only_the_outermost_gone_path() {
-        let mut m = Manifest::empty(Path::new("/x"), "/y", None);
+        let mut m = Manifest::empty(Path::new("/x"), "/y", None, "k");
         m.entries.insert("a".into(), dir());
         m.entries.insert("a/b".into(), file(1, 1));
         m.entries.insert("c".into(), file(1, 1));
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_path_that_changed_kind_is_deleted_then_sent() {
-        let mut m = Manifest::empty(Path::new("/x"), "/y", None);
+        let mut m = Manifest::empty(Path::new("/x"), "/y", None, "k");
         m.entries.insert("a".into(), dir());
         let mut local = BTreeMap::new();
         local.insert("a".to_string(), file(1, 1));
@@ -152,7 +152,7 @@ mod tests {
     fn a_touched_file_with_the_same_content_is_not_sent() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("f"), b"hello").unwrap();
-        let mut m = Manifest::empty(tmp.path(), "/y", None);
+        let mut m = Manifest::empty(tmp.path(), "/y", None, "k");
         let mut old = file(5, 1);
         old.hash = hash_file(&tmp.path().join("f"));
         m.entries.insert("f".into(), old);

@@ -57,9 +57,9 @@ pub fn watch(
     ));
     // Manifests stay in memory: the first pass above already checked the guest.
     let mut folders: Vec<(usize, FolderSync<'_>)> = Vec::new();
-    for (i, (m, _)) in machines.iter().enumerate() {
+    for (i, (m, session)) in machines.iter().enumerate() {
         for f in &m.sync {
-            let mut fs = FolderSync::open(m, f, store);
+            let mut fs = FolderSync::open(m, f, store, session);
             fs.check_remote = false;
             folders.push((i, fs));
         }

@@ -135,9 +135,16 @@ fn sync_mirrors_a_tree_then_sends_only_changes_deletions_and_renames() {
         "fn main() { println!(\"v2\"); }"
     );
 
-    // The guest lost the folder (a recreated machine): everything is sent again.
+    // A recreated machine (a new host key) gets everything again.
     std::fs::remove_dir_all(&g).unwrap();
-    p.cmd().arg("sync").assert().success();
+    let recreated = Sshd::start();
+    let store = boxcli::state::StateStore::open(p.path()).unwrap();
+    let mut state = p.state("web");
+    state.ssh = Some(recreated.target());
+    store.save_machine(&state).unwrap();
+    p.cmd().arg("sync").assert().success().stderr(
+        predicate::str::contains(" 0 deleted").and(predicate::str::contains(": 0 sent").not()),
+    );
     assert_eq!(
         std::fs::read_to_string(g.join("new/file.txt")).unwrap(),
         "new"
