@@ -592,8 +592,16 @@ fn transient_faults_are_survived_and_destroy_still_removes_everything() {
         "createPortForwardingRule:0.25:503",
         "--fail",
         "createFirewallRule:0.2:530",
+        "--fail",
+        "associateIpAddress:0.3:530",
+        "--fail",
+        "createTags:0.2:503",
     ]);
-    let dir = project(home, "trio", THREE);
+    let dir = project(
+        home,
+        "trio",
+        &THREE.replace("allow_from", "public_ip = \"auto\"\nallow_from"),
+    );
     let out = sim
         .cmd(home, &dir)
         .args(["up", "--no-connect"])
@@ -602,13 +610,14 @@ fn transient_faults_are_survived_and_destroy_still_removes_everything() {
     assert!(out.status.success(), "{}", stderr(&out));
     let c = sim.census(home);
     assert_eq!(c.vm_names.len(), 3, "{c:?}");
-    assert_eq!((c.pf_rules, c.fw_rules), (3, 3), "{c:?}");
+    assert_eq!((c.pf_rules, c.fw_rules, c.extra_ips), (3, 3, 1), "{c:?}");
     let out = sim
         .cmd(home, &dir)
         .args(["destroy", "--force"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sim.census(home), Census::empty());
 }
 
 #[test]

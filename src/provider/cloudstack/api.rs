@@ -118,6 +118,29 @@ impl Api {
         Ok((job, first))
     }
 
+    /// Like [`Api::start`], repeated when the cloud answered that it did not
+    /// do it (429, 5xx): for commands whose lost answer could not be
+    /// reconciled (a new public IP has no name), a dropped connection is
+    /// not retried.
+    pub async fn start_when_refused(
+        &self,
+        command: &str,
+        params: &Params,
+    ) -> Result<(Option<JobRef>, Value), Error> {
+        let mut n = 1;
+        loop {
+            match self.start(command, params).await {
+                Err(e)
+                    if n < ATTEMPTS && transient(&e) && !matches!(e, Error::Transport { .. }) =>
+                {
+                    tokio::time::sleep(backoff(n)).await;
+                    n += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Waits for a job and reads the object under `T::OBJECT_KEY`.
     pub async fn finish<T: Resource>(
         &self,

@@ -235,7 +235,7 @@ pub async fn ensure_project_ip(
         Some(ip) => ip,
         None => {
             let (job, first) = api
-                .start(
+                .start_when_refused(
                     "associateIpAddress",
                     &Params::new().set("networkid", network_id),
                 )

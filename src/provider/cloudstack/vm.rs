@@ -647,7 +647,7 @@ async fn machine_ip(
         Some(ip) => ip,
         None => {
             let (job, first) = api
-                .start(
+                .start_when_refused(
                     "associateIpAddress",
                     &Params::new().set("networkid", &network),
                 )
@@ -673,12 +673,10 @@ async fn machine_ip(
     );
     p.save(st)?;
     if ip.isstaticnat != Some(true) || ip.virtualmachineid.as_deref() != Some(vm.id.as_str()) {
-        api.client
-            .enable_static_nat(
-                &Params::new()
-                    .set("ipaddressid", &ip.id)
-                    .set("virtualmachineid", &vm.id),
-            )
+        let params = Params::new()
+            .set("ipaddressid", &ip.id)
+            .set("virtualmachineid", &vm.id);
+        with_retries(|| api.client.enable_static_nat(&params))
             .await
             .map_err(|e| {
                 convert(
