@@ -444,8 +444,10 @@ mod tests {
     }
 
     fn machine(name: &str, pattern: Option<&str>) -> Machine {
-        let mut cs = crate::boxfile::CloudStackSettings::default();
-        cs.name_pattern = pattern.map(str::to_string);
+        let cs = crate::boxfile::CloudStackSettings {
+            name_pattern: pattern.map(str::to_string),
+            ..Default::default()
+        };
         Machine {
             name: name.into(),
             provider: ProviderKind::CloudStack,
