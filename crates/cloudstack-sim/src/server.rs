@@ -1,6 +1,7 @@
 //! The HTTP side: `/client/api` over GET and form POST, authentication,
 //! fault injection, the async job runner and the state file.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ use crate::store::{Store, StoreError};
 /// Form bodies beyond this are refused; 32 KB of user data fits easily.
 const MAX_BODY: usize = 1024 * 1024;
 
+/// Reads remembered between two changes of the cloud.
+const MAX_ANSWERS: usize = 4096;
+
 /// Everything needed to run a simulator, without the command line.
 #[derive(Debug)]
 pub struct Config {
@@ -61,6 +65,48 @@ struct State {
     cloud: Cloud,
     /// Bumped on every change, so the state file is never rolled back.
     generation: u64,
+    /// Answers of reads since the last change, by command and parameters
+    /// (signature and expiry aside): clients poll the same lists over and
+    /// over, and rendering them dominates the simulator's cost.
+    answers: HashMap<String, Bytes>,
+}
+
+impl State {
+    fn changed(&mut self) {
+        self.generation += 1;
+        self.answers.clear();
+    }
+}
+
+/// Commands that never change the cloud, whose answers may be reused.
+fn is_read(command: &str) -> bool {
+    command.starts_with("list") || command.starts_with("get") || command == "queryAsyncJobResult"
+}
+
+/// What identifies a read's answer: the parameters that are not about
+/// authentication, by lowercase name (as the commands see them), sorted.
+fn answer_key(pairs: &[(String, String)]) -> String {
+    let mut kept: Vec<(String, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_lowercase(), v.as_str()))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "signature" | "expires" | "signatureversion" | "apikey"
+            )
+        })
+        .collect();
+    // Stable, so the first of repeated names stays first, as Params keeps it.
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept.dedup_by(|a, b| a.0 == b.0);
+    let mut key = String::new();
+    for (k, v) in kept {
+        key.push_str(&k);
+        key.push('=');
+        key.push_str(v);
+        key.push('\n');
+    }
+    key
 }
 
 struct Sim {
@@ -103,6 +149,7 @@ impl Bound {
             state: Mutex::new(State {
                 cloud,
                 generation: 1,
+                answers: HashMap::new(),
             }),
             credentials: config.credentials,
             faults: config.faults,
@@ -199,7 +246,7 @@ impl Sim {
             };
             let fault = self.faults.job_failure(&command);
             jobs::complete(&mut st.cloud, id, clock::now_ms(), fault);
-            st.generation += 1;
+            st.changed();
             self.snapshot(&st)
         };
         self.write(snapshot);
@@ -276,7 +323,7 @@ impl Sim {
                 status
             );
         }
-        Ok(json_response(status, &body))
+        Ok(json_response(status, body))
     }
 
     /// The status and body for one call; the command name for the log.
@@ -284,19 +331,19 @@ impl Sim {
         self: &Arc<Self>,
         pairs: &[(String, String)],
         post: bool,
-    ) -> (u16, Value, Option<String>) {
+    ) -> (u16, Bytes, Option<String>) {
         let command = pairs
             .iter()
             .find(|(k, _)| k == "command")
             .map(|(_, v)| v.clone());
         let Some(command) = command else {
             let e = ApiError::new(400, None, "no command specified");
-            return (400, api::error_envelope(None, &e), None);
+            return (400, to_bytes(&api::error_envelope(None, &e)), None);
         };
         let fail = |e: ApiError| {
             (
                 e.code,
-                api::error_envelope(Some(&command), &e),
+                to_bytes(&api::error_envelope(Some(&command), &e)),
                 Some(command.clone()),
             )
         };
@@ -325,8 +372,17 @@ impl Sim {
             return fail(e);
         }
         let params = Params::new(cmd.name, pairs);
+        let read = is_read(cmd.name);
+        let key = if read {
+            answer_key(pairs)
+        } else {
+            String::new()
+        };
         let (result, started, snapshot) = {
             let mut st = self.lock();
+            if let Some(body) = st.answers.get(&key).filter(|_| read) {
+                return (200, body.clone(), Some(command));
+            }
             let now = clock::now_ms();
             let mut ctx = Ctx::new(
                 &mut st.cloud,
@@ -336,12 +392,17 @@ impl Sim {
             );
             let result = api::call(&mut ctx, cmd, &params);
             let started = std::mem::take(&mut ctx.started);
-            let dirty = ctx.dirty || !started.is_empty();
-            let result = result.map(|r| api::envelope(cmd.name, r));
-            let snapshot = if dirty {
-                st.generation += 1;
+            let result = result.map(|r| to_bytes(&api::envelope(cmd.name, r)));
+            let snapshot = if !read {
+                st.changed();
                 self.snapshot(&st)
             } else {
+                if let Ok(body) = &result {
+                    if st.answers.len() >= MAX_ANSWERS {
+                        st.answers.clear();
+                    }
+                    st.answers.insert(key, body.clone());
+                }
                 None
             };
             (result, started, snapshot)
@@ -357,9 +418,12 @@ impl Sim {
     }
 }
 
-fn json_response(status: u16, body: &Value) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+fn to_bytes(body: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn json_response(status: u16, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
         CONTENT_TYPE,
