@@ -10,6 +10,7 @@
 //!   each render afresh (`distinct queries`);
 //! - `client`: box's own client (signing, HTTP, JSON parsing) with 1 and 16
 //!   concurrent callers, which includes the client's cost.
+//!
 //! The client and the simulator share this process and the machine's cores.
 
 use std::time::{Duration, Instant};
