@@ -38,8 +38,10 @@ impl Remote<'_> {
     fn enter(&self) -> String {
         let d = quote(self.dest);
         let sudo = self.sudo();
+        // `cd` first: the folder usually exists, and a process less counts
+        // for `--watch` latency.
         format!(
-            "{{ {sudo}mkdir -p {d} 2>/dev/null || sudo -n sh -c 'mkdir -p \"$1\" && chown \"$2\" \"$1\"' sh {d} {u}; }} && cd {d}",
+            "{{ cd {d} 2>/dev/null || {{ {{ {sudo}mkdir -p {d} 2>/dev/null || sudo -n sh -c 'mkdir -p \"$1\" && chown \"$2\" \"$1\"' sh {d} {u}; }} && cd {d}; }}; }}",
             u = quote(self.owner)
         )
     }

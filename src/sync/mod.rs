@@ -12,6 +12,7 @@ mod plan;
 mod scan;
 pub mod watch;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -135,15 +136,23 @@ pub fn forget(store: &StateStore, machine: &str) -> Result<(), SyncError> {
 }
 
 /// One folder's sync state kept in memory between runs (`--watch`), so a
-/// change costs a scan and the difference, not a manifest reload.
+/// change costs the folders it touched, not a manifest reload and a scan.
 pub struct FolderSync<'a> {
     pub folder: &'a SyncFolder,
     file: PathBuf,
     manifest: Manifest,
     host_key: String,
+    scanner: Option<scan::Scanner>,
     /// Ask the guest whether the destination exists before the next run.
     pub check_remote: bool,
+    /// Save the manifest after every run; `--watch` saves when idle
+    /// instead (an older manifest only makes the next sync resend more).
+    pub save_eagerly: bool,
+    unsaved: bool,
 }
+
+/// More changed paths than this in one batch: scan everything instead.
+const PARTIAL_LIMIT: usize = 2000;
 
 impl<'a> FolderSync<'a> {
     pub fn open(
@@ -161,11 +170,67 @@ impl<'a> FolderSync<'a> {
             file,
             manifest,
             host_key,
+            scanner: None,
             check_remote: true,
+            save_eagerly: true,
+            unsaved: false,
         }
     }
 
+    /// Scans the whole folder and syncs the difference.
     pub fn run(&mut self, session: &Session) -> Result<FolderReport, SyncError> {
+        self.run_scoped(session, None)
+    }
+
+    /// Syncs only what `changed` (host paths from file-system events) can
+    /// have touched: the folders holding them, and new folders in full.
+    pub fn run_changed(
+        &mut self,
+        session: &Session,
+        changed: &[PathBuf],
+    ) -> Result<FolderReport, SyncError> {
+        let mut rels = Vec::new();
+        for p in changed {
+            if let Ok(rel) = p.strip_prefix(&self.folder.from) {
+                match rel.to_str() {
+                    Some(r) => rels.push(r.replace('\\', "/")),
+                    None => return self.run_scoped(session, None),
+                }
+            }
+        }
+        // New ignore rules change what belongs anywhere below them.
+        let full = rels.len() > PARTIAL_LIMIT
+            || rels
+                .iter()
+                .any(|r| r.is_empty() || r == ".gitignore" || r.ends_with("/.gitignore"));
+        if full {
+            return self.run_scoped(session, None);
+        }
+        let mut dirty = BTreeSet::new();
+        for r in &rels {
+            // The nearest folder known to be synced: listing it applies the
+            // ignore rules to everything new below it.
+            let mut d = parent(r);
+            while !d.is_empty() && !self.is_dir(d) {
+                d = parent(d);
+            }
+            dirty.insert(d.to_string());
+        }
+        self.run_scoped(session, Some(dirty))
+    }
+
+    fn is_dir(&self, rel: &str) -> bool {
+        self.manifest
+            .entries
+            .get(rel)
+            .is_some_and(|e| e.kind == manifest::Kind::Dir)
+    }
+
+    fn run_scoped(
+        &mut self,
+        session: &Session,
+        dirty: Option<BTreeSet<String>>,
+    ) -> Result<FolderReport, SyncError> {
         let start = Instant::now();
         let folder = self.folder;
         let owner = folder.owner.as_deref();
@@ -175,8 +240,45 @@ impl<'a> FolderSync<'a> {
         {
             self.manifest = Manifest::empty(&folder.from, &folder.to, owner, &self.host_key);
         }
-        let local = scan::scan(&folder.from, &folder.exclude)?;
-        let plan = plan::plan(&folder.from, &local, &self.manifest);
+        let scanner = match self.scanner.take() {
+            Some(s) => s,
+            None => scan::Scanner::new(&folder.from, &folder.exclude)?,
+        };
+        let (local, scoped) = match dirty {
+            None => (scanner.full(), None),
+            Some(dirs) => {
+                let mut local = scan::Tree::new();
+                let mut scope: Vec<(String, bool)> = Vec::new();
+                for d in dirs {
+                    scanner.folder(&d, false, &mut local);
+                    scope.push((d, false));
+                }
+                let new_dirs: Vec<String> = local
+                    .iter()
+                    .filter(|(p, e)| e.kind == manifest::Kind::Dir && !self.is_dir(p))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for d in new_dirs {
+                    scanner.folder(&d, true, &mut local);
+                    scope.push((d, true));
+                }
+                let mut view = Manifest::empty(&folder.from, &folder.to, owner, &self.host_key);
+                view.entries = self
+                    .manifest
+                    .entries
+                    .iter()
+                    .filter(|(p, _)| in_scope(p, &scope))
+                    .map(|(p, e)| (p.clone(), e.clone()))
+                    .collect();
+                (local, Some(view))
+            }
+        };
+        self.scanner = Some(scanner);
+        let plan = plan::plan(
+            &folder.from,
+            &local,
+            scoped.as_ref().unwrap_or(&self.manifest),
+        );
         let login = session.user();
         let remote = apply::Remote {
             dest: &folder.to,
@@ -197,7 +299,10 @@ impl<'a> FolderSync<'a> {
         };
         // Whatever was done before a failure is recorded, so it is not redone.
         if !plan.is_empty() || !self.file.exists() {
-            self.manifest.save(&self.file)?;
+            self.unsaved = true;
+        }
+        if self.save_eagerly || result.is_err() {
+            self.flush()?;
         }
         let applied = result?;
         Ok(FolderReport {
@@ -209,6 +314,29 @@ impl<'a> FolderSync<'a> {
             elapsed: start.elapsed(),
         })
     }
+
+    /// Writes the manifest if a run changed it.
+    pub fn flush(&mut self) -> Result<(), SyncError> {
+        if std::mem::take(&mut self.unsaved) {
+            self.manifest.save(&self.file)?;
+        }
+        Ok(())
+    }
+}
+
+fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+/// True when `path` was looked at by a partial scan of `scope`.
+fn in_scope(path: &str, scope: &[(String, bool)]) -> bool {
+    scope.iter().any(|(d, recursive)| {
+        if *recursive {
+            path.len() > d.len() && path.starts_with(d.as_str()) && path.as_bytes()[d.len()] == b'/'
+        } else {
+            parent(path) == d
+        }
+    })
 }
 
 pub fn human_bytes(n: u64) -> String {

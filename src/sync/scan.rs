@@ -1,78 +1,125 @@
 //! The host side of a sync folder as box sees it: the paths to send after
 //! the Boxfile's excludes, `.gitignore` rules and `.box/` are taken out.
+//!
+//! Besides a full scan it can list single folders, which is what keeps
+//! `--watch` fast on big trees: a change costs the folders it touched.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ignore::overrides::OverrideBuilder;
+use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{WalkBuilder, WalkState};
 
 use super::manifest::{Entry, Kind};
 use super::SyncError;
 
-/// Every path under `root` to mirror, keyed by its `/`-separated relative path.
-pub fn scan(root: &Path, excludes: &[String]) -> Result<BTreeMap<String, Entry>, SyncError> {
-    let meta = std::fs::metadata(root).map_err(|source| SyncError::Source {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(SyncError::Source {
+pub type Tree = BTreeMap<String, Entry>;
+
+/// The rules of one sync folder, built once.
+pub struct Scanner {
+    root: PathBuf,
+    overrides: Override,
+}
+
+impl Scanner {
+    pub fn new(root: &Path, excludes: &[String]) -> Result<Scanner, SyncError> {
+        let meta = std::fs::metadata(root).map_err(|source| SyncError::Source {
             path: root.to_path_buf(),
-            source: std::io::Error::other("not a folder"),
-        });
-    }
-    let mut overrides = OverrideBuilder::new(root);
-    for pattern in excludes {
-        overrides
-            .add(&format!("!{pattern}"))
-            .map_err(|e| SyncError::Exclude {
-                pattern: pattern.clone(),
-                reason: e.to_string(),
-            })?;
-    }
-    let overrides = overrides.build().map_err(|e| SyncError::Exclude {
-        pattern: excludes.join(", "),
-        reason: e.to_string(),
-    })?;
-    let mut walk = WalkBuilder::new(root);
-    walk.hidden(false)
-        .parents(false)
-        .ignore(false)
-        .git_ignore(true)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .follow_links(false)
-        .overrides(overrides)
-        .threads(2)
-        // box's own state never leaves the host.
-        .filter_entry(|e| e.file_name() != ".box");
-    let found = Mutex::new(BTreeMap::new());
-    walk.build_parallel().run(|| {
-        Box::new(|result| {
-            let Ok(entry) = result else {
-                return WalkState::Continue;
-            };
-            if entry.depth() == 0 {
-                return WalkState::Continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(root) else {
-                return WalkState::Continue;
-            };
-            let Some(rel) = rel.to_str() else {
-                return WalkState::Continue;
-            };
-            if let Some(e) = entry_of(entry.path()) {
-                if let Ok(mut map) = found.lock() {
-                    map.insert(rel.replace('\\', "/"), e);
-                }
-            }
-            WalkState::Continue
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(SyncError::Source {
+                path: root.to_path_buf(),
+                source: std::io::Error::other("not a folder"),
+            });
+        }
+        let mut overrides = OverrideBuilder::new(root);
+        for pattern in excludes {
+            overrides
+                .add(&format!("!{pattern}"))
+                .map_err(|e| SyncError::Exclude {
+                    pattern: pattern.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let overrides = overrides.build().map_err(|e| SyncError::Exclude {
+            pattern: excludes.join(", "),
+            reason: e.to_string(),
+        })?;
+        Ok(Scanner {
+            root: root.to_path_buf(),
+            overrides,
         })
-    });
-    Ok(found.into_inner().unwrap_or_default())
+    }
+
+    fn builder(&self, start: &Path) -> WalkBuilder {
+        let mut walk = WalkBuilder::new(start);
+        // `parents`: a folder listed on its own still obeys the .gitignore
+        // files above it, exactly as in a full scan.
+        walk.hidden(false)
+            .parents(true)
+            .ignore(false)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(false)
+            .require_git(false)
+            .follow_links(false)
+            .overrides(self.overrides.clone())
+            // box's own state never leaves the host.
+            .filter_entry(|e| e.file_name() != ".box");
+        walk
+    }
+
+    fn relative(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?.to_str()?;
+        (!rel.is_empty()).then(|| rel.replace('\\', "/"))
+    }
+
+    /// Every path under the root, keyed by its `/`-separated relative path.
+    pub fn full(&self) -> Tree {
+        let found = Mutex::new(BTreeMap::new());
+        let mut walk = self.builder(&self.root);
+        walk.threads(2);
+        walk.build_parallel().run(|| {
+            Box::new(|result| {
+                let Ok(entry) = result else {
+                    return WalkState::Continue;
+                };
+                if let (Some(rel), Some(e)) = (self.relative(entry.path()), entry_of(entry.path()))
+                {
+                    if let Ok(mut map) = found.lock() {
+                        map.insert(rel, e);
+                    }
+                }
+                WalkState::Continue
+            })
+        });
+        found.into_inner().unwrap_or_default()
+    }
+
+    /// The paths under the folder `rel` ("" for the root): its direct
+    /// children when `recursive` is false. The caller vouches that `rel`
+    /// itself is not excluded.
+    pub fn folder(&self, rel: &str, recursive: bool, out: &mut Tree) {
+        let start = if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        };
+        let mut walk = self.builder(&start);
+        if !recursive {
+            walk.max_depth(Some(1));
+        }
+        for entry in walk.build().flatten() {
+            if entry.depth() == 0 {
+                continue;
+            }
+            if let (Some(rel), Some(e)) = (self.relative(entry.path()), entry_of(entry.path())) {
+                out.insert(rel, e);
+            }
+        }
+    }
 }
 
 /// The manifest entry of one path (`lstat`: links are not followed).

@@ -15,6 +15,8 @@ use crate::state::StateStore;
 
 /// Quiet time after the last event before syncing (editors write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(20);
+/// Quiet time after which manifests are saved and keepalives sent.
+const IDLE: Duration = Duration::from_secs(1);
 /// Longest a burst of events may delay a sync.
 const MAX_DELAY: Duration = Duration::from_millis(200);
 
@@ -25,18 +27,23 @@ pub fn watch(
     store: &StateStore,
     printer: &Printer,
 ) -> Result<(), SyncError> {
+    // An empty path means "events were lost": scan everything.
     let (tx, rx) = mpsc::channel::<PathBuf>();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(event) = res {
-            for p in event.paths {
-                let _ = tx.send(p);
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(event) if !event.need_rescan() => {
+                for p in event.paths {
+                    let _ = tx.send(p);
+                }
             }
-        }
-    })
-    .map_err(|source| SyncError::Watch {
-        path: PathBuf::from("."),
-        source,
-    })?;
+            _ => {
+                let _ = tx.send(PathBuf::new());
+            }
+        })
+        .map_err(|source| SyncError::Watch {
+            path: PathBuf::from("."),
+            source,
+        })?;
     let mut roots: Vec<PathBuf> = Vec::new();
     for (m, _) in machines {
         for f in &m.sync {
@@ -61,13 +68,17 @@ pub fn watch(
         for f in &m.sync {
             let mut fs = FolderSync::open(m, f, store, session);
             fs.check_remote = false;
+            fs.save_eagerly = false;
             folders.push((i, fs));
         }
     }
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(10)) {
+        let first = match rx.recv_timeout(IDLE) {
             Ok(p) => p,
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                for (_, fs) in folders.iter_mut() {
+                    fs.flush()?;
+                }
                 for (_, s) in machines {
                     s.keepalive();
                 }
@@ -83,12 +94,22 @@ pub fn watch(
                 Err(_) => break,
             }
         }
+        let rescan = changed.iter().any(|p| p.as_os_str().is_empty());
         for (i, fs) in folders.iter_mut() {
-            if !changed.iter().any(|p| relevant(&fs.folder.from, p)) {
+            if !rescan && !changed.iter().any(|p| relevant(&fs.folder.from, p)) {
                 continue;
             }
             let (m, session) = &machines[*i];
-            let r = fs.run(session)?;
+            let mine: Vec<PathBuf> = changed
+                .iter()
+                .filter(|p| relevant(&fs.folder.from, p))
+                .cloned()
+                .collect();
+            let r = if rescan {
+                fs.run(session)?
+            } else {
+                fs.run_changed(session, &mine)?
+            };
             if r.changed() {
                 printer.machine(
                     &m.name,

@@ -220,6 +220,24 @@ fn sync_watch_sends_a_change_made_while_it_runs() {
         }
     };
     assert!(line.contains("1 sent"), "{line}");
+
+    // A new nested folder, a deletion, and an ignored file in one burst.
+    let app = p.path().join("app");
+    write(&app, "fresh/a/b/c.txt", "deep");
+    std::fs::remove_file(app.join("README.md")).unwrap();
+    write(&app, "fresh/a/ignored.log", "not synced");
+    let deep = g.join("fresh/a/b/c.txt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&deep).ok().as_deref() != Some("deep")
+        || g.join("README.md").exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the changes never reached the guest"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!g.join("fresh/a/ignored.log").exists());
     let _ = child.kill();
     let _ = child.wait();
 }
