@@ -7,14 +7,14 @@
 //! ports are forwarded from 127.0.0.1; the machines of a project share a
 //! private network carried over Unix sockets by a hub process (see `hub`).
 
-mod accel;
-mod disk;
+pub mod accel;
+pub mod disk;
 mod hub;
 mod image;
 mod net;
 mod process;
-mod qemu;
-mod qmp;
+pub mod qemu;
+pub mod qmp;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,8 +38,11 @@ const PIDFILE: &str = "qemu.pid";
 const HOST_KEY_PUB: &str = "host_ed25519.pub";
 
 /// How long a guest may stay silent on its serial console before box
-/// calls it hung (`BOX_BOOT_STAGE_TIMEOUT`, seconds).
+/// calls it hung (`BOX_BOOT_STAGE_TIMEOUT`, seconds). With KVM or HVF the
+/// kernel speaks within seconds; under TCG on a loaded host it can take
+/// far longer, and a hang is not what TCG is known for.
 const BOOT_STAGE_TIMEOUT: Duration = Duration::from_secs(60);
+const BOOT_STAGE_TIMEOUT_TCG: Duration = Duration::from_secs(300);
 /// How long a clean shutdown may take before QEMU is stopped (`BOX_HALT_TIMEOUT`).
 const HALT_TIMEOUT: Duration = Duration::from_secs(120);
 /// `savevm` of a few hundred MiB of RAM, under TCG on a busy host.
@@ -223,6 +226,11 @@ impl Local {
         state
             .provider_data
             .insert("accel".into(), json!(chosen.as_str()));
+        // Outside tools (the benchmark's bare QEMU) need it to reuse the seed.
+        state.provider_data.insert(
+            "nat_mac".into(),
+            json!(net::mac(self.ctx.store.dir(), &name, 0)),
+        );
         state.status = Status::Running;
         state.ssh = Some(SshTarget {
             host: "127.0.0.1".into(),
@@ -472,7 +480,12 @@ impl Local {
         start_len: u64,
     ) -> anyhow::Result<()> {
         let console = dir.join(CONSOLE);
-        let timeout = seconds_from_env("BOX_BOOT_STAGE_TIMEOUT", BOOT_STAGE_TIMEOUT);
+        let default = if chosen == Chosen::Tcg {
+            BOOT_STAGE_TIMEOUT_TCG
+        } else {
+            BOOT_STAGE_TIMEOUT
+        };
+        let timeout = seconds_from_env("BOX_BOOT_STAGE_TIMEOUT", default);
         let started = Instant::now();
         loop {
             let len = std::fs::metadata(&console).map(|m| m.len()).unwrap_or(0);
