@@ -128,10 +128,13 @@ pub async fn up(
     }
     if vm.is_none() {
         if let Some(found) = p.prepared.found.get(name) {
-            p.ctx.printer.verbose(&format!(
-                "{name}: adopting VM {} found by its tags",
-                found.id
-            ));
+            p.ctx.printer.machine(
+                name,
+                &format!(
+                    "adopting VM {} found by its tags",
+                    found.name.as_deref().unwrap_or(&found.id)
+                ),
+            );
             vm = Some(found.clone());
         }
     }
@@ -321,10 +324,10 @@ async fn deploy(
         .insert("host_key".into(), json!(host.public));
     st.status = Status::Creating;
     p.save(st)?;
-    p.ctx.printer.verbose(&format!(
-        "{name}: deploying VM {vm_name} in zone {}",
-        plan.zone_name
-    ));
+    p.ctx.printer.machine(
+        name,
+        &format!("deploying VM {vm_name} in zone {}", plan.zone_name),
+    );
 
     let mut attempt = 1;
     let (job, first) = loop {
