@@ -929,3 +929,33 @@ fn user_data_over_the_clouds_limit_fails_before_deploying() {
     );
     assert!(sim.census(home).vm_names.is_empty());
 }
+
+#[test]
+fn up_after_a_destroy_without_expunge_frees_the_name_its_destroyed_vm_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let boxfile = ADVANCED.replace("allow_from", "expunge = false\nallow_from");
+    let dir = project(home, "keep", &boxfile);
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .assert()
+        .success();
+    sim.cmd(home, &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    let states: Vec<Value> = sim.list(home, "listVirtualMachines", &[]);
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0]["state"], "Destroyed", "kept, not expunged");
+
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vms = sim.list(home, "listVirtualMachines", &[]);
+    assert_eq!(vms.len(), 1, "the destroyed VM was expunged: {vms:?}");
+    assert_eq!(vms[0]["state"], "Running");
+}

@@ -330,9 +330,31 @@ async fn deploy(
     );
 
     let mut attempt = 1;
+    let mut cleared_name = false;
     let (job, first) = loop {
         match api.start("deployVirtualMachine", &params).await {
             Ok(x) => break x,
+            // Our own VM, destroyed but not expunged, still holds the name.
+            Err(e) if !cleared_name && name_taken(&e) => {
+                cleared_name = true;
+                match expunge_destroyed(p, vm_name).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(hinted) => {
+                        st.provider_data.remove("deploy");
+                        st.status = Status::NotCreated;
+                        p.save(st)?;
+                        return Err(hinted);
+                    }
+                }
+                st.provider_data.remove("deploy");
+                st.status = Status::NotCreated;
+                p.save(st)?;
+                return Err(convert(
+                    e,
+                    &format!("cannot deploy VM `{vm_name}` for `{name}`"),
+                ));
+            }
             Err(e) if attempt < ATTEMPTS && transient(&e) => {
                 tokio::time::sleep(super::api::backoff(attempt)).await;
                 // The lost answer may have started a deploy: adopt it.
@@ -377,6 +399,41 @@ async fn deploy(
             e,
             &format!("waiting for VM `{vm_name}` of `{name}` to be deployed"),
         )),
+    }
+}
+
+fn name_taken(e: &Error) -> bool {
+    matches!(e, Error::Api(a) if a.errortext.to_lowercase().contains("already exists"))
+}
+
+/// Expunges this environment's destroyed VM that holds `vm_name`. True when
+/// the name is free again; false when no such VM is ours; an error with a
+/// hint when the cloud refuses to expunge it.
+async fn expunge_destroyed(p: &CloudStack, vm_name: &str) -> anyhow::Result<bool> {
+    let list = p
+        .api
+        .client
+        .list_virtual_machines(&Params::new().set("name", vm_name).set("listall", "true"))
+        .await
+        .map_err(|e| convert(e, &format!("cannot look up VM `{vm_name}`")))?;
+    let Some(old) = list.iter().find(|v| {
+        v.name.as_deref() == Some(vm_name) && gone(v) && v.tag("box:env") == Some(p.env.id.as_str())
+    }) else {
+        return Ok(false);
+    };
+    let params = Params::new().set("id", &old.id);
+    match with_retries(|| p.api.client.expunge_virtual_machine(&params))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if not_found(&e) => Ok(true),
+        Err(e) => Err(anyhow::Error::new(Hinted::new(
+            format!(
+                "the name `{vm_name}` is still held by this environment's destroyed VM {}, and the cloud refused to expunge it: {e}",
+                old.id
+            ),
+            "wait for the cloud to expunge it, or set another `name_pattern`; `expunge = true` avoids this next time",
+        ))),
     }
 }
 
