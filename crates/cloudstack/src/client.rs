@@ -510,16 +510,11 @@ fn redact(name: &str, value: &str) -> String {
     if lower == "userdata" {
         return format!("<{} bytes redacted>", value.len());
     }
-    if [
-        "apikey",
-        "signature",
-        "secretkey",
-        "password",
-        "privatekey",
-        "token",
-    ]
-    .iter()
-    .any(|s| lower.contains(s))
+    // `signatureVersion` is harmless; only the signature itself is secret.
+    if lower == "signature"
+        || ["apikey", "secretkey", "password", "privatekey", "token"]
+            .iter()
+            .any(|s| lower.contains(s))
     {
         return "<redacted>".into();
     }
@@ -639,6 +634,9 @@ mod tests {
             !shown.contains("fnord") && !shown.contains("c2VjcmV0"),
             "{shown}"
         );
+        assert!(shown.contains(r#"("signatureVersion", "3")"#), "{shown}");
+        assert_eq!(redact("signature", "abc"), "<redacted>");
+        assert_eq!(redact("password", "abc"), "<redacted>");
     }
 
     #[test]
