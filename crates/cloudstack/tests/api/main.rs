@@ -4,3 +4,4 @@
 mod client;
 mod fixtures;
 mod mock;
+mod tls;
