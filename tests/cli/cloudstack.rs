@@ -959,3 +959,48 @@ fn up_after_a_destroy_without_expunge_frees_the_name_its_destroyed_vm_holds() {
     assert_eq!(vms.len(), 1, "the destroyed VM was expunged: {vms:?}");
     assert_eq!(vms[0]["state"], "Running");
 }
+
+#[test]
+fn a_public_ip_given_by_address_is_used_and_an_unknown_one_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let nat = sim
+        .list(home, "listPublicIpAddresses", &[])
+        .into_iter()
+        .find(|ip| ip["issourcenat"] == true)
+        .expect("the network's source NAT IP");
+    let address = nat["ipaddress"].as_str().unwrap().to_string();
+
+    let dir = project(
+        home,
+        "given",
+        &ADVANCED.replace(
+            "allow_from",
+            &format!("public_ip = \"{address}\"\nallow_from"),
+        ),
+    );
+    sim.cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .assert()
+        .success();
+    assert_eq!(machine_state(&dir, "db")["ssh"]["host"], address.as_str());
+
+    let dir = project(
+        home,
+        "unknown",
+        &ADVANCED.replace("allow_from", "public_ip = \"192.0.2.77\"\nallow_from"),
+    );
+    let out = sim
+        .cmd(home, &dir)
+        .args(["up", "--no-connect", "db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("192.0.2.77 is not allocated to this account"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.census(home).keypairs, 1, "nothing made for the failed project");
+}

@@ -164,6 +164,11 @@ impl CloudStack {
             .store
             .load_project()
             .context("cannot read .box/project.json")?;
+        // The IPs that are only looked up go before anything is created, so
+        // a wrong address fails with nothing made.
+        let mut ips = BTreeMap::new();
+        choose_ips(&api, &env, &me.rules, &plans, &[], &mut ps, false, &mut ips).await?;
+
         let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
             .context("cannot create the project's SSH key")?;
         let replaced = shared::ensure_keypair(&api, &env, &key.public, &mut ps).await?;
@@ -229,58 +234,18 @@ impl CloudStack {
             save_project(&env, &ps)?;
         }
 
-        let mut ips = BTreeMap::new();
-        for plan in plans.values() {
-            let Reach::PortForward { ip } = &plan.reach else {
-                continue;
-            };
-            let Some(network) = plan.network_id.clone() else {
-                continue;
-            };
-            if ips.contains_key(&network) {
-                continue;
-            }
-            let chosen = match ip {
-                IpChoice::SourceNat => api
-                    .client
-                    .list_public_ip_addresses(
-                        &Params::new()
-                            .set("associatednetworkid", &network)
-                            .set("issourcenat", "true")
-                            .set("listall", "true"),
-                    )
-                    .await
-                    .map_err(|e| convert(e, "cannot list public IP addresses"))?
-                    .into_iter()
-                    .find(|ip| ip.issourcenat == Some(true))
-                    .ok_or_else(|| {
-                        crate::error::Hinted::new(
-                            format!("the network of zone `{}` has no source NAT IP", plan.zone_name),
-                            "set `public_ip = \"auto\"` to acquire one, or `private = true` to reach the VMs directly",
-                        )
-                    })?,
-                IpChoice::Auto => {
-                    let ip = shared::ensure_project_ip(&api, &env, &network, &tagged_ips, &mut ps).await?;
-                    save_project(&env, &ps)?;
-                    ip
-                }
-                IpChoice::Address(addr) => api
-                    .client
-                    .list_public_ip_addresses(&Params::new().set("ipaddress", addr).set("listall", "true"))
-                    .await
-                    .map_err(|e| convert(e, "cannot list public IP addresses"))?
-                    .into_iter()
-                    .find(|ip| &ip.ipaddress == addr)
-                    .ok_or_else(|| {
-                        crate::error::Hinted::new(
-                            format!("the public IP {addr} is not allocated to this account"),
-                            "acquire it first, or set `public_ip = \"auto\"`",
-                        )
-                    })?,
-            };
-            me.rules.load(&api, &chosen.id).await?;
-            ips.insert(network, chosen);
-        }
+        // Acquired last, once every read-only check has passed.
+        choose_ips(
+            &api,
+            &env,
+            &me.rules,
+            &plans,
+            &tagged_ips,
+            &mut ps,
+            true,
+            &mut ips,
+        )
+        .await?;
 
         me.prepared = Prepared {
             plans,
@@ -403,6 +368,74 @@ impl CloudStack {
             .save_machine(state)
             .with_context(|| format!("cannot record the progress of `{}` in .box/", state.name))
     }
+}
+
+/// The public IP each network's port forwards use: the source NAT IP or a
+/// given address (looked up, `auto == false`), or the project's acquired
+/// IP (`auto == true`); and the rules already on it.
+#[allow(clippy::too_many_arguments)]
+async fn choose_ips(
+    api: &Api,
+    env: &Env,
+    rules: &reach::Rules,
+    plans: &BTreeMap<String, Plan>,
+    tagged_ips: &[PublicIpAddress],
+    ps: &mut ProjectState,
+    auto: bool,
+    ips: &mut BTreeMap<String, PublicIpAddress>,
+) -> anyhow::Result<()> {
+    for plan in plans.values() {
+        let Reach::PortForward { ip } = &plan.reach else {
+            continue;
+        };
+        let Some(network) = plan.network_id.clone() else {
+            continue;
+        };
+        if ips.contains_key(&network) || matches!(ip, IpChoice::Auto) != auto {
+            continue;
+        }
+        let chosen = match ip {
+            IpChoice::SourceNat => api
+                .client
+                .list_public_ip_addresses(
+                    &Params::new()
+                        .set("associatednetworkid", &network)
+                        .set("issourcenat", "true")
+                        .set("listall", "true"),
+                )
+                .await
+                .map_err(|e| convert(e, "cannot list public IP addresses"))?
+                .into_iter()
+                .find(|ip| ip.issourcenat == Some(true))
+                .ok_or_else(|| {
+                    crate::error::Hinted::new(
+                        format!("the network of zone `{}` has no source NAT IP", plan.zone_name),
+                        "set `public_ip = \"auto\"` to acquire one, or `private = true` to reach the VMs directly",
+                    )
+                })?,
+            IpChoice::Auto => {
+                let ip = shared::ensure_project_ip(api, env, &network, tagged_ips, ps).await?;
+                save_project(env, ps)?;
+                ip
+            }
+            IpChoice::Address(addr) => api
+                .client
+                .list_public_ip_addresses(&Params::new().set("ipaddress", addr).set("listall", "true"))
+                .await
+                .map_err(|e| convert(e, "cannot list public IP addresses"))?
+                .into_iter()
+                .find(|ip| &ip.ipaddress == addr)
+                .ok_or_else(|| {
+                    crate::error::Hinted::new(
+                        format!("the public IP {addr} is not allocated to this account"),
+                        "acquire it first, or set `public_ip = \"auto\"`",
+                    )
+                })?,
+        };
+        rules.load(api, &chosen.id).await?;
+        ips.insert(network, chosen);
+    }
+    Ok(())
 }
 
 /// `allow_from`, or the whole Internet.
