@@ -6,7 +6,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin box
-box=$repo/target/release/box
+box=${CARGO_TARGET_DIR:-$repo/target}/release/box
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -43,7 +43,8 @@ if command -v vagrant >/dev/null; then
     # The anchor's cost is start-up plus loading the environment; with no
     # provider installed here vagrant reports an error after doing both, so
     # its exit status is ignored.
-    cmds+=(-n vagrant "cd $work/vagrant && VAGRANT_CHECKPOINT_DISABLE=1 vagrant status || true")
+    cmds+=(-n vagrant "sh -c 'cd $work/vagrant && VAGRANT_CHECKPOINT_DISABLE=1 vagrant status >/dev/null 2>&1; true'")
 fi
-hyperfine --warmup 3 --min-runs 20 --export-markdown "$work/result.md" "${cmds[@]}"
+# -N: no intermediate shell, so box is timed alone.
+hyperfine -N --warmup 3 --min-runs 20 --export-markdown "$work/result.md" "${cmds[@]}"
 cat "$work/result.md"
