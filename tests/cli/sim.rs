@@ -24,6 +24,16 @@ struct Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        // SIGTERM first, so a simulator with real machines stops them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -93,7 +103,9 @@ impl Sim {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        self.child.wait().expect("the simulator exits")
+        let status = self.child.wait().expect("the simulator exits");
+        std::mem::forget(self);
+        status
     }
 }
 
@@ -560,4 +572,136 @@ fn latency_and_job_duration_are_accepted_and_transitions_are_visible() {
             .unwrap();
         assert_eq!(vms["virtualmachine"][0]["state"], "Starting");
     });
+}
+
+/// Whether anything accepts TCP connections at `addr`.
+fn port_open(addr: &str) -> bool {
+    std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok()
+}
+
+#[test]
+fn qemu_backing_reaches_ssh_only_through_a_port_forwarding_rule() {
+    support::require(if cfg!(target_arch = "aarch64") {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    });
+    support::require("qemu-img");
+    support::require("ssh");
+    support::require("ssh-keygen");
+    let boxes = crate::guest::boxes_dir();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "sim", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    let boxes_arg = boxes.to_string_lossy().into_owned();
+    let sim = Sim::start(&["--backing", "qemu", "--boxes-dir", &boxes_arg]);
+    let c = sim.client();
+    let (vm, ip, address) = block_on(async {
+        c.call(
+            "registerSSHKeyPair",
+            &p(&[("name", "login"), ("publickey", public.trim())]),
+        )
+        .await
+        .unwrap();
+        let (zone, template, offering) = catalogue(&c).await;
+        let user_data =
+            "I2Nsb3VkLWNvbmZpZwpydW5jbWQ6CiAgLSB0b3VjaCAvdmFyL3RtcC9mcm9tLXVzZXItZGF0YQo=";
+        let vm = c
+            .deploy_virtual_machine(&p(&[
+                ("zoneid", &zone),
+                ("templateid", &template),
+                ("serviceofferingid", &offering),
+                ("name", "real-1"),
+                ("keypair", "login"),
+                ("userdata", user_data),
+            ]))
+            .await
+            .unwrap();
+        let ips = c
+            .list_public_ip_addresses(&p(&[("issourcenat", "true")]))
+            .await
+            .unwrap();
+        let address = ips[0].ipaddress.clone();
+        (vm.id, ips[0].id.clone(), address)
+    });
+    // A free port on the public address, for the rule.
+    let port = std::net::TcpListener::bind((address.as_str(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("{address}:{port}");
+    assert!(!port_open(&target), "without a rule the port is closed");
+
+    let rule = block_on(c.create_port_forwarding_rule(&p(&[
+        ("ipaddressid", &ip),
+        ("privateport", "22"),
+        ("publicport", &port.to_string()),
+        ("protocol", "tcp"),
+        ("virtualmachineid", &vm),
+    ])))
+    .unwrap();
+    let ssh = |command: &str| {
+        Command::new("ssh")
+            .args(["-i"])
+            .arg(&key)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "LogLevel=ERROR",
+                &format!("debian@{address}"),
+                command,
+            ])
+            .output()
+            .unwrap()
+    };
+    // The guest boots under emulation: poll until it lets us in, giving up
+    // only after a generous wait (a boot, not a performance check).
+    let deadline = std::time::Instant::now() + Duration::from_secs(900);
+    let out = loop {
+        let out = ssh("whoami && test -e /var/tmp/from-user-data && echo user-data-ran");
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ssh never got in: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("debian"), "{stdout}");
+    assert!(
+        stdout.contains("user-data-ran"),
+        "the deployment's user data ran: {stdout}"
+    );
+
+    block_on(c.call_and_wait("deletePortForwardingRule", &p(&[("id", &rule.id)]))).unwrap();
+    assert!(!port_open(&target), "the port closes with the rule");
+
+    block_on(c.call_and_wait(
+        "destroyVirtualMachine",
+        &p(&[("id", &vm), ("expunge", "true")]),
+    ))
+    .unwrap();
+    assert!(sim.terminate().success());
 }

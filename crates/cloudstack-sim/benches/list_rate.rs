@@ -44,6 +44,7 @@ fn main() {
                 job_duration: Duration::from_millis(1),
                 faults: Faults::none(),
                 verbose: false,
+                backing: None,
             })
             .await
             .unwrap();

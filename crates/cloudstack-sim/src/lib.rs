@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backing;
 pub mod clock;
 pub mod error;
 pub mod faults;
@@ -26,10 +27,17 @@ pub use server::{Bound, Config, ServerError};
 pub async fn run(options: options::Options) -> anyhow::Result<()> {
     use anyhow::Context;
 
-    if options.backing == options::Backing::Qemu {
-        anyhow::bail!("--backing qemu is not available in this build; use --backing none");
-    }
     let secret = options.secret()?;
+    let backing = match options.backing {
+        options::Backing::None => None,
+        options::Backing::Qemu => {
+            let Some(boxes) = &options.boxes_dir else {
+                anyhow::bail!("--backing qemu needs --boxes-dir DIR (or BOX_BOXES_DIR): the box store holding the templates' boxes");
+            };
+            let b = backing::QemuBacking::new(boxes, options.state.as_deref())?;
+            Some(std::sync::Arc::new(b))
+        }
+    };
     let config = Config {
         listen: options.listen,
         credentials: auth::Credentials::new(options.api_key.clone(), secret),
@@ -44,6 +52,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
             options.seed,
         ),
         verbose: options.verbose,
+        backing,
     };
     let bound = Bound::new(config).await?;
     let addr = bound

@@ -78,6 +78,10 @@ pub struct Options {
     #[arg(long, value_enum, default_value = "none")]
     pub backing: Backing,
 
+    /// The box store the templates' boxes come from, for --backing qemu.
+    #[arg(long, env = "BOX_BOXES_DIR", value_name = "DIR")]
+    pub boxes_dir: Option<PathBuf>,
+
     /// Log every call (never parameters, so never secrets) on stderr.
     #[arg(short, long)]
     pub verbose: bool,

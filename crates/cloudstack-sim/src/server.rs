@@ -21,10 +21,12 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, Ctx};
 use crate::auth::{self, Credentials};
+use crate::backing::{self, Boot, QemuBacking};
 use crate::clock;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::jobs;
+use crate::jobs::Action;
 use crate::model::Cloud;
 use crate::params::Params;
 use crate::seed;
@@ -45,6 +47,8 @@ pub struct Config {
     pub job_duration: Duration,
     pub faults: Faults,
     pub verbose: bool,
+    /// Real machines behind the VMs (`--backing qemu`).
+    pub backing: Option<Arc<QemuBacking>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,7 @@ struct Sim {
     job_duration: Duration,
     store: Option<Store>,
     verbose: bool,
+    backing: Option<Arc<QemuBacking>>,
 }
 
 /// A simulator bound to its port, not yet serving.
@@ -156,6 +161,7 @@ impl Bound {
             job_duration: config.job_duration,
             store,
             verbose: config.verbose,
+            backing: config.backing,
         });
         if fresh {
             sim.save_now();
@@ -181,6 +187,27 @@ impl Bound {
             .collect();
         for (id, due) in pending {
             spawn_job(sim.clone(), id, due);
+        }
+        if let Some(b) = sim.backing.clone() {
+            // Machines that were running when the last run stopped boot again.
+            let boots: Vec<Boot> = {
+                let st = sim.lock();
+                st.cloud
+                    .vms
+                    .iter()
+                    .filter(|v| v.state == "Running")
+                    .filter_map(|v| Boot::of(&st.cloud, &v.id))
+                    .collect()
+            };
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                for boot in boots {
+                    if let Err(e) = b.start(&boot).await {
+                        eprintln!("cloudstack-sim: cannot boot {}: {e}", boot.name);
+                    }
+                }
+                sim.sync_network().await;
+            });
         }
         tokio::pin!(shutdown);
         loop {
@@ -209,6 +236,9 @@ impl Bound {
             }
         }
         sim.save_now();
+        if let Some(b) = &sim.backing {
+            b.stop_all().await;
+        }
         Ok(())
     }
 }
@@ -228,7 +258,7 @@ fn spawn_job(sim: Arc<Sim>, id: String, due: u64) {
         if due > now {
             tokio::time::sleep(Duration::from_millis(due - now)).await;
         }
-        sim.finish_job(&id);
+        sim.finish_job(&id).await;
     });
 }
 
@@ -238,18 +268,84 @@ impl Sim {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn finish_job(&self, id: &str) {
-        let snapshot = {
-            let mut st = self.lock();
-            let Some(command) = st.cloud.jobs.get(id).map(|j| j.command.clone()) else {
+    async fn finish_job(self: &Arc<Self>, id: &str) {
+        let (command, action, boot) = {
+            let st = self.lock();
+            let Some(job) = st.cloud.jobs.get(id) else {
                 return;
             };
-            let fault = self.faults.job_failure(&command);
+            let vm = match &job.action {
+                Action::VmDeploy { vm, .. } | Action::VmStart { vm } => Boot::of(&st.cloud, vm),
+                _ => None,
+            };
+            (job.command.clone(), job.action.clone(), vm)
+        };
+        let mut fault = None;
+        if let Some(b) = &self.backing {
+            fault = self
+                .back(b, &action, boot.as_ref())
+                .await
+                .err()
+                .map(ApiError::internal);
+        }
+        let fault = fault.or_else(|| self.faults.job_failure(&command));
+        if let (Some(b), Some(_), Some(boot)) = (&self.backing, &fault, &boot) {
+            // The job failed after all: the machine does not stay up.
+            b.stop(&boot.id).await;
+        }
+        let snapshot = {
+            let mut st = self.lock();
             jobs::complete(&mut st.cloud, id, clock::now_ms(), fault);
             st.changed();
             self.snapshot(&st)
         };
         self.write(snapshot);
+        self.sync_network().await;
+    }
+
+    /// What a finished job does to the real machine, before the cloud's
+    /// state says it is done.
+    async fn back(
+        &self,
+        b: &QemuBacking,
+        action: &Action,
+        boot: Option<&Boot>,
+    ) -> Result<(), String> {
+        match action {
+            Action::VmDeploy { start: true, .. } | Action::VmStart { .. } => match boot {
+                Some(boot) => b.start(boot).await,
+                None => Err("the VM is gone".into()),
+            },
+            Action::VmStop { vm } => {
+                b.stop(vm).await;
+                Ok(())
+            }
+            Action::VmReboot { vm } => {
+                b.reboot(vm).await;
+                Ok(())
+            }
+            Action::VmDestroy { vm, expunge, .. } => {
+                if *expunge {
+                    b.remove(vm).await;
+                } else {
+                    b.stop(vm).await;
+                }
+                Ok(())
+            }
+            Action::VmExpunge { vm } => {
+                b.remove(vm).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the real machines' forwarded ports match the network rules.
+    async fn sync_network(self: &Arc<Self>) {
+        let Some(b) = &self.backing else { return };
+        let sim = self.clone();
+        b.reconcile(move || backing::forwards(&sim.lock().cloud))
+            .await;
     }
 
     fn snapshot(&self, st: &State) -> Option<(u64, Vec<u8>)> {
@@ -410,6 +506,10 @@ impl Sim {
         self.write(snapshot);
         for (id, due) in started {
             spawn_job(self.clone(), id, due);
+        }
+        if !read && self.backing.is_some() {
+            let sim = self.clone();
+            tokio::spawn(async move { sim.sync_network().await });
         }
         match result {
             Ok(body) => (200, body, Some(command)),
