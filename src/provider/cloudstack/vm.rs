@@ -237,8 +237,7 @@ fn forget_vm(st: &mut MachineState) {
     if let Some(id) = st.id.take() {
         st.resources.retain(|r| !(r.kind == VM && r.id == id));
     }
-    // Rules pointed at the old VM; they are found again by the IP's listing.
-    st.resources.retain(|r| r.kind != PF_RULE);
+    // Rules made for the old VM stay recorded, so destroy still removes them.
     st.ssh = None;
     st.status = Status::NotCreated;
 }
@@ -444,13 +443,17 @@ async fn failed_deploy(p: &CloudStack, st: &mut MachineState, e: Error) -> anyho
     let mut left = None;
     if let Some(id) = st.id.clone() {
         if let Ok(Some(v)) = get(&p.api, &id).await {
-            if !gone(&v) && remove_vm(&p.api, &id, true).await.is_err() {
+            let removed = match remove_vm(&p.api, &id, true).await {
+                Err(e) if refused(&e) => remove_vm(&p.api, &id, false).await,
+                other => other,
+            };
+            if !gone(&v) && removed.is_err() {
                 left = Some(id.clone());
             }
         }
     }
     if left.is_none() {
-        super::vm::forget_vm(st);
+        forget_vm(st);
         st.resources.retain(|r| r.kind != VM);
     }
     st.provider_data.remove("deploy");
