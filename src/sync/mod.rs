@@ -10,6 +10,7 @@ mod apply;
 mod manifest;
 mod plan;
 mod scan;
+mod small;
 pub mod watch;
 
 use std::collections::BTreeSet;
@@ -149,6 +150,9 @@ pub struct FolderSync<'a> {
     /// instead (an older manifest only makes the next sync resend more).
     pub save_eagerly: bool,
     unsaved: bool,
+    /// Send small changes over SFTP (`--watch`): no process starts on the guest.
+    pub prefer_sftp: bool,
+    sftp: Option<ssh2::Sftp>,
 }
 
 /// More changed paths than this in one batch: scan everything instead.
@@ -174,6 +178,8 @@ impl<'a> FolderSync<'a> {
             check_remote: true,
             save_eagerly: true,
             unsaved: false,
+            prefer_sftp: false,
+            sftp: None,
         }
     }
 
@@ -285,8 +291,30 @@ impl<'a> FolderSync<'a> {
             owner: owner.unwrap_or(login),
             elevate: login != "root" && owner.is_some_and(|o| o.split(':').next() != Some(login)),
         };
+        let by_sftp = self.prefer_sftp
+            && !remote.elevate
+            && owner.is_none_or(|o| o == login)
+            && !plan.is_empty()
+            && small::fits(&plan, &local, &self.manifest);
+        if by_sftp && self.sftp.is_none() {
+            self.sftp = session.sftp().ok();
+        }
+        let small = match (&self.sftp, by_sftp) {
+            (Some(sftp), true) => small::apply(
+                sftp,
+                &folder.to,
+                &folder.from,
+                &plan,
+                &local,
+                &mut self.manifest,
+            )
+            .ok(),
+            _ => None,
+        };
         let result = if plan.is_empty() {
             Ok(apply::Applied::default())
+        } else if let Some(done) = small {
+            Ok(done)
         } else {
             apply::apply(
                 session,

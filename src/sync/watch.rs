@@ -69,6 +69,7 @@ pub fn watch(
             let mut fs = FolderSync::open(m, f, store, session);
             fs.check_remote = false;
             fs.save_eagerly = false;
+            fs.prefer_sftp = true;
             folders.push((i, fs));
         }
     }
