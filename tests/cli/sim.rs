@@ -705,3 +705,110 @@ fn qemu_backing_reaches_ssh_only_through_a_port_forwarding_rule() {
     .unwrap();
     assert!(sim.terminate().success());
 }
+
+#[test]
+fn qemu_backing_in_the_basic_zone_opens_port_22_by_security_group() {
+    support::require(if cfg!(target_arch = "aarch64") {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    });
+    support::require("ssh");
+    support::require("ssh-keygen");
+    let boxes = crate::guest::boxes_dir();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "sim", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let boxes_arg = boxes.to_string_lossy().into_owned();
+    let sim = Sim::start(&["--backing", "qemu", "--boxes-dir", &boxes_arg]);
+    let c = sim.client();
+    let (address, group) = block_on(async {
+        c.call(
+            "registerSSHKeyPair",
+            &p(&[("name", "login"), ("publickey", public.trim())]),
+        )
+        .await
+        .unwrap();
+        let zones = c
+            .call("listZones", &p(&[("networktype", "Basic")]))
+            .await
+            .unwrap();
+        let zone = zones["zone"][0]["id"].as_str().unwrap().to_string();
+        let (_, template, offering) = catalogue(&c).await;
+        let group = c
+            .call("createSecurityGroup", &p(&[("name", "ssh")]))
+            .await
+            .unwrap();
+        let group = group["securitygroup"]["id"].as_str().unwrap().to_string();
+        let vm = c
+            .deploy_virtual_machine(&p(&[
+                ("zoneid", &zone),
+                ("templateid", &template),
+                ("serviceofferingid", &offering),
+                ("name", "basic-real"),
+                ("keypair", "login"),
+                ("securitygroupids", &group),
+            ]))
+            .await
+            .unwrap();
+        (vm.default_ip().unwrap().to_string(), group)
+    });
+    assert!(
+        address.starts_with("127."),
+        "a loopback NIC address: {address}"
+    );
+    let target = format!("{address}:22");
+    assert!(!port_open(&target), "no ingress rule, port 22 closed");
+    block_on(c.call_and_wait(
+        "authorizeSecurityGroupIngress",
+        &p(&[
+            ("securitygroupid", &group),
+            ("protocol", "tcp"),
+            ("startport", "22"),
+            ("endport", "22"),
+            ("cidrlist", "127.0.0.0/8"),
+        ]),
+    ))
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(900);
+    let out = loop {
+        let out = Command::new("ssh")
+            .arg("-i")
+            .arg(&key)
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "LogLevel=ERROR",
+                &format!("debian@{address}"),
+                "hostname",
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    assert!(
+        out.status.success(),
+        "ssh never got in: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "basic-real");
+    assert!(sim.terminate().success());
+}

@@ -8,7 +8,7 @@
 //! `hostfwd` entries on loopback addresses: a port-forwarding rule (with a
 //! firewall rule admitting it) maps `public IP:public port` to the guest,
 //! static NAT maps the firewall's ports on its IP, and in the Basic zone a
-//! security group's ingress rules open the VM's own 127.20.x.y address.
+//! security group's ingress rules open the VM's own loopback address.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
