@@ -55,6 +55,9 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
         backing,
     };
     let bound = Bound::new(config).await?;
+    // Handlers go in before the line is printed: whoever reads it may
+    // signal at once, and the default action would kill us uncleanly.
+    let shutdown = shutdown_signal()?;
     let addr = bound
         .local_addr()
         .context("cannot read the listening address")?;
@@ -62,23 +65,20 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
     writeln!(out, "listening on http://{addr}/client/api").context("cannot write to stdout")?;
     out.flush().context("cannot write to stdout")?;
     drop(out);
-    bound.serve(shutdown_signal()).await?;
+    bound.serve(shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM; the handlers are installed on return.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use anyhow::Context;
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-        // Without signal handlers, Ctrl-C still ends the process by default.
-        _ => std::future::pending().await,
-    }
+    })
 }

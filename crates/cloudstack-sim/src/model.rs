@@ -22,18 +22,11 @@ pub struct Account {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Counters {
-    /// The second octet of this cloud's loopback addresses.
-    #[serde(default = "default_block")]
-    pub block: u8,
     pub vm: u32,
     pub public_ip: u32,
     pub guest_ip: u32,
     pub basic_ip: u32,
     pub mac: u32,
-}
-
-fn default_block() -> u8 {
-    20
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,22 +12,14 @@ pub const BASIC_ZONE: &str = "Sim-Basic";
 pub const ADVANCED_ZONE: &str = "Sim-Advanced";
 
 /// Public addresses are loopback addresses so that, with real machines
-/// behind them, a forwarded port is reachable from the host. Each fresh
-/// cloud draws its own second octet (`block`), so simulators running side
-/// by side (parallel tests) do not hand out the same addresses.
-pub fn public_ip(block: u8, n: u32) -> String {
-    format!("127.{block}.{}.{}", (n / 250) % 64, n % 250 + 1)
+/// behind them, a forwarded port is reachable from the host.
+pub fn public_ip(n: u32) -> String {
+    format!("127.10.{}.{}", (n / 250) % 256, n % 250 + 1)
 }
 
-/// Basic-zone guests sit directly on a loopback address of their own, in
-/// the upper part of the cloud's block.
-pub fn basic_ip(block: u8, n: u32) -> String {
-    format!("127.{block}.{}.{}", 64 + (n / 250) % 64, n % 250 + 2)
-}
-
-fn random_block() -> u8 {
-    use rand::Rng;
-    rand::thread_rng().gen_range(16..=254)
+/// Basic-zone guests sit directly on a loopback address of their own.
+pub fn basic_ip(n: u32) -> String {
+    format!("127.20.{}.{}", (n / 250) % 256, n % 250 + 2)
 }
 
 pub fn guest_ip(n: u32) -> String {
@@ -41,7 +33,6 @@ pub fn cloud() -> Cloud {
         known.insert(i.clone());
         i
     };
-    let block = random_block();
     let account = Account {
         account_id: id(),
         user_id: id(),
@@ -62,8 +53,8 @@ pub fn cloud() -> Cloud {
         name: "guestNetworkForBasicZone".into(),
         zone_id: basic.id.clone(),
         kind: "Shared".into(),
-        cidr: format!("127.{block}.64.0/18"),
-        gateway: format!("127.{block}.64.1"),
+        cidr: "127.20.0.0/16".into(),
+        gateway: "127.20.0.1".into(),
     };
     let isolated = Network {
         id: id(),
@@ -124,7 +115,7 @@ pub fn cloud() -> Cloud {
     };
     let source_nat = PublicIp {
         id: id(),
-        address: public_ip(block, 0),
+        address: public_ip(0),
         zone_id: advanced.id.clone(),
         network_id: Some(isolated.id.clone()),
         source_nat: true,

@@ -50,7 +50,7 @@ pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         }
     };
     ctx.cloud.counters.public_ip += 1;
-    let address = seed::public_ip(ctx.cloud.counters.block, ctx.cloud.counters.public_ip);
+    let address = seed::public_ip(ctx.cloud.counters.public_ip);
     let id = ctx.id();
     ctx.cloud.ips.push(PublicIp {
         id: id.clone(),

@@ -183,7 +183,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let mac = ids::mac(counters.mac);
     let ip = if zone.basic() {
         counters.basic_ip += 1;
-        seed::basic_ip(counters.block, counters.basic_ip)
+        seed::basic_ip(counters.basic_ip)
     } else {
         counters.guest_ip += 1;
         seed::guest_ip(counters.guest_ip)
