@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::{relevant, FolderSync, SyncError};
 use crate::boxfile::Machine;
@@ -31,6 +31,8 @@ pub fn watch(
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            // Reads (box's own scans open every folder) change nothing.
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
             Ok(event) if !event.need_rescan() => {
                 for p in event.paths {
                     let _ = tx.send(p);
