@@ -8,6 +8,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 files=${1:-10000}
 mb=${2:-100}
 watch_files=${3:-30000}
+# Only the watch latency: no big tree needed.
+if [ "${BENCH_ONLY:-all}" = watch ]; then files=10; mb=1; fi
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin box
 box=$repo/target/release/box
 
@@ -87,7 +89,10 @@ rsync_cmd="rsync -a --delete -e 'ssh -F $work/ssh_config' $proj/tree/ bench-web:
 manifest_dir=$proj/.box/machines/web/sync
 
 run() { hyperfine --style basic --export-json "$work/$1.json" "${@:2}"; }
+# BENCH_ONLY=watch skips the hyperfine comparisons.
+only=${BENCH_ONLY:-all}
 
+if [ "$only" = all ]; then
 echo; echo "== initial sync: $files files, $mb MB =="
 run initial --warmup 1 --runs 5 \
     --prepare "rm -rf $guest/box $manifest_dir $guest/rsync; sync" -n box "$box -q -C $proj sync" \
@@ -102,6 +107,7 @@ run ssh --warmup 3 --runs 40 -n box "$box -C $proj ssh web -- true" \
     -n ssh "ssh -F $work/ssh_config bench-web true" \
     -n ssh-multiplexed "ssh -F $work/ssh_config.mux bench-web true"
 ssh -F "$work/ssh_config.mux" -O exit bench-web 2>/dev/null || true
+fi
 
 echo; echo "== box sync --watch latency on a $watch_files-file tree =="
 rm -rf "$proj/tree" "$manifest_dir" "$guest/box"
@@ -121,6 +127,7 @@ for _ in $(seq 200); do grep -q watching "$work/watch.log" && break; sleep 0.05;
 python3 "$repo/benches/watch_latency.py" "$proj/tree" "$guest/box" 40 | tee "$work/watch.txt"
 kill "$watch_pid"; watch_pid=
 
+[ "$only" = all ] || exit 0
 echo; echo "== ratios (box / anchor, mean) =="
 python3 - "$work" <<'PY'
 import json, sys

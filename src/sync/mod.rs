@@ -198,8 +198,19 @@ impl<'a> FolderSync<'a> {
         let mut rels = Vec::new();
         for p in changed {
             if let Ok(rel) = p.strip_prefix(&self.folder.from) {
-                match rel.to_str() {
-                    Some(r) => rels.push(r.replace('\\', "/")),
+                let Some(r) = rel.to_str() else {
+                    return self.run_scoped(session, None);
+                };
+                let r = r.replace('\\', "/");
+                if !self.through_link(&r) {
+                    rels.push(r);
+                    continue;
+                }
+                // The watcher follows links to folders and reports the
+                // link's path; find the real one (or drop a path outside).
+                match self.real_rel(&r) {
+                    Some(Some(real)) => rels.push(real),
+                    Some(None) => {}
                     None => return self.run_scoped(session, None),
                 }
             }
@@ -223,6 +234,36 @@ impl<'a> FolderSync<'a> {
             dirty.insert(d.to_string());
         }
         self.run_scoped(session, Some(dirty))
+    }
+
+    /// True when a folder above `rel` is a symbolic link.
+    fn through_link(&self, rel: &str) -> bool {
+        let mut d = parent(rel);
+        while !d.is_empty() {
+            if self
+                .manifest
+                .entries
+                .get(d)
+                .is_some_and(|e| e.kind == manifest::Kind::Symlink)
+            {
+                return true;
+            }
+            d = parent(d);
+        }
+        false
+    }
+
+    /// `rel` with its folder resolved: `Some(None)` when it lies outside
+    /// the sync folder, `None` when it cannot be resolved.
+    fn real_rel(&self, rel: &str) -> Option<Option<String>> {
+        let root = std::fs::canonicalize(&self.folder.from).ok()?;
+        let dir = std::fs::canonicalize(self.folder.from.join(parent(rel))).ok()?;
+        let name = rel.rsplit('/').next()?;
+        Some(match dir.strip_prefix(&root) {
+            Ok(d) if d.as_os_str().is_empty() => Some(name.to_string()),
+            Ok(d) => d.to_str().map(|d| format!("{d}/{name}")),
+            Err(_) => None,
+        })
     }
 
     fn is_dir(&self, rel: &str) -> bool {
