@@ -28,6 +28,11 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
     use anyhow::Context;
 
     let secret = options.secret()?;
+    if options.secret_key.is_some() {
+        eprintln!(
+            "cloudstack-sim: warning: --secret-key is visible to every user in the process list; use --secret-key-file or CLOUDSTACK_SIM_SECRET_KEY"
+        );
+    }
     let backing = match options.backing {
         options::Backing::None => None,
         options::Backing::Qemu => {
