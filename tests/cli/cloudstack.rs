@@ -41,24 +41,7 @@ impl Drop for Sim {
 }
 
 fn sim_binary() -> PathBuf {
-    let path = assert_cmd::cargo::cargo_bin("cloudstack-sim");
-    if !path.exists() {
-        // `cargo test --test cli` builds only this package's binaries.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "cloudstack-sim",
-                "--bin",
-                "cloudstack-sim",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cannot build cloudstack-sim");
-    }
-    path
+    crate::support::sim_binary()
 }
 
 impl Sim {

@@ -39,26 +39,8 @@ impl Drop for Sim {
     }
 }
 
-/// The simulator binary, built on demand: `cargo test --test cli` builds
-/// only this package's binaries, not the other workspace members'.
 fn sim_binary() -> PathBuf {
-    let path = assert_cmd::cargo::cargo_bin("cloudstack-sim");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "cloudstack-sim",
-                "--bin",
-                "cloudstack-sim",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cannot build cloudstack-sim");
-    }
-    path
+    crate::support::sim_binary()
 }
 
 impl Sim {

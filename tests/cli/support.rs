@@ -39,3 +39,27 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// The `cloudstack-sim` binary, built on demand: `cargo test --test cli`
+/// builds only this package's binaries, not the other workspace members'.
+/// It lives next to the `box` binary in the target folder.
+pub fn sim_binary() -> std::path::PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let box_bin = assert_cmd::cargo::cargo_bin("box");
+    let path = box_bin
+        .parent()
+        .expect("the box binary is in a folder")
+        .join("cloudstack-sim");
+    BUILD.call_once(|| {
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "-q", "-p", "cloudstack-sim", "--bin", "cloudstack-sim"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cannot build cloudstack-sim");
+        }
+    });
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
