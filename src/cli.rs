@@ -102,7 +102,7 @@ pub struct UpArgs {
     /// Machine names (default: all machines).
     pub machines: Vec<String>,
     /// How many machines to bring up at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: u32,
     /// Skip the provisioners.
     #[arg(long)]

@@ -14,9 +14,9 @@ pub(crate) async fn providers_for(
 ) -> anyhow::Result<BTreeMap<String, Arc<Provider>>> {
     let mut out = BTreeMap::new();
     for s in states {
-        let key = s.provider.to_string();
-        if !out.contains_key(&key) {
-            out.insert(key, Arc::new(Provider::open(s.provider, ctx).await?));
+        if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(s.provider.to_string())
+        {
+            slot.insert(Arc::new(Provider::open(s.provider, ctx).await?));
         }
     }
     Ok(out)
