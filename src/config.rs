@@ -31,7 +31,10 @@ pub enum ConfigError {
     #[error("no CloudStack credentials for profile `{profile}`")]
     NoCredentials { profile: String },
     #[error("profile `{profile}` lacks `{field}`")]
-    Incomplete { profile: String, field: &'static str },
+    Incomplete {
+        profile: String,
+        field: &'static str,
+    },
     #[error("the secret command of profile `{profile}` failed: {message}")]
     SecretCommand { profile: String, message: String },
 }

@@ -44,7 +44,9 @@ fn permissions(mode: u32) -> fs::Permissions {
 
 #[cfg(not(unix))]
 fn permissions(_mode: u32) -> fs::Permissions {
-    fs::metadata(".").map(|m| m.permissions()).unwrap_or_else(|_| unreachable!())
+    fs::metadata(".")
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| unreachable!())
 }
 
 /// True when a file's permissions let users other than the owner read it.

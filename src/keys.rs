@@ -51,8 +51,8 @@ pub struct GeneratedKey {
 }
 
 pub fn generate(comment: &str) -> Result<GeneratedKey, KeyError> {
-    let mut key =
-        PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519).map_err(KeyError::Generate)?;
+    let mut key = PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519)
+        .map_err(KeyError::Generate)?;
     key.set_comment(comment);
     let private = key.to_openssh(LineEnding::LF).map_err(KeyError::Generate)?;
     let public = key.public_key().to_openssh().map_err(KeyError::Generate)?;
@@ -119,7 +119,10 @@ pub fn project_key(state_dir: &Path, project: &str) -> Result<KeyPair, KeyError>
 
 /// `ssh-ed25519 AAAA... comment` without the comment, for comparisons.
 pub fn public_key_without_comment(line: &str) -> String {
-    line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

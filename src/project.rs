@@ -33,7 +33,11 @@ pub fn environment_id(root: &Path) -> String {
     let mut out = String::new();
     for _ in 0..6 {
         let d = (n % 36) as u8;
-        out.push(if d < 10 { (b'0' + d) as char } else { (b'a' + d - 10) as char });
+        out.push(if d < 10 {
+            (b'0' + d) as char
+        } else {
+            (b'a' + d - 10) as char
+        });
         n /= 36;
     }
     out

@@ -36,7 +36,8 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
         .filter(|s| names.contains(&s.name))
         .collect();
     if states.is_empty() {
-        g.printer.info("nothing to destroy: no machine of this project was created");
+        g.printer
+            .info("nothing to destroy: no machine of this project was created");
         return Ok(ExitStatus::Success);
     }
     let doomed: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
@@ -104,13 +105,20 @@ fn confirm(names: &[&str]) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Hinted::new(
-            format!("refusing to destroy {} without confirmation", names.join(", ")),
+            format!(
+                "refusing to destroy {} without confirmation",
+                names.join(", ")
+            ),
             "run `box destroy --force` to destroy without asking",
         )
         .into());
     }
     let mut err = std::io::stderr();
-    write!(err, "Destroy {} and everything box created for them? [y/N] ", names.join(", "))?;
+    write!(
+        err,
+        "Destroy {} and everything box created for them? [y/N] ",
+        names.join(", ")
+    )?;
     err.flush()?;
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;

@@ -78,7 +78,9 @@ where
     for (name, handle) in handles {
         let result = match handle.await {
             Ok(r) => r,
-            Err(e) => Err(anyhow::anyhow!("the task for `{name}` panicked or was cancelled: {e}")),
+            Err(e) => Err(anyhow::anyhow!(
+                "the task for `{name}` panicked or was cancelled: {e}"
+            )),
         };
         out.push((name, result));
     }

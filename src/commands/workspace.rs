@@ -85,7 +85,12 @@ impl Workspace {
 
     pub fn machine(&self, name: &str) -> anyhow::Result<&Machine> {
         self.project.machine(name).ok_or_else(|| {
-            let known: Vec<&str> = self.project.machines.iter().map(|m| m.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .project
+                .machines
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
             let hint = match crate::suggest::did_you_mean(name, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? machines: {}", known.join(", ")),
                 None => format!("machines in this Boxfile: {}", known.join(", ")),

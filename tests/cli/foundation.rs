@@ -49,8 +49,9 @@ fn running_state(name: &str, port: u16) -> MachineState {
         port,
         user: "box".into(),
         identity_file: "/nonexistent/id_ed25519".into(),
-        host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB4tQ2Qm2RrKbbZ3ZCeQpDnBeWIw2x9Ob3VWRvg1ZmyB"
-            .into(),
+        host_key:
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB4tQ2Qm2RrKbbZ3ZCeQpDnBeWIw2x9Ob3VWRvg1ZmyB"
+                .into(),
     });
     s
 }
@@ -62,7 +63,8 @@ fn help_lists_every_verb() {
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     for verb in VERBS {
         assert!(
-            text.lines().any(|l| l.trim_start().starts_with(&format!("{verb} "))),
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{verb} "))),
             "`box --help` does not list `{verb}`:\n{text}"
         );
     }
@@ -151,7 +153,11 @@ fn a_corrupt_state_file_is_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     project_with_machines(dir.path(), 1);
     StateStore::open(dir.path()).unwrap();
-    fs::write(dir.path().join(".box/machines/m0.json"), "{\"schema\": 1, \"na").unwrap();
+    fs::write(
+        dir.path().join(".box/machines/m0.json"),
+        "{\"schema\": 1, \"na",
+    )
+    .unwrap();
     box_cmd(home.path())
         .current_dir(dir.path())
         .arg("status")
@@ -226,7 +232,9 @@ fn the_project_lock_serialises_read_modify_write_across_holders() {
     use boxcli::output::{Level, Printer};
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
-    store.save_machine(&MachineState::new("web", ProviderKind::Local)).unwrap();
+    store
+        .save_machine(&MachineState::new("web", ProviderKind::Local))
+        .unwrap();
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let store = store.clone();
@@ -334,7 +342,11 @@ fn the_secret_key_never_appears_in_output_or_state() {
                 "`box {}` printed the secret on {stream}:\n{text}",
                 args.join(" ")
             );
-            assert!(!text.contains("panicked"), "`box {}` panicked:\n{text}", args.join(" "));
+            assert!(
+                !text.contains("panicked"),
+                "`box {}` panicked:\n{text}",
+                args.join(" ")
+            );
         }
     }
     for root in [dir.path(), home.path()] {

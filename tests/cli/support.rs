@@ -54,7 +54,14 @@ pub fn sim_binary() -> std::path::PathBuf {
         if !path.exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = std::process::Command::new(cargo)
-                .args(["build", "-q", "-p", "cloudstack-sim", "--bin", "cloudstack-sim"])
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "cloudstack-sim",
+                    "--bin",
+                    "cloudstack-sim",
+                ])
                 .status()
                 .expect("cargo runs");
             assert!(status.success(), "cannot build cloudstack-sim");
