@@ -168,3 +168,138 @@ pub fn error_envelope(command: Option<&str>, err: &ApiError) -> Value {
     };
     json!({ key: err.body() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{jobs, seed};
+
+    fn run(cloud: &mut Cloud, command: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let cmd = find(command).ok_or_else(|| ApiError::unknown_command(command))?;
+        let mut ctx = Ctx::new(cloud, 0, 10, false);
+        call(&mut ctx, cmd, &Params::new(cmd.name, &pairs))
+            .map(|r| envelope(cmd.name, r)[response_name(cmd.name)].clone())
+    }
+
+    fn finish_all(cloud: &mut Cloud, fault: Option<ApiError>) {
+        let pending: Vec<String> = cloud
+            .jobs
+            .values()
+            .filter(|j| j.status == 0)
+            .map(|j| j.id.clone())
+            .collect();
+        for id in pending {
+            jobs::complete(cloud, &id, 1, fault.clone());
+        }
+    }
+
+    fn deploy(cloud: &mut Cloud, name: &str) -> String {
+        let zone = cloud
+            .zones
+            .iter()
+            .find(|z| z.name == seed::ADVANCED_ZONE)
+            .unwrap()
+            .id
+            .clone();
+        let (t, o) = (
+            cloud.templates[0].id.clone(),
+            cloud.service_offerings[0].id.clone(),
+        );
+        let r = run(
+            cloud,
+            "deployVirtualMachine",
+            &[
+                ("zoneid", &zone),
+                ("templateid", &t),
+                ("serviceofferingid", &o),
+                ("name", name),
+            ],
+        )
+        .unwrap();
+        r["id"].as_str().unwrap().to_string()
+    }
+
+    fn state(cloud: &Cloud, id: &str) -> String {
+        cloud
+            .vm(id)
+            .map(|v| v.state.clone())
+            .unwrap_or_else(|| "gone".into())
+    }
+
+    #[test]
+    fn a_vm_goes_through_the_real_states() {
+        let mut c = seed::cloud();
+        let id = deploy(&mut c, "web");
+        assert_eq!(state(&c, &id), "Starting");
+        finish_all(&mut c, None);
+        assert_eq!(state(&c, &id), "Running");
+        run(&mut c, "stopVirtualMachine", &[("id", &id)]).unwrap();
+        assert_eq!(state(&c, &id), "Stopping");
+        finish_all(&mut c, None);
+        assert_eq!(state(&c, &id), "Stopped");
+        let e = run(&mut c, "rebootVirtualMachine", &[("id", &id)]).unwrap_err();
+        assert_eq!(e.code, 431);
+        run(&mut c, "destroyVirtualMachine", &[("id", &id)]).unwrap();
+        finish_all(&mut c, None);
+        assert_eq!(state(&c, &id), "Destroyed");
+        run(&mut c, "expungeVirtualMachine", &[("id", &id)]).unwrap();
+        assert_eq!(state(&c, &id), "Expunging");
+        finish_all(&mut c, None);
+        assert_eq!(state(&c, &id), "gone");
+        // The id stays known: listing it is an empty answer, not a 431.
+        assert_eq!(
+            run(&mut c, "listVirtualMachines", &[("id", &id)]).unwrap(),
+            serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn a_failed_job_undoes_the_command() {
+        let mut c = seed::cloud();
+        let id = deploy(&mut c, "web");
+        finish_all(&mut c, Some(ApiError::internal("boom")));
+        assert_eq!(state(&c, &id), "Error");
+        let job = c.jobs.values().next().unwrap();
+        assert_eq!((job.status, job.result_code), (2, 530));
+        assert_eq!(job.render(&c)["jobresult"]["errortext"], "boom");
+    }
+
+    #[test]
+    fn parameters_are_checked_against_the_table() {
+        let mut c = seed::cloud();
+        let e = run(&mut c, "deployVirtualMachine", &[]).unwrap_err();
+        assert_eq!(
+            (
+                e.code,
+                e.text.ends_with("missing parameter serviceofferingid")
+            ),
+            (431, true),
+            "{}",
+            e.text
+        );
+        let e = run(
+            &mut c,
+            "listZones",
+            &[("id", "6c2b4a6e-0000-4000-8000-000000000000")],
+        )
+        .unwrap_err();
+        assert!(e.text.contains("Invalid parameter id value="), "{}", e.text);
+        let e = run(&mut c, "listZones", &[("page", "x")]).unwrap_err();
+        assert!(e.text.contains("for parameter page"), "{}", e.text);
+    }
+
+    #[test]
+    fn every_command_in_the_table_is_listed_by_list_apis() {
+        let mut c = seed::cloud();
+        let r = run(&mut c, "listApis", &[]).unwrap();
+        assert_eq!(r["count"].as_u64().unwrap() as usize, COMMANDS.len());
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), COMMANDS.len(), "no command twice in the table");
+    }
+}
