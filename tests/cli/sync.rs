@@ -183,6 +183,8 @@ fn sync_watch_sends_a_change_made_while_it_runs() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    // A failed assertion below must not leave the watcher running.
+    let mut child = KillOnDrop(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
@@ -238,6 +240,14 @@ fn sync_watch_sends_a_change_made_while_it_runs() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!g.join("fresh/a/ignored.log").exists());
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = child.0.kill();
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
