@@ -25,6 +25,9 @@ pub(crate) async fn run(g: &Globals, cmd: SnapshotCommand) -> anyhow::Result<Exi
     })?;
     let provider = Provider::open(state.provider, &ws.context()).await?;
     let listing = matches!(op, SnapshotOp::List);
+    // The guest's disk goes back in time: what the sync manifest says was
+    // sent may no longer be there.
+    let restoring = matches!(op, SnapshotOp::Restore(_));
     let done = match &op {
         SnapshotOp::Save(s) => format!("saved snapshot `{s}`"),
         SnapshotOp::Restore(s) => format!("restored snapshot `{s}`"),
@@ -32,6 +35,9 @@ pub(crate) async fn run(g: &Globals, cmd: SnapshotCommand) -> anyhow::Result<Exi
         SnapshotOp::List => String::new(),
     };
     let snapshots = provider.snapshot(&state, op).await?;
+    if restoring {
+        crate::sync::forget(&ws.store, &name)?;
+    }
     if listing {
         for s in snapshots {
             g.printer.data(&match s.created {
