@@ -371,3 +371,39 @@ fn logs_prints_the_machine_console_as_recorded() {
         .success()
         .stdout("[    0.000000] Linux version 6.1\nn login: ");
 }
+
+/// The `authorized_keys` box put in a machine's cloud-init seed.
+fn seed_login_key(seed: &Path) -> String {
+    use std::io::Read;
+    let fs =
+        fatfs::FileSystem::new(fs::File::open(seed).unwrap(), fatfs::FsOptions::new()).unwrap();
+    let mut text = String::new();
+    fs.root_dir()
+        .open_file("user-data")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(text.strip_prefix("#cloud-config\n").unwrap()).unwrap();
+    cfg["users"][0]["ssh_authorized_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn machines_created_in_parallel_all_trust_the_one_project_key() {
+    let p = Project::new(
+        "[project]\nname = \"para\"\n\n[defaults]\nbox = \"debian-12\"\n\n\
+         [[machine]]\nname = \"a\"\n\n[[machine]]\nname = \"b\"\n\n[[machine]]\nname = \"c\"\n",
+        guest::boxes_dir(),
+    );
+    p.ok(&["up", "--no-connect"]);
+    let key = fs::read_to_string(p.root.join(".box/keys/id_ed25519.pub")).unwrap();
+    for m in ["a", "b", "c"] {
+        let seed = p.root.join(format!(".box/machines/{m}/seed.img"));
+        assert_eq!(seed_login_key(&seed), key.trim(), "machine {m}");
+    }
+    p.ok(&["destroy", "--force"]);
+    assert!(p.qemu_pids().is_empty());
+}

@@ -56,6 +56,7 @@ pub struct Local {
     hub_lock: tokio::sync::Mutex<()>,
     /// Serialises box lookups, so two machines of one box fetch it once.
     image_lock: tokio::sync::Mutex<()>,
+    key_lock: tokio::sync::Mutex<()>,
 }
 
 fn seconds_from_env(var: &str, default: Duration) -> Duration {
@@ -104,6 +105,7 @@ impl Local {
     pub async fn prepare(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<Self> {
         let local = Local::new(ctx);
         local.preflight()?;
+        local.login_key().await?;
         // Fetch or build missing boxes now, before any machine is touched.
         for m in machines {
             if !ctx.store.machine_dir(&m.name).join(DISK).exists() {
@@ -123,6 +125,7 @@ impl Local {
             run: RunDir::new(ctx.store.dir()),
             hub_lock: tokio::sync::Mutex::new(()),
             image_lock: tokio::sync::Mutex::new(()),
+            key_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -149,6 +152,15 @@ impl Local {
         }
         accel::from_env()?;
         Ok(())
+    }
+
+    /// The project's login key, created on first use. Machines come up in
+    /// parallel: two creating it at once would each put a different key in
+    /// their seed, and one machine would refuse the key left on disk.
+    async fn login_key(&self) -> anyhow::Result<crate::keys::KeyPair> {
+        let _guard = self.key_lock.lock().await;
+        crate::keys::project_key(self.ctx.store.dir(), &self.ctx.project.name)
+            .context("cannot create the project's SSH key")
     }
 
     async fn image(&self, name: &str) -> anyhow::Result<crate::boxes::BoxImage> {
@@ -210,9 +222,8 @@ impl Local {
             self.ctx.store.save_machine(&state)?;
         }
 
-        let host_key = self.ensure_seed(machine, &dir)?;
-        let login = crate::keys::project_key(self.ctx.store.dir(), &self.ctx.project.name)
-            .context("cannot create the project's SSH key")?;
+        let host_key = self.ensure_seed(machine, &dir).await?;
+        let login = self.login_key().await?;
 
         let private = self.private_link(&name).await?;
         let chosen = accel::choose(machine.accel, accel::from_env()?);
@@ -258,7 +269,7 @@ impl Local {
     /// Writes the seed once per machine: its instance id and host key stay
     /// the same across restarts, so cloud-init does its per-instance work once.
     /// Returns the pinned host public key.
-    fn ensure_seed(&self, machine: &Machine, dir: &Path) -> anyhow::Result<String> {
+    async fn ensure_seed(&self, machine: &Machine, dir: &Path) -> anyhow::Result<String> {
         let seed_path = dir.join(SEED);
         let pub_path = dir.join(HOST_KEY_PUB);
         if seed_path.exists() {
@@ -267,8 +278,7 @@ impl Local {
             }
         }
         let project = &self.ctx.project;
-        let login = crate::keys::project_key(self.ctx.store.dir(), &project.name)
-            .context("cannot create the project's SSH key")?;
+        let login = self.login_key().await?;
         let host = crate::keys::generate(&format!("box:{}:{}", project.name, machine.name))
             .context("cannot generate the machine's host key")?;
         let local_machines: Vec<&Machine> = local_machines(project);
