@@ -3,6 +3,7 @@
 mod api;
 mod boxes;
 mod boxfile;
+mod cloud;
 mod cloudstack;
 mod foundation;
 mod guest;

@@ -4,90 +4,19 @@
 //! every kind of injected fault.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy, SecretKey};
 use serde_json::Value;
 
+use crate::cloud::{Sim, KEY, SECRET};
 use crate::support;
 
-const KEY: &str = "sim-test-key";
-const SECRET: &str = "sim-test-secret";
-
-/// A running simulator, killed when dropped.
-struct Sim {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        // SIGTERM first, so a simulator with real machines stops them.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sim_binary() -> PathBuf {
-    crate::support::sim_binary()
-}
-
 impl Sim {
-    fn start(extra: &[&str]) -> Sim {
-        Sim::start_in(extra, None)
-    }
-
-    fn start_in(extra: &[&str], state: Option<&Path>) -> Sim {
-        let mut cmd = Command::new(sim_binary());
-        cmd.args(["--listen", "127.0.0.1:0", "--api-key", KEY])
-            .env("CLOUDSTACK_SIM_SECRET_KEY", SECRET)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(dir) = state {
-            cmd.arg("--state").arg(dir);
-        }
-        if !extra.contains(&"--job-duration") {
-            cmd.args(["--job-duration", "50ms"]);
-        }
-        let mut child = cmd.spawn().expect("cloudstack-sim starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("cloudstack-sim prints where it listens");
-        let url = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Sim { child, url }
-    }
-
     fn client(&self) -> Client {
         client_for(&self.url, SECRET)
-    }
-
-    /// Sends SIGTERM and waits for the process to end.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let status = self.child.wait().expect("the simulator exits");
-        std::mem::forget(self);
-        status
     }
 }
 
@@ -171,7 +100,7 @@ fn sim_announces_its_address_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn sim_refuses_to_start_without_a_secret_and_never_prints_it() {
-    let out = Command::new(sim_binary())
+    let out = Command::new(support::sim_binary())
         .args(["--listen", "127.0.0.1:0", "--api-key", KEY])
         .env_remove("CLOUDSTACK_SIM_SECRET_KEY")
         .output()
@@ -183,7 +112,7 @@ fn sim_refuses_to_start_without_a_secret_and_never_prints_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secret");
     std::fs::write(&file, format!("{SECRET}\n")).unwrap();
-    let mut child = Command::new(sim_binary())
+    let mut child = Command::new(support::sim_binary())
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -225,7 +154,7 @@ fn sim_refuses_to_start_without_a_secret_and_never_prints_it() {
 #[test]
 fn sim_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start_in(&[], Some(dir.path()));
+    let sim = Sim::start_with_state(&[], Some(dir.path()));
     let vm_id = block_on(async {
         let c = sim.client();
         c.call("createSSHKeyPair", &p(&[("name", "kept")]))
@@ -249,7 +178,7 @@ fn sim_state_survives_a_restart() {
     assert!(sim.terminate().success());
     assert!(dir.path().join("cloud.json").is_file());
 
-    let sim = Sim::start_in(&[], Some(dir.path()));
+    let sim = Sim::start_with_state(&[], Some(dir.path()));
     block_on(async {
         let c = sim.client();
         let keys = c

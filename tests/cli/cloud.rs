@@ -1,0 +1,119 @@
+//! A running `cloudstack-sim` for the tests that need a cloud: started on
+//! a free loopback port with short jobs, stopped (SIGTERM first, so real
+//! machines behind it stop too) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support;
+
+pub const KEY: &str = "test-api-key";
+pub const SECRET: &str = "test-secret-key";
+
+/// A running simulator, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // SIGTERM first: a simulator with real machines stops them on its way out.
+        // SAFETY: kill(2) on the pid of the child this test started.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    pub fn start(extra: &[&str]) -> Sim {
+        Self::start_with_state(extra, None)
+    }
+
+    pub fn start_with_state(extra: &[&str], state: Option<&Path>) -> Sim {
+        Self::start_full(extra, state, &[])
+    }
+
+    pub fn start_full(extra: &[&str], state: Option<&Path>, envs: &[(&str, &str)]) -> Sim {
+        let mut cmd = Command::new(support::sim_binary());
+        cmd.envs(envs.iter().copied());
+        cmd.args(["--listen", "127.0.0.1:0", "--api-key", KEY])
+            .env("CLOUDSTACK_SIM_SECRET_KEY", SECRET)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(dir) = state {
+            cmd.arg("--state").arg(dir);
+        }
+        if !extra.iter().any(|a| a.starts_with("--job-duration")) {
+            cmd.args(["--job-duration", "50ms"]);
+        }
+        let mut child = cmd.spawn().expect("cloudstack-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("cloudstack-sim says where it listens");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Sim { child, url }
+    }
+
+    /// `box` in `dir` with this cloud's credentials.
+    pub fn cmd(&self, home: &Path, dir: &Path) -> assert_cmd::Command {
+        let mut cmd = support::box_cmd(home);
+        cmd.current_dir(dir)
+            .env("CLOUDSTACK_API_URL", &self.url)
+            .env("CLOUDSTACK_API_KEY", KEY)
+            .env("CLOUDSTACK_SECRET_KEY", SECRET)
+            .env("BOX_CLOUDSTACK_JOB_TIMEOUT", "120");
+        cmd
+    }
+
+    /// The items of a list command, read with `box api`.
+    pub fn list(&self, home: &Path, command: &str, params: &[&str]) -> Vec<Value> {
+        let out = self
+            .cmd(home, home)
+            .arg("api")
+            .arg(command)
+            .arg("listall=true")
+            .args(params)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "box api {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_object()
+            .and_then(|o| o.iter().find(|(_, v)| v.is_array()))
+            .map(|(_, v)| v.as_array().unwrap().clone())
+            .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the pid of the child this test started.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "SIGTERM reaches the simulator");
+        let status = self.child.wait().expect("the simulator exits");
+        std::mem::forget(self);
+        status
+    }
+}
