@@ -521,22 +521,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<ServerState>, body: &[u8]) {
     let _ = reader.read_to_end(&mut rest);
 }
 
-/// Kills QEMU when the test ends, passed or not.
-struct Qemu(std::process::Child);
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
-fn vagrant_box_of_the_debian_image_is_added_and_boots_to_ssh() {
-    let qemu = support::require("qemu-system-x86_64");
-    support::require("cloud-localds");
-    support::require("ssh");
-    support::require("ssh-keygen");
+fn vagrant_box_of_the_debian_image_is_added_and_boots_with_box_up() {
+    support::require("qemu-system-x86_64");
     let cache = guest::boxes_dir();
     let debian = guest::test_box(&cache);
     let env = Env::new();
@@ -572,119 +559,25 @@ fn vagrant_box_of_the_debian_image_is_added_and_boots_to_ssh() {
     let added = &env.list()[0];
     assert_eq!(added["sha256"], debian["sha256"]);
 
-    // A NoCloud seed with a throwaway key, and a copy-on-write overlay.
-    let key = work.join("id");
-    assert!(StdCommand::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
-    let public = std::fs::read_to_string(work.join("id.pub")).unwrap();
+    // The added box is what a Boxfile names: `box up` boots it like any box.
     std::fs::write(
-        work.join("user-data"),
-        format!(
-            "#cloud-config\nusers:\n  - name: tester\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    ssh_authorized_keys:\n      - {}\n",
-            public.trim()
-        ),
+        work.join("Boxfile"),
+        "[project]\nname = \"vagrant-box\"\n\n[local]\nisolated = true\n\n[[machine]]\nname = \"vm\"\nbox = \"deb-vagrant\"\nmemory = 1024\n",
     )
     .unwrap();
-    std::fs::write(
-        work.join("meta-data"),
-        "instance-id: i-test\nlocal-hostname: boxtest\n",
-    )
-    .unwrap();
-    assert!(StdCommand::new("cloud-localds")
-        .current_dir(work)
-        .args(["seed.iso", "user-data", "meta-data"])
-        .status()
-        .unwrap()
-        .success());
-    let overlay = work.join("overlay.qcow2");
-    assert!(StdCommand::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-        .arg(added["disk"].as_str().unwrap())
-        .arg(&overlay)
-        .status()
-        .unwrap()
-        .success());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _vm = Qemu(
-        StdCommand::new(qemu)
-            .args([
-                "-accel",
-                "tcg",
-                "-m",
-                "1024",
-                "-smp",
-                "2",
-                "-nographic",
-                "-nodefaults",
-            ])
-            .arg("-serial")
-            .arg(format!("file:{}", work.join("console.log").display()))
-            .arg("-kernel")
-            .arg(added["kernel"].as_str().unwrap())
-            .arg("-initrd")
-            .arg(added["initrd"].as_str().unwrap())
-            .arg("-append")
-            .arg(added["cmdline"].as_str().unwrap())
-            .arg("-drive")
-            .arg(format!("file={},if=virtio", overlay.display()))
-            .arg("-drive")
-            .arg(format!(
-                "file={},if=virtio,format=raw,readonly=on",
-                work.join("seed.iso").display()
-            ))
-            .arg("-netdev")
-            .arg(format!(
-                "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"
-            ))
-            .args(["-device", "virtio-net-pci,netdev=n0"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let ssh = |command: &str| {
-        StdCommand::new("ssh")
-            .args([
-                "-q",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-            ])
-            .args([
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "ConnectTimeout=5",
-            ])
-            .arg("-i")
-            .arg(&key)
-            .args(["-p", &port.to_string(), "tester@127.0.0.1", command])
-            .output()
-            .unwrap()
-    };
-    // TCG on a busy machine is slow; this bounds a hung guest, it measures nothing.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
-    loop {
-        if ssh("true").status.success() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the guest never answered SSH; console:\n{}",
-            std::fs::read_to_string(work.join("console.log")).unwrap_or_default()
-        );
-        std::thread::sleep(std::time::Duration::from_secs(2));
-    }
-    let out = ssh("grep VERSION_CODENAME /etc/os-release; sudo -n true && echo sudo-ok; sudo -n sshd -T | grep -i '^passwordauthentication'; sudo -n grep '^root:' /etc/shadow | cut -d: -f2; rsync --version | head -1");
+    let _machine = Destroy(env.cmd());
+    env.cmd()
+        .env("BOX_QEMU_ACCEL", "tcg")
+        .arg("up")
+        .timeout(std::time::Duration::from_secs(1800))
+        .assert()
+        .success();
+    let out = env
+        .cmd()
+        .args(["ssh", "vm", "--"])
+        .arg("grep VERSION_CODENAME /etc/os-release; sudo -n true && echo sudo-ok; sudo -n sshd -T | grep -i '^passwordauthentication'; sudo -n grep '^root:' /etc/shadow | cut -d: -f2; rsync --version | head -1")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("VERSION_CODENAME=bookworm"), "{text}");
     assert!(text.contains("sudo-ok"), "{text}");
@@ -694,6 +587,15 @@ fn vagrant_box_of_the_debian_image_is_added_and_boots_to_ssh() {
         "root must stay locked: {text}"
     );
     assert!(text.contains("rsync"), "{text}");
+}
+
+/// Destroys the test's machine however the test ends, so no QEMU outlives it.
+struct Destroy(assert_cmd::Command);
+
+impl Drop for Destroy {
+    fn drop(&mut self) {
+        let _ = self.0.args(["destroy", "--force"]).output();
+    }
 }
 
 fn recipe(dir: &Path, toml: &str, script: &str) {
