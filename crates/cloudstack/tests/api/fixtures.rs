@@ -8,16 +8,20 @@ use cloudstack::response::{self, Page};
 use cloudstack::*;
 use serde_json::Value;
 
-/// The fixtures folder, found above the workspace. Missing is a failure:
-/// this test must never pass by reading nothing.
+/// The fixtures folder: `CLOUDSTACK_FIXTURES`, else `shared/cloudstack-fixtures`
+/// found above the workspace. Missing is a failure: this test must never
+/// pass by reading nothing.
 fn fixtures_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CLOUDSTACK_FIXTURES").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.ancestors()
         .map(|a| a.join("shared/cloudstack-fixtures"))
         .find(|p| p.is_dir())
         .unwrap_or_else(|| {
             panic!(
-                "shared/cloudstack-fixtures not found above {}; the fixture tests need it",
+                "shared/cloudstack-fixtures not found above {}; the fixture tests need it (or set CLOUDSTACK_FIXTURES)",
                 here.display()
             )
         })
