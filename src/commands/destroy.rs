@@ -7,7 +7,6 @@ use crate::cli::DestroyArgs;
 use crate::error::{ExitStatus, Hinted};
 use crate::provider::Provider;
 
-use super::halt::report;
 use super::lifecycle::{provider_of, providers_for};
 use super::schedule::{self, Job};
 use super::up::Events;
@@ -98,7 +97,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
     if remaining.is_empty() {
         ws.store.forget_project()?;
     }
-    Ok(report(g, &results))
+    Ok(schedule::report(&g.printer, &results))
 }
 
 fn confirm(names: &[&str]) -> anyhow::Result<bool> {

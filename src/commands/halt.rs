@@ -51,21 +51,5 @@ pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatu
         }
     })
     .await;
-    Ok(report(g, &results))
-}
-
-/// Prints each failure and maps the outcome to an exit status.
-pub(crate) fn report(g: &Globals, results: &[(String, anyhow::Result<()>)]) -> ExitStatus {
-    let mut failed = 0;
-    for (name, r) in results {
-        if let Err(e) = r {
-            failed += 1;
-            g.printer.error(&anyhow::anyhow!("{name}: {e:#}"));
-        }
-    }
-    match failed {
-        0 => ExitStatus::Success,
-        n if n == results.len() => ExitStatus::Failure,
-        _ => ExitStatus::Partial,
-    }
+    Ok(schedule::report(&g.printer, &results))
 }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 
+use crate::error::{ExitStatus, Hinted};
+use crate::output::Printer;
+
 /// A machine name and the names it must wait for.
 pub(crate) struct Job {
     pub name: String,
@@ -85,6 +88,31 @@ where
         out.push((name, result));
     }
     out
+}
+
+/// Prints each machine's failure (with the hints along its cause chain,
+/// e.g. "force TCG", which flattening the chain into one line would lose)
+/// and maps the outcome to an exit status: all failed is a failure, some
+/// failed is partial.
+pub(crate) fn report(printer: &Printer, results: &[(String, anyhow::Result<()>)]) -> ExitStatus {
+    let mut failed = 0;
+    for (name, r) in results {
+        if let Err(e) = r {
+            failed += 1;
+            let hints = crate::error::hints_of(e);
+            let line = format!("{name}: {e:#}");
+            printer.error(&if hints.is_empty() {
+                anyhow::anyhow!(line)
+            } else {
+                Hinted::new(line, hints.join("; ")).into()
+            });
+        }
+    }
+    match failed {
+        0 => ExitStatus::Success,
+        n if n == results.len() => ExitStatus::Failure,
+        _ => ExitStatus::Partial,
+    }
 }
 
 /// Reverses dependencies: for destroy and halt, dependents go first.

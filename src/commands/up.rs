@@ -216,37 +216,20 @@ fn summarize(
     elapsed: Duration,
     mode: Mode,
 ) -> anyhow::Result<ExitStatus> {
-    let failed: Vec<&(String, anyhow::Result<()>)> =
-        results.iter().filter(|(_, r)| r.is_err()).collect();
-    for (name, r) in &failed {
-        if let Err(e) = r {
-            // Keep the hints (e.g. "force TCG") the flattened chain would lose.
-            let hints = crate::error::hints_of(e);
-            let line = format!("{name}: {e:#}");
-            g.printer.error(&if hints.is_empty() {
-                anyhow::anyhow!(line)
-            } else {
-                crate::error::Hinted::new(line, hints.join("; ")).into()
-            });
-        }
-    }
-    let ok = results.len() - failed.len();
+    let status = schedule::report(&g.printer, results);
+    let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     let verb = if mode == Mode::Up { "up" } else { "reloaded" };
     g.printer.info(&format!(
         "{ok} of {} machine(s) {verb} in {:.1}s",
         results.len(),
         elapsed.as_secs_f64()
     ));
-    if failed.is_empty() {
+    if status == ExitStatus::Success {
         if let Some(primary) = ws.project.primary() {
             g.printer.info(&format!("next: `box ssh {}`", primary.name));
         }
-        Ok(ExitStatus::Success)
-    } else if ok > 0 {
-        Ok(ExitStatus::Partial)
-    } else {
-        Ok(ExitStatus::Failure)
     }
+    Ok(status)
 }
 
 /// Per-machine progress: a spinner per machine on a terminal, plain lines
