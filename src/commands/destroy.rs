@@ -5,7 +5,6 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::DestroyArgs;
 use crate::error::{ExitStatus, Hinted};
-use crate::provider::Provider;
 
 use super::lifecycle::{provider_of, providers_for};
 use super::schedule::{self, Job};
@@ -85,13 +84,9 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
 
     // Project-wide resources go once no machine of that provider is left.
     let remaining = ws.store.machines()?;
-    for provider in providers.values() {
-        let kind = match provider.as_ref() {
-            Provider::Local(_) => crate::state::ProviderKind::Local,
-            Provider::CloudStack(_) => crate::state::ProviderKind::CloudStack,
-        };
-        if !remaining.iter().any(|s| s.provider == kind) {
-            provider_of(&providers, kind)?.destroy_project().await?;
+    for (kind, provider) in &providers {
+        if !remaining.iter().any(|s| s.provider == *kind) {
+            provider.destroy_project().await?;
         }
     }
     if remaining.is_empty() {

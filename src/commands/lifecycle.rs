@@ -1,6 +1,7 @@
 //! What `halt`, `destroy` and `snapshot` share: opening the provider of
 //! each machine that has state, from the state alone.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,11 +12,10 @@ use crate::state::{MachineState, ProviderKind};
 pub(crate) async fn providers_for(
     ctx: &Context,
     states: &[MachineState],
-) -> anyhow::Result<BTreeMap<String, Arc<Provider>>> {
+) -> anyhow::Result<BTreeMap<ProviderKind, Arc<Provider>>> {
     let mut out = BTreeMap::new();
     for s in states {
-        if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(s.provider.to_string())
-        {
+        if let Entry::Vacant(slot) = out.entry(s.provider) {
             slot.insert(Arc::new(Provider::open(s.provider, ctx).await?));
         }
     }
@@ -23,11 +23,11 @@ pub(crate) async fn providers_for(
 }
 
 pub(crate) fn provider_of(
-    providers: &BTreeMap<String, Arc<Provider>>,
+    providers: &BTreeMap<ProviderKind, Arc<Provider>>,
     kind: ProviderKind,
 ) -> anyhow::Result<Arc<Provider>> {
     providers
-        .get(&kind.to_string())
+        .get(&kind)
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("no {kind} provider opened"))
 }

@@ -78,13 +78,9 @@ async fn refresh(
     states: BTreeMap<String, MachineState>,
 ) -> anyhow::Result<BTreeMap<String, MachineState>> {
     let ctx = ws.context();
-    let mut by_kind: BTreeMap<String, (ProviderKind, Vec<MachineState>)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<ProviderKind, Vec<MachineState>> = BTreeMap::new();
     for s in states.into_values() {
-        by_kind
-            .entry(s.provider.to_string())
-            .or_insert_with(|| (s.provider, Vec::new()))
-            .1
-            .push(s);
+        by_kind.entry(s.provider).or_default().push(s);
     }
     // A CloudStack project with lost state is found again by tag.
     if ws
@@ -93,12 +89,10 @@ async fn refresh(
         .iter()
         .any(|m| m.provider == ProviderKind::CloudStack)
     {
-        by_kind
-            .entry(ProviderKind::CloudStack.to_string())
-            .or_insert_with(|| (ProviderKind::CloudStack, Vec::new()));
+        by_kind.entry(ProviderKind::CloudStack).or_default();
     }
     let mut out = BTreeMap::new();
-    for (_, (kind, states)) in by_kind {
+    for (kind, states) in by_kind {
         let provider = Provider::open(kind, &ctx).await?;
         for s in provider.refresh(states).await? {
             ws.store.save_machine(&s)?;
