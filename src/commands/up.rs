@@ -285,4 +285,4 @@ impl Events {
 }
 
 /// Events after which a machine's spinner stops.
-const FINAL_EVENTS: &[&str] = &["ready", "failed", "destroyed", "halted"];
+const FINAL_EVENTS: &[&str] = &["ready", "failed", "destroyed"];
