@@ -102,7 +102,7 @@ echo; echo "== re-sync, nothing changed =="
 "$box" -q -C "$proj" sync; eval "$rsync_cmd"
 run resync --warmup 2 --runs 15 -n box "$box -q -C $proj sync" -n rsync "$rsync_cmd"
 
-echo; echo "== box ssh web -- true  vs  ssh -F <(box ssh-config) =="
+echo; echo "== box ssh web -- true  vs  ssh -F ssh_config (from box ssh-config) =="
 run ssh --warmup 3 --runs 40 -n box "$box -C $proj ssh web -- true" \
     -n ssh "ssh -F $work/ssh_config bench-web true" \
     -n ssh-multiplexed "ssh -F $work/ssh_config.mux bench-web true"
