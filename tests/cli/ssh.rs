@@ -1,6 +1,7 @@
 //! `box ssh`, `box exec`, `box ssh-config`, `box upload`/`download` against
 //! a real sshd on loopback.
 
+use std::path::Path;
 use std::process::Command;
 
 use predicates::prelude::*;
@@ -166,6 +167,47 @@ fn ssh_config_is_usable_by_the_openssh_client_with_strict_host_key_checking() {
     assert_eq!(String::from_utf8_lossy(&run.stdout), "via-openssh\n");
 }
 
+/// The README's way to use `box ssh-config` with OpenSSH, run as written
+/// (only the project name differs), so the documented form keeps working.
+#[test]
+fn readme_ssh_config_form_works_with_the_real_openssh_client() {
+    support::require("ssh");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let write = "box ssh-config > .box/ssh_config";
+    let connect = "ssh -F .box/ssh_config shop-web";
+    assert!(readme.contains(write), "the README documents `{write}`");
+    assert!(readme.contains(connect), "the README documents `{connect}`");
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let box_bin = assert_cmd::cargo::cargo_bin("box");
+    let path = format!(
+        "{}:{}",
+        box_bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!(
+        "{write} && {} -o BatchMode=yes echo via-readme; rc=$?; \
+         ssh -F .box/ssh_config -O exit proj-web 2>/dev/null; exit $rc",
+        connect.replace("shop-web", "proj-web")
+    );
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(p.path())
+        .env("PATH", path)
+        .env("BOX_HOME", p.home.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "via-readme\n");
+}
+
 #[test]
 fn upload_and_download_copy_files_and_folders() {
     let sshd = Sshd::start();
@@ -267,4 +309,122 @@ fn interactive_ssh_gets_a_pty_of_the_terminal_size_and_returns_the_exit_code() {
     assert!(text.contains("/dev/pts/"), "{text}");
     assert!(text.contains("33 111"), "{text}");
     assert!(text.contains("\n42"), "{text}");
+}
+
+/// `box` run through `sh -c` after `setup` (a umask, a memory limit), and
+/// killed after 5 minutes: a safety net against hangs, not a measurement.
+pub fn box_in_shell(p: &Project, setup: &str, args: &str) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("box");
+    let timeout = support::require("timeout");
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{setup}; exec {} -s KILL 300 {} {args}",
+            timeout.display(),
+            bin.display()
+        ))
+        .current_dir(p.path())
+        .env("BOX_HOME", p.home.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn download_keeps_only_the_permission_bits_and_applies_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let guest = guest_dir();
+    let tree = guest.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for (name, mode) in [
+        ("suid", 0o4755),
+        ("sgid", 0o2755),
+        ("open", 0o666),
+        ("sticky", 0o1777),
+    ] {
+        std::fs::write(tree.join(name), name).unwrap();
+        std::fs::set_permissions(tree.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // An existing local file gets the new mode, through the umask too.
+    let back = p.path().join("back");
+    std::fs::create_dir_all(back.join("tree")).unwrap();
+    std::fs::write(back.join("tree/open"), "old").unwrap();
+    std::fs::set_permissions(
+        back.join("tree/open"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = box_in_shell(
+        &p,
+        "umask 022",
+        &format!("download web {} back", tree.display()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |rel: &str| {
+        std::fs::metadata(back.join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("tree/suid"), 0o755);
+    assert_eq!(mode("tree/sgid"), 0o755);
+    assert_eq!(mode("tree/open"), 0o644);
+    assert_eq!(mode("tree/sticky"), 0o755);
+    assert_eq!(
+        std::fs::read_to_string(back.join("tree/open")).unwrap(),
+        "open"
+    );
+    // A single file, under a stricter umask.
+    let out = box_in_shell(
+        &p,
+        "umask 077",
+        &format!("download web {} one", tree.join("suid").display()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode("../one"), 0o700);
+}
+
+#[test]
+fn download_copies_a_symlink_loop_as_a_link_and_ends() {
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let guest = guest_dir();
+    let tree = guest.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/f.txt"), "f").unwrap();
+    std::os::unix::fs::symlink(".", tree.join("a")).unwrap();
+    std::os::unix::fs::symlink("/etc", tree.join("sub/etc")).unwrap();
+    // The timeout and memory limit are a safety net against the old endless
+    // recursion, not the thing measured.
+    let out = box_in_shell(
+        &p,
+        "ulimit -v 2000000",
+        &format!("download web {} back", tree.display()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = p.path().join("back");
+    assert_eq!(std::fs::read_link(back.join("a")).unwrap(), Path::new("."));
+    assert_eq!(
+        std::fs::read_link(back.join("sub/etc")).unwrap(),
+        Path::new("/etc")
+    );
+    assert_eq!(
+        std::fs::read_to_string(back.join("sub/f.txt")).unwrap(),
+        "f"
+    );
 }
