@@ -1,5 +1,8 @@
 //! The one integration-test binary: it runs the real `box` in temp folders.
 
+// Test helpers may print their own diagnostics; box's output is the Printer's.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod api;
 mod boxes;
 mod boxfile;
@@ -12,5 +15,6 @@ mod provision;
 mod sim;
 mod ssh;
 mod sshd;
+mod state_v1;
 mod support;
 mod sync;
