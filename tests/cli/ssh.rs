@@ -428,3 +428,49 @@ fn download_copies_a_symlink_loop_as_a_link_and_ends() {
         "f"
     );
 }
+
+#[test]
+fn upload_copies_links_as_links_and_ends_on_a_symlink_loop() {
+    let sshd = Sshd::start();
+    let p = Project::new(ONE, &[("web", sshd.target())]);
+    let guest = guest_dir();
+    let tree = p.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/f.txt"), "f").unwrap();
+    std::os::unix::fs::symlink(".", tree.join("a")).unwrap();
+    // A link out of the folder must not pull the host's files along.
+    std::os::unix::fs::symlink("/etc", tree.join("sub/etc")).unwrap();
+    let dest = guest.path().join("copy");
+    let out = box_in_shell(
+        &p,
+        "ulimit -v 2000000",
+        &format!("upload web tree {}", dest.display()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("uploaded 1 file(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_link(dest.join("a")).unwrap(), Path::new("."));
+    assert_eq!(
+        std::fs::read_link(dest.join("sub/etc")).unwrap(),
+        Path::new("/etc")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("sub/f.txt")).unwrap(),
+        "f"
+    );
+    // Again onto the copy: links and files are replaced in place.
+    let out = box_in_shell(&p, "true", &format!("upload web tree/. {}", dest.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_link(dest.join("a")).unwrap(), Path::new("."));
+}
