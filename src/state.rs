@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
+// Lives with the providers; this path stays while `boxfile` and
+// `commands/logs.rs` still import it from here.
+pub use crate::provider::ProviderKind;
 
 /// Bumped when the layout of a state file changes; older files are migrated on read.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -41,25 +44,6 @@ pub enum StateError {
     Corrupt { path: PathBuf, reason: String },
     #[error("the state file {path} has schema version {found}, newer than this box understands ({SCHEMA_VERSION}); upgrade box")]
     TooNew { path: PathBuf, found: u32 },
-}
-
-/// Which provider a machine lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    #[default]
-    Local,
-    #[serde(rename = "cloudstack")]
-    CloudStack,
-}
-
-impl std::fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderKind::Local => "local",
-            ProviderKind::CloudStack => "cloudstack",
-        })
-    }
 }
 
 /// The last known state of a machine, as recorded by box.
@@ -110,11 +94,45 @@ pub struct ForwardedPort {
     pub address: String,
 }
 
+/// What a [`Resource`] is: CloudStack's resource types, spelt as the state
+/// files spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    VirtualMachine,
+    PortForwardingRule,
+    FirewallRule,
+    /// Static NAT on a public IP (its id is the IP's).
+    StaticNat,
+    PublicIp,
+    SshKeyPair,
+    SecurityGroup,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::VirtualMachine => "virtualmachine",
+            ResourceKind::PortForwardingRule => "portforwardingrule",
+            ResourceKind::FirewallRule => "firewallrule",
+            ResourceKind::StaticNat => "staticnat",
+            ResourceKind::PublicIp => "publicip",
+            ResourceKind::SshKeyPair => "sshkeypair",
+            ResourceKind::SecurityGroup => "securitygroup",
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A cloud resource box created and must remove on destroy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
-    /// e.g. `virtualmachine`, `publicip`, `portforwardingrule`, `firewallrule`.
-    pub kind: String,
+    pub kind: ResourceKind,
     pub id: String,
     /// What it is for, shown when something is left behind.
     #[serde(default)]
@@ -372,6 +390,34 @@ mod tests {
         store.save_machine(&m).unwrap();
         assert_eq!(store.load_machine("web").unwrap(), Some(m));
         assert!(tmp.path().join(".box/.gitignore").exists());
+    }
+
+    #[test]
+    fn provider_kinds_keep_the_names_state_files_and_boxfiles_have() {
+        for kind in [ProviderKind::Local, ProviderKind::CloudStack] {
+            let name = serde_json::to_value(kind).unwrap();
+            assert_eq!(name, kind.as_str());
+            assert_eq!(serde_json::from_value::<ProviderKind>(name).unwrap(), kind);
+        }
+        assert_eq!(ProviderKind::CloudStack.as_str(), "cloudstack");
+    }
+
+    #[test]
+    fn resource_kinds_keep_the_names_state_files_have() {
+        use ResourceKind::*;
+        for kind in [
+            VirtualMachine,
+            PortForwardingRule,
+            FirewallRule,
+            StaticNat,
+            PublicIp,
+            SshKeyPair,
+            SecurityGroup,
+        ] {
+            let name = serde_json::to_value(kind).unwrap();
+            assert_eq!(name, kind.as_str());
+            assert_eq!(serde_json::from_value::<ResourceKind>(name).unwrap(), kind);
+        }
     }
 
     #[test]

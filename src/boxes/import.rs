@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::store::{NewBox, Staging};
 use super::{BoxError, DEFAULT_CMDLINE};
+use crate::provider::ProviderKind;
 
 /// What a file turned out to be, staged and ready to install.
 pub(crate) struct Imported {
@@ -198,7 +199,7 @@ fn stage_vagrant(
         Err(_) => return Err(not_a_box(path, "it has no metadata.json")),
     };
     let provider = meta.provider.clone().unwrap_or_default();
-    if provider != "libvirt" && provider != super::LOCAL_PROVIDER {
+    if provider != "libvirt" && provider != ProviderKind::Local.as_str() {
         return Err(BoxError::WrongProvider { provider });
     }
     if let Some(format) = &meta.format {

@@ -20,13 +20,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::provider::ProviderKind;
+
 pub use add::AddOptions;
 pub use checksum::Checksum;
 pub use recipe::Recipe;
 pub use store::{BoxLock, Store};
-
-/// The provider every box in the store is for today.
-pub const LOCAL_PROVIDER: &str = "local";
 
 /// The kernel command line of a box that carries its own kernel, when its
 /// metadata does not say otherwise.
@@ -37,7 +36,8 @@ pub const DEFAULT_CMDLINE: &str = "root=/dev/vda rw console=ttyS0";
 pub struct BoxImage {
     pub name: String,
     pub version: String,
-    pub provider: String,
+    /// Every box in the store is for the local provider today.
+    pub provider: ProviderKind,
     /// The qcow2 disk; machines use it as the backing file of their overlay.
     pub disk: PathBuf,
     /// For QEMU's direct kernel boot; `None` means boot the disk's own loader.

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checksum::{hash_file, hex, Algorithm};
-use super::{check_name, check_version, version, BoxError, BoxImage, BoxRef, LOCAL_PROVIDER};
+use super::{check_name, check_version, version, BoxError, BoxImage, BoxRef};
 use crate::config::Paths;
 use crate::fsutil::write_atomic;
 use crate::output::Printer;
+use crate::provider::ProviderKind;
 
 const META_FILE: &str = "box.json";
 const META_SCHEMA: u32 = 1;
@@ -70,7 +71,7 @@ struct Meta {
     schema: u32,
     name: String,
     version: String,
-    provider: String,
+    provider: ProviderKind,
     disk: String,
     #[serde(default)]
     kernel: Option<String>,
@@ -124,7 +125,10 @@ impl Store {
     }
 
     fn entry_dir(&self, name: &str, version: &str) -> PathBuf {
-        self.root.join(name).join(version).join(LOCAL_PROVIDER)
+        self.root
+            .join(name)
+            .join(version)
+            .join(ProviderKind::Local.as_str())
     }
 
     /// Where resumable downloads are kept between runs.
@@ -335,7 +339,7 @@ impl Store {
             schema: META_SCHEMA,
             name: new.name.clone(),
             version: new.version.clone(),
-            provider: LOCAL_PROVIDER.to_string(),
+            provider: ProviderKind::Local,
             disk: new.disk,
             kernel: new.kernel,
             initrd: new.initrd,

@@ -88,7 +88,7 @@ fn print_table(g: &Globals, boxes: &[BoxImage]) {
             [
                 b.name.clone(),
                 b.version.clone(),
-                b.provider.clone(),
+                b.provider.to_string(),
                 format!("{} MB", size / 1_000_000),
                 b.cloudstack_template.clone().unwrap_or_else(|| "-".into()),
             ]

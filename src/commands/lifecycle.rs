@@ -5,8 +5,8 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::provider::{Context, Provider};
-use crate::state::{MachineState, ProviderKind};
+use crate::provider::{Context, Provider, ProviderKind};
+use crate::state::MachineState;
 
 /// One opened provider per kind among `states`.
 pub(crate) async fn providers_for(

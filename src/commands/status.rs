@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::error::ExitStatus;
-use crate::provider::Provider;
-use crate::state::{MachineState, ProviderKind, Status};
+use crate::provider::{Provider, ProviderKind};
+use crate::state::{MachineState, Status};
 
 use super::workspace::Workspace;
 use super::Globals;

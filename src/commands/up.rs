@@ -12,8 +12,8 @@ use crate::boxfile::Machine;
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
 use crate::output::{Level, Printer};
-use crate::provider::{Context, Provider};
-use crate::state::{MachineState, ProviderKind, Status};
+use crate::provider::{Context, Provider, ProviderKind};
+use crate::state::{MachineState, Status};
 
 use super::schedule::{self, Job};
 use super::workspace::Workspace;

@@ -13,10 +13,12 @@ pub mod local;
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::boxfile::{Machine, Project};
 use crate::config::Paths;
 use crate::output::Printer;
-use crate::state::{MachineState, ProviderKind, StateStore};
+use crate::state::{MachineState, StateStore, Status};
 
 /// What every provider method gets: the project, its state and the printer.
 #[derive(Clone)]
@@ -42,6 +44,33 @@ pub enum SnapshotOp {
     Restore(String),
     Delete(String),
     List,
+}
+
+/// Which provider a machine lives on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    #[default]
+    Local,
+    CloudStack,
+}
+
+impl ProviderKind {
+    /// Its name in the Boxfile, in state files and in the box store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "local",
+            ProviderKind::CloudStack => "cloudstack",
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 pub enum Provider {
@@ -85,6 +114,20 @@ impl Provider {
         match self {
             Provider::Local(p) => p.up(machine, state).await,
             Provider::CloudStack(p) => p.up(machine, state).await,
+        }
+    }
+
+    /// Whether the machine runs now, asked before `up` so that `box up` can
+    /// say "already running" instead of "starting". Changes nothing.
+    pub async fn is_running(&self, state: &MachineState) -> anyhow::Result<bool> {
+        match self {
+            // Local refresh only checks the QEMU process: cheap and exact.
+            Provider::Local(p) => Ok(p
+                .refresh(vec![state.clone()])
+                .await?
+                .iter()
+                .any(|s| s.status == Status::Running)),
+            Provider::CloudStack(p) => p.is_running(state).await,
         }
     }
 

@@ -28,7 +28,9 @@ use cloudstack::{Params, PublicIpAddress, VirtualMachine};
 use crate::boxfile::Machine;
 use crate::keys::KeyPair;
 use crate::provider::{Context, SnapshotInfo, SnapshotOp};
-use crate::state::{MachineState, ProjectState, ProviderKind, Resource, StateStore, Status};
+use crate::state::{
+    MachineState, ProjectState, ProviderKind, Resource, ResourceKind, StateStore, Status,
+};
 
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
@@ -272,6 +274,21 @@ impl CloudStack {
         vm::up(self, machine, state).await
     }
 
+    /// Whether the machine's VM is running now: one lookup, nothing changed.
+    pub async fn is_running(&self, state: &MachineState) -> anyhow::Result<bool> {
+        let Some(id) = state.id.as_deref() else {
+            return Ok(false);
+        };
+        let vms = self
+            .api
+            .client
+            .list_virtual_machines(&Params::new().set("id", id).set("listall", "true"))
+            .await?;
+        Ok(vms
+            .iter()
+            .any(|vm| vm.id == id && vm.state.as_deref() == Some("Running")))
+    }
+
     pub async fn halt(&self, state: MachineState, force: bool) -> anyhow::Result<MachineState> {
         vm::halt(self, state, force).await
     }
@@ -447,10 +464,10 @@ fn allow_from(m: &Machine) -> Vec<String> {
     }
 }
 
-fn record(state: &mut MachineState, kind: &str, id: &str, note: String) {
+fn record(state: &mut MachineState, kind: ResourceKind, id: &str, note: String) {
     if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
         state.resources.push(Resource {
-            kind: kind.into(),
+            kind,
             id: id.into(),
             note,
         });

@@ -14,14 +14,9 @@ use std::sync::Mutex as StdMutex;
 
 use tokio::sync::Mutex;
 
-use crate::state::{MachineState, Resource};
+use crate::state::{MachineState, Resource, ResourceKind};
 
 use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
-
-pub const PF_RULE: &str = "portforwardingrule";
-pub const FW_RULE: &str = "firewallrule";
-pub const STATIC_NAT: &str = "staticnat";
-pub const MACHINE_IP: &str = "publicip";
 
 /// Where the search for a free public port for SSH starts.
 const FIRST_SSH_PORT: u16 = 2222;
@@ -88,7 +83,7 @@ async fn read(api: &Api, ip_id: &str) -> anyhow::Result<IpRules> {
 fn keep(
     state: &StdMutex<MachineState>,
     save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
-    kind: &str,
+    kind: ResourceKind,
     id: &str,
     note: String,
 ) -> anyhow::Result<()> {
@@ -99,10 +94,10 @@ fn keep(
     save(&s)
 }
 
-fn record(state: &mut MachineState, kind: &str, id: &str, note: String) {
+fn record(state: &mut MachineState, kind: ResourceKind, id: &str, note: String) {
     if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
         state.resources.push(Resource {
-            kind: kind.into(),
+            kind,
             id: id.into(),
             note,
         });
@@ -147,7 +142,7 @@ pub async fn forward(
                 keep(
                     state,
                     save,
-                    PF_RULE,
+                    ResourceKind::PortForwardingRule,
                     &r.id,
                     format!("{}:{public} -> {}", ip.ipaddress, want.guest),
                 )?;
@@ -173,7 +168,7 @@ pub async fn forward(
                         keep(
                             state,
                             save,
-                            PF_RULE,
+                            ResourceKind::PortForwardingRule,
                             &id,
                             format!("{}:{port} -> {}", ip.ipaddress, want.guest),
                         )?;
@@ -187,7 +182,7 @@ pub async fn forward(
                 keep(
                     state,
                     save,
-                    PF_RULE,
+                    ResourceKind::PortForwardingRule,
                     &rule.id,
                     format!("{}:{port} -> {}", ip.ipaddress, want.guest),
                 )?;
@@ -282,7 +277,7 @@ pub async fn open(
         return keep(
             state,
             save,
-            FW_RULE,
+            ResourceKind::FirewallRule,
             &id,
             format!("firewall {}:{port}", ip.ipaddress),
         );
@@ -317,7 +312,7 @@ pub async fn open(
     keep(
         state,
         save,
-        FW_RULE,
+        ResourceKind::FirewallRule,
         &rule.id,
         format!("firewall {}:{port}", ip.ipaddress),
     )?;

@@ -11,19 +11,15 @@ use std::collections::BTreeSet;
 use cloudstack::{Params, PublicIpAddress, SecurityGroup};
 use serde_json::json;
 
-use crate::state::{ProjectState, Resource};
+use crate::state::{ProjectState, Resource, ResourceKind};
 
 use super::api::{convert, not_found, with_retries, Api};
 use super::Env;
 
-pub const KEYPAIR: &str = "sshkeypair";
-pub const SECURITY_GROUP: &str = "securitygroup";
-pub const PUBLIC_IP: &str = "publicip";
-
-fn record(ps: &mut ProjectState, kind: &str, id: &str, note: &str) {
+fn record(ps: &mut ProjectState, kind: ResourceKind, id: &str, note: &str) {
     if !ps.resources.iter().any(|r| r.kind == kind && r.id == id) {
         ps.resources.push(Resource {
-            kind: kind.into(),
+            kind,
             id: id.into(),
             note: note.into(),
         });
@@ -53,7 +49,7 @@ pub async fn ensure_keypair(
         .map_err(|e| convert(e, "cannot list SSH key pairs"))?;
     let exists = existing.iter().any(|k| k.name == name);
     if exists && recorded {
-        record(ps, KEYPAIR, &name, "the project's SSH key");
+        record(ps, ResourceKind::SshKeyPair, &name, "the project's SSH key");
         return Ok(false);
     }
     if exists {
@@ -87,7 +83,7 @@ pub async fn ensure_keypair(
     .map_err(|e| convert(e, &format!("cannot register the SSH key pair `{name}`")))?;
     ps.provider_data
         .insert("cloudstack.keypair.public".into(), json!(ours));
-    record(ps, KEYPAIR, &name, "the project's SSH key");
+    record(ps, ResourceKind::SshKeyPair, &name, "the project's SSH key");
     Ok(exists)
 }
 
@@ -133,7 +129,7 @@ pub async fn ensure_security_group(
     .map_err(|e| convert(e, &format!("cannot create the security group `{name}`")))?;
     record(
         ps,
-        SECURITY_GROUP,
+        ResourceKind::SecurityGroup,
         &group.id,
         &format!("security group {name}"),
     );
@@ -243,7 +239,7 @@ pub async fn ensure_project_ip(
                 .map_err(|e| convert(e, "cannot acquire a public IP address"))?;
             // Recorded before the wait: a kill now leaves a known IP, not an orphan.
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                record(ps, PUBLIC_IP, &id, "the project's public IP");
+                record(ps, ResourceKind::PublicIp, &id, "the project's public IP");
                 ps.provider_data.insert(key.clone(), json!({"id": id}));
                 super::save_project(env, ps)?;
             }
@@ -255,7 +251,12 @@ pub async fn ensure_project_ip(
             ip
         }
     };
-    record(ps, PUBLIC_IP, &ip.id, "the project's public IP");
+    record(
+        ps,
+        ResourceKind::PublicIp,
+        &ip.id,
+        "the project's public IP",
+    );
     ps.provider_data
         .insert(key, json!({"id": ip.id, "address": ip.ipaddress}));
     Ok(ip)
@@ -296,7 +297,12 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
     let mut failures = Vec::new();
     // The key pair and group are found by name even when `.box/` was lost.
     let keypair = env.keypair_name();
-    record(ps, KEYPAIR, &keypair, "the project's SSH key");
+    record(
+        ps,
+        ResourceKind::SshKeyPair,
+        &keypair,
+        "the project's SSH key",
+    );
     if let Ok(groups) = api
         .client
         .list_security_groups(&Params::new().set("securitygroupname", env.group_name()))
@@ -308,13 +314,17 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
         {
             record(
                 ps,
-                SECURITY_GROUP,
+                ResourceKind::SecurityGroup,
                 &g.id,
                 &format!("security group {}", env.group_name()),
             );
         }
     }
-    let order = [PUBLIC_IP, SECURITY_GROUP, KEYPAIR];
+    let order = [
+        ResourceKind::PublicIp,
+        ResourceKind::SecurityGroup,
+        ResourceKind::SshKeyPair,
+    ];
     for kind in order {
         let mine: Vec<Resource> = ps
             .resources
@@ -325,12 +335,12 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
         for r in mine {
             let result = with_retries(|| async {
                 match kind {
-                    PUBLIC_IP => api
+                    ResourceKind::PublicIp => api
                         .client
                         .disassociate_ip_address(&Params::new().set("id", &r.id))
                         .await
                         .map(|_| ()),
-                    SECURITY_GROUP => api
+                    ResourceKind::SecurityGroup => api
                         .client
                         .delete_security_group(&Params::new().set("id", &r.id))
                         .await
@@ -355,7 +365,7 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
             ps.provider_data.retain(|k, v| {
                 !(k.starts_with("cloudstack.") && (v["id"].as_str() == Some(r.id.as_str())))
             });
-            if kind == KEYPAIR {
+            if kind == ResourceKind::SshKeyPair {
                 ps.provider_data.remove("cloudstack.keypair.public");
             }
             super::save_project(env, ps)?;

@@ -17,14 +17,12 @@ use serde_json::json;
 use crate::boxfile::Machine;
 use crate::cloudinit::Seed;
 use crate::error::Hinted;
-use crate::state::{ForwardedPort, MachineState, ProviderKind, SshTarget, Status};
+use crate::state::{ForwardedPort, MachineState, ProviderKind, ResourceKind, SshTarget, Status};
 
 use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
 use super::names::{Plan, Reach};
-use super::reach::{self, Want, FW_RULE, MACHINE_IP, PF_RULE, STATIC_NAT};
+use super::reach::{self, Want};
 use super::{allow_from, record, CloudStack};
-
-pub const VM: &str = "virtualmachine";
 
 /// CloudStack accepts at most this much base64 user data over POST.
 const MAX_USER_DATA: usize = 32 * 1024;
@@ -48,7 +46,7 @@ pub fn absorb(s: &mut MachineState, vm: &VirtualMachine) {
         s.id = Some(vm.id.clone());
         record(
             s,
-            VM,
+            ResourceKind::VirtualMachine,
             &vm.id,
             format!("VM {}", vm.name.as_deref().unwrap_or("")),
         );
@@ -148,7 +146,12 @@ pub async fn up(
         if st.id.as_deref() != Some(v.id.as_str()) {
             st.id = Some(v.id.clone());
         }
-        record(&mut st, VM, &v.id, format!("VM {vm_name}"));
+        record(
+            &mut st,
+            ResourceKind::VirtualMachine,
+            &v.id,
+            format!("VM {vm_name}"),
+        );
         if let Some(k) = v.tag("box:hostkey") {
             st.provider_data
                 .entry("host_key".into())
@@ -235,7 +238,8 @@ pub async fn up(
 
 fn forget_vm(st: &mut MachineState) {
     if let Some(id) = st.id.take() {
-        st.resources.retain(|r| !(r.kind == VM && r.id == id));
+        st.resources
+            .retain(|r| !(r.kind == ResourceKind::VirtualMachine && r.id == id));
     }
     // Rules made for the old VM stay recorded, so destroy still removes them.
     st.ssh = None;
@@ -359,7 +363,12 @@ async fn deploy(
                 // The lost answer may have started a deploy: adopt it.
                 if let Ok(Some(v)) = by_name(api, vm_name).await {
                     st.id = Some(v.id.clone());
-                    record(st, VM, &v.id, format!("VM {vm_name}"));
+                    record(
+                        st,
+                        ResourceKind::VirtualMachine,
+                        &v.id,
+                        format!("VM {vm_name}"),
+                    );
                     p.save(st)?;
                     return Ok(v);
                 }
@@ -379,7 +388,12 @@ async fn deploy(
     if let Some(j) = &job {
         if let Some(id) = &j.id {
             st.id = Some(id.clone());
-            record(st, VM, id, format!("VM {vm_name}"));
+            record(
+                st,
+                ResourceKind::VirtualMachine,
+                id,
+                format!("VM {vm_name}"),
+            );
         }
         st.provider_data.insert("deploy_job".into(), json!(j.jobid));
         p.save(st)?;
@@ -390,7 +404,12 @@ async fn deploy(
     {
         Ok(v) => {
             st.id = Some(v.id.clone());
-            record(st, VM, &v.id, format!("VM {vm_name}"));
+            record(
+                st,
+                ResourceKind::VirtualMachine,
+                &v.id,
+                format!("VM {vm_name}"),
+            );
             Ok(v)
         }
         Err(e @ Error::Job(_)) => Err(failed_deploy(p, st, e).await),
@@ -454,7 +473,8 @@ async fn failed_deploy(p: &CloudStack, st: &mut MachineState, e: Error) -> anyho
     }
     if left.is_none() {
         forget_vm(st);
-        st.resources.retain(|r| r.kind != VM);
+        st.resources
+            .retain(|r| r.kind != ResourceKind::VirtualMachine);
     }
     st.provider_data.remove("deploy");
     st.provider_data.remove("deploy_job");
@@ -681,7 +701,7 @@ async fn machine_ip(
     let recorded = st
         .resources
         .iter()
-        .find(|r| r.kind == MACHINE_IP)
+        .find(|r| r.kind == ResourceKind::PublicIp)
         .map(|r| r.id.clone());
     let mut ip = p
         .prepared
@@ -717,7 +737,12 @@ async fn machine_ip(
                 .await
                 .map_err(|e| convert(e, &format!("cannot acquire a public IP for `{name}`")))?;
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                record(st, MACHINE_IP, &id, format!("public IP of {name}"));
+                record(
+                    st,
+                    ResourceKind::PublicIp,
+                    &id,
+                    format!("public IP of {name}"),
+                );
                 p.save(st)?;
             }
             let ip: PublicIpAddress = api
@@ -730,7 +755,7 @@ async fn machine_ip(
     };
     record(
         st,
-        MACHINE_IP,
+        ResourceKind::PublicIp,
         &ip.id,
         format!("public IP {} of {name}", ip.ipaddress),
     );
@@ -752,7 +777,7 @@ async fn machine_ip(
     }
     record(
         st,
-        STATIC_NAT,
+        ResourceKind::StaticNat,
         &ip.id,
         format!("static NAT {} -> {name}", ip.ipaddress),
     );
@@ -861,13 +886,24 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
             if st.provider_data.contains_key("deploy") {
                 if let Ok(Some(v)) = by_name(api, &vm_name).await {
                     st.id = Some(v.id.clone());
-                    record(&mut st, VM, &v.id, format!("VM {vm_name}"));
+                    record(
+                        &mut st,
+                        ResourceKind::VirtualMachine,
+                        &v.id,
+                        format!("VM {vm_name}"),
+                    );
                 }
             }
         }
     }
     let mut failures = Vec::new();
-    for kind in [FW_RULE, PF_RULE, STATIC_NAT, VM, MACHINE_IP] {
+    for kind in [
+        ResourceKind::FirewallRule,
+        ResourceKind::PortForwardingRule,
+        ResourceKind::StaticNat,
+        ResourceKind::VirtualMachine,
+        ResourceKind::PublicIp,
+    ] {
         let mine: Vec<_> = st
             .resources
             .iter()
@@ -876,7 +912,7 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
             .collect();
         for r in mine {
             let result = match kind {
-                FW_RULE => {
+                ResourceKind::FirewallRule => {
                     with_retries(|| async {
                         api.client
                             .delete_firewall_rule(&Params::new().set("id", &r.id))
@@ -885,7 +921,7 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
                     })
                     .await
                 }
-                PF_RULE => {
+                ResourceKind::PortForwardingRule => {
                     with_retries(|| async {
                         api.client
                             .delete_port_forwarding_rule(&Params::new().set("id", &r.id))
@@ -894,7 +930,7 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
                     })
                     .await
                 }
-                STATIC_NAT => {
+                ResourceKind::StaticNat => {
                     with_retries(|| async {
                         api.client
                             .disable_static_nat(&Params::new().set("ipaddressid", &r.id))
@@ -903,15 +939,17 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
                     })
                     .await
                 }
-                VM => match remove_vm(api, &r.id, expunge.unwrap_or(true)).await {
-                    Err(e) if expunge.is_none() && refused(&e) => {
-                        p.ctx.printer.warn(&format!(
+                ResourceKind::VirtualMachine => {
+                    match remove_vm(api, &r.id, expunge.unwrap_or(true)).await {
+                        Err(e) if expunge.is_none() && refused(&e) => {
+                            p.ctx.printer.warn(&format!(
                             "{name}: this account may not expunge VMs; the destroyed VM keeps its name until the cloud expunges it"
                         ));
-                        remove_vm(api, &r.id, false).await
+                            remove_vm(api, &r.id, false).await
+                        }
+                        other => other,
                     }
-                    other => other,
-                },
+                }
                 _ => {
                     with_retries(|| async {
                         api.client
@@ -924,14 +962,16 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
             };
             match result {
                 Ok(()) => {}
-                Err(e) if not_found(&e) || (kind == STATIC_NAT && is_not_static_nat(&e)) => {}
+                Err(e)
+                    if not_found(&e)
+                        || (kind == ResourceKind::StaticNat && is_not_static_nat(&e)) => {}
                 Err(e) => {
                     failures.push(format!("{} ({} {}): {e}", r.note, r.kind, r.id));
                     continue;
                 }
             }
             st.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
-            if kind == VM {
+            if kind == ResourceKind::VirtualMachine {
                 st.id = None;
             }
             p.save(&st)?;
