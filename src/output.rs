@@ -4,7 +4,7 @@
 //! and errors go to stderr. On a terminal, per-machine progress uses
 //! indicatif; otherwise plain lines. `NO_COLOR` is respected.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -148,16 +148,42 @@ impl Printer {
         self.stderr_line(&text);
     }
 
-    /// A spinner for one machine's progress; hidden when not on a terminal.
-    pub fn spinner(&self, machine: &str) -> ProgressBar {
-        let bar = self.inner.multi.add(ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix:.cyan.bold} {wide_msg} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_prefix(machine.to_string());
+    /// A spinner for one machine's progress, showing `phase` from its first
+    /// frame; hidden when not on a terminal.
+    pub fn spinner(&self, machine: &str, phase: &str) -> ProgressBar {
+        // Styled and labelled before it is added: the ticker draws at once.
+        let bar = ProgressBar::new_spinner()
+            .with_style(
+                ProgressStyle::with_template("{spinner} {prefix:.cyan.bold} {wide_msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            )
+            .with_prefix(machine.to_string())
+            .with_message(phase.to_string());
+        let bar = self.inner.multi.add(bar);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
+    }
+
+    /// Takes a bar out of the live block for good. A finished bar left in
+    /// the block is drawn again below every later line, so a summary
+    /// printed after it would not be the last thing on the screen.
+    pub fn remove_bar(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        self.inner.multi.remove(bar);
+    }
+
+    /// Asks `question` on stderr (even with `--quiet`) and reads one line
+    /// of answer from stdin. Live progress is hidden while it waits.
+    pub fn prompt(&self, question: &str) -> std::io::Result<String> {
+        let _guard = self.inner.lock.lock();
+        self.inner.multi.suspend(|| {
+            let mut err = std::io::stderr().lock();
+            write!(err, "{question} ")?;
+            err.flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            Ok(answer)
+        })
     }
 
     /// A byte progress bar (downloads, image builds); hidden when not on a terminal.
@@ -175,12 +201,13 @@ impl Printer {
 
     fn stderr_line(&self, line: &str) {
         let _guard = self.inner.lock.lock();
-        if self.inner.multi.is_hidden() {
+        // Live bars are taken down, the line printed, the bars drawn again
+        // below it. (`MultiProgress::println` would pad the line to the
+        // terminal's width instead of ending it, once no bar is left.)
+        self.inner.multi.suspend(|| {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{line}");
-        } else {
-            let _ = self.inner.multi.println(line);
-        }
+        });
     }
 
     fn paint(&self, text: &str, code: &str) -> String {

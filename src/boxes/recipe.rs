@@ -188,8 +188,7 @@ impl Recipe {
             self.name,
             log.display()
         ));
-        let spinner = printer.spinner(&self.name);
-        spinner.set_message("building");
+        let spinner = printer.spinner(&self.name, "building");
         let tool_err = |e: std::io::Error| BoxError::Tool {
             program: format!("sh {}", script.display()),
             message: e.to_string(),

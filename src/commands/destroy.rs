@@ -1,10 +1,11 @@
 //! `box destroy`: delete machines and everything box created for them,
 //! dependents first. Asks first unless `--force`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use crate::cli::DestroyArgs;
 use crate::error::{ExitStatus, Hinted};
+use crate::output::Printer;
 
 use super::lifecycle::{provider_of, providers_for};
 use super::schedule::{self, Job};
@@ -39,7 +40,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
         return Ok(ExitStatus::Success);
     }
     let doomed: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
-    if !args.force && !confirm(&doomed)? {
+    if !args.force && !confirm(&g.printer, &doomed)? {
         g.printer.info("nothing destroyed");
         return Ok(ExitStatus::Failure);
     }
@@ -63,6 +64,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
     let results = {
         let ctx = ctx.clone();
         let providers = providers.clone();
+        let events = events.clone();
         schedule::run(jobs, 16, move |name| {
             let ctx = ctx.clone();
             let providers = providers.clone();
@@ -81,6 +83,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
         })
         .await
     };
+    events.finish();
 
     // Project-wide resources go once no machine of that provider is left.
     let remaining = ws.store.machines()?;
@@ -95,9 +98,8 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
     Ok(schedule::report(&g.printer, &results))
 }
 
-fn confirm(names: &[&str]) -> anyhow::Result<bool> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+fn confirm(printer: &Printer, names: &[&str]) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
         return Err(Hinted::new(
             format!(
                 "refusing to destroy {} without confirmation",
@@ -107,14 +109,9 @@ fn confirm(names: &[&str]) -> anyhow::Result<bool> {
         )
         .into());
     }
-    let mut err = std::io::stderr();
-    write!(
-        err,
-        "Destroy {} and everything box created for them? [y/N] ",
+    let answer = printer.prompt(&format!(
+        "Destroy {} and everything box created for them? [y/N]",
         names.join(", ")
-    )?;
-    err.flush()?;
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    ))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

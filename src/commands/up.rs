@@ -55,6 +55,15 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
             after: m.depends_on.clone(),
         })
         .collect();
+    // Every machine shows a phase from the start, not only once it moves.
+    for m in &machines {
+        let phase = if m.depends_on.is_empty() {
+            "queued".to_string()
+        } else {
+            format!("waiting for {}", m.depends_on.join(", "))
+        };
+        events.show(&m.name, &phase);
+    }
     let started = Instant::now();
     let task = {
         let ctx = ctx.clone();
@@ -98,11 +107,13 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
     let results = tokio::select! {
         r = schedule::run(jobs, args.parallel as usize, task) => r,
         _ = tokio::signal::ctrl_c() => {
+            events.finish();
             g.printer.warn("interrupted: machines may be half created; their progress is recorded in .box/");
             g.printer.info("run `box up` again to resume, or `box destroy` to remove what was created");
             return Ok(ExitStatus::Interrupted);
         }
     };
+    events.finish();
     summarize(g, &ws, &results, started.elapsed(), mode)
 }
 
@@ -156,22 +167,35 @@ async fn bring_up(
         state = provider.halt(state, false).await?;
         ctx.store.save_machine(&state)?;
     }
-    events.emit(name, "starting", None);
+    // Unknown counts as not running: `up` itself reports any real error.
+    let running =
+        state.status == Status::Running && provider.is_running(&state).await.unwrap_or(false);
+    events.emit(
+        name,
+        if running {
+            "already running"
+        } else {
+            "starting"
+        },
+        None,
+    );
     let state = provider.up(machine, state).await?;
     ctx.store.save_machine(&state)?;
     if no_connect {
         return Ok(());
     }
-    converge(ctx, machine, state, !no_provision, events).await
+    converge(ctx, machine, state, !no_provision, !running, events).await
 }
 
 /// Once a machine runs: connect over SSH, sync folders, run provisioners.
 /// Knows nothing of providers. One SSH session serves the whole machine.
+/// `booted`: it was just started, so SSH may take a while to come up.
 async fn converge(
     ctx: &Context,
     machine: &Machine,
     mut state: MachineState,
     provision: bool,
+    booted: bool,
     events: &Events,
 ) -> anyhow::Result<()> {
     let target = state
@@ -183,7 +207,9 @@ async fn converge(
     let events = events.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let name = machine.name.clone();
-        events.emit(&name, "waiting for SSH", None);
+        if booted {
+            events.emit(&name, "waiting for SSH", None);
+        }
         let session = crate::ssh::Session::connect(&target, SSH_WAIT)
             .with_context(|| format!("cannot reach `{name}` over SSH"))?;
         if !machine.sync.is_empty() {
@@ -233,7 +259,9 @@ fn summarize(
 }
 
 /// Per-machine progress: a spinner per machine on a terminal, plain lines
-/// otherwise, or NDJSON events on stdout with `--json`.
+/// otherwise, or NDJSON events on stdout with `--json`. On a terminal a
+/// machine that is done leaves the live block for a line of its own above
+/// it, so once all are done the block is gone and the summary comes last.
 #[derive(Clone)]
 pub(crate) struct Events {
     printer: Printer,
@@ -269,17 +297,46 @@ impl Events {
         match &self.spinners {
             Some(spinners) => {
                 let mut spinners = spinners.lock().unwrap_or_else(|e| e.into_inner());
-                let bar = spinners
-                    .entry(machine.to_string())
-                    .or_insert_with(|| self.printer.spinner(machine));
                 if FINAL_EVENTS.contains(&event) {
-                    bar.finish_with_message(text);
-                } else {
+                    if let Some(bar) = spinners.remove(machine) {
+                        self.printer.remove_bar(&bar);
+                        let secs = bar.elapsed().as_secs();
+                        self.printer.machine(machine, &format!("{text} ({secs}s)"));
+                    }
+                } else if let Some(bar) = spinners.get(machine) {
                     bar.set_message(text);
+                } else {
+                    let bar = self.printer.spinner(machine, &text);
+                    spinners.insert(machine.to_string(), bar);
                 }
             }
             None if event != "failed" => self.printer.machine(machine, &text),
             None => {}
+        }
+    }
+
+    /// A machine's phase before anything happened to it ("queued",
+    /// "waiting for db"): shown on a terminal only, where a spinner would
+    /// otherwise appear without one; plain and JSON output stay as they were.
+    pub(crate) fn show(&self, machine: &str, phase: &str) {
+        if let Some(spinners) = &self.spinners {
+            let mut spinners = spinners.lock().unwrap_or_else(|e| e.into_inner());
+            if !spinners.contains_key(machine) {
+                let bar = self.printer.spinner(machine, phase);
+                spinners.insert(machine.to_string(), bar);
+            }
+        }
+    }
+
+    /// Clears what is left of the live block (machines that never started
+    /// because a dependency failed, or an interrupted run) before the
+    /// summary is printed.
+    pub(crate) fn finish(&self) {
+        if let Some(spinners) = &self.spinners {
+            let mut spinners = spinners.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, bar) in spinners.drain() {
+                self.printer.remove_bar(&bar);
+            }
         }
     }
 }
