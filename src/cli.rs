@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
+
+use crate::complete;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,8 +76,10 @@ pub enum Command {
     Box(BoxCommand),
     /// Call the CloudStack API directly, like CloudMonkey.
     Api(ApiArgs),
-    /// Print a shell completion script.
+    /// Print a shell completion script (it completes machine names too).
     Completions(CompletionsArgs),
+    /// Write the manual pages (box.1 and one per command), or print box.1.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,12 +99,14 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct MachinesArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// How many machines to bring up at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
@@ -119,6 +126,7 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// Print as JSON.
     #[arg(long)]
@@ -131,6 +139,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct SshArgs {
     /// The machine (default: the primary machine).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machine: Option<String>,
     /// Run this command instead of a login shell.
     #[arg(short = 'c', long = "command", conflicts_with = "argv")]
@@ -146,6 +155,7 @@ pub struct ExecArgs {
     #[arg(long, conflicts_with = "machines")]
     pub all: bool,
     /// Machine names.
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// The command to run, after `--`.
     #[arg(last = true, required = true)]
@@ -155,6 +165,7 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct HaltArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// Power off at once instead of a clean shutdown.
     #[arg(short, long)]
@@ -164,6 +175,7 @@ pub struct HaltArgs {
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]
@@ -176,6 +188,7 @@ pub struct DestroyArgs {
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// Run only the provisioners with these names (repeatable).
     #[arg(long = "with", value_name = "NAME")]
@@ -185,6 +198,7 @@ pub struct ProvisionArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Machine names (default: all machines).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
     /// Keep watching the folders and sync each change.
     #[arg(short, long)]
@@ -194,6 +208,7 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The machine.
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machine: String,
     /// The source path.
     pub source: PathBuf,
@@ -216,19 +231,28 @@ pub enum SnapshotCommand {
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// `[MACHINE] NAME`; the machine defaults to the primary one.
-    #[arg(num_args = 1..=2, required = true, value_name = "MACHINE] [NAME")]
+    #[arg(
+        num_args = 1..=2,
+        required = true,
+        value_name = "MACHINE] [NAME",
+        // Machine names at either place: clap_complete 4.6 reports both as the
+        // first value, so the snapshot name cannot be told apart.
+        add = ArgValueCandidates::new(complete::machines)
+    )]
     pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SnapshotListArgs {
     /// The machine (default: the primary machine).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machine: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The machine (default: the primary machine).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machine: Option<String>,
     /// Keep printing as the log grows.
     #[arg(short, long)]
@@ -307,6 +331,14 @@ pub struct ApiArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write box.1 and a page per command (box-up.1, ...) into this folder,
+    /// created if needed, instead of printing box.1.
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

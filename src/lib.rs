@@ -9,6 +9,7 @@ pub mod boxfile;
 pub mod cli;
 pub mod cloudinit;
 pub mod commands;
+pub mod complete;
 pub mod config;
 pub mod error;
 pub mod fsutil;
@@ -32,6 +33,10 @@ use clap::Parser;
 /// Parses the arguments, runs the command and turns the outcome into the
 /// documented exit code (see `error::ExitStatus`).
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(code) = complete::respond(&args) {
+        return code;
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -10,6 +10,7 @@ mod halt;
 mod init;
 mod lifecycle;
 mod logs;
+mod man;
 mod provision;
 mod schedule;
 mod snapshot;
@@ -64,5 +65,6 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Box(a) => boxes::run(&g, a).await,
         Command::Api(a) => api::run(&g, a).await,
         Command::Completions(a) => completions::run(&g, a),
+        Command::Man(a) => man::run(&g, a),
     }
 }

@@ -1,5 +1,6 @@
-//! The frame every verb relies on: help, state files, the project lock,
-//! status from state, and secrets that never leak.
+//! The frame every verb relies on: help, manual pages, shell completion,
+//! progress on a terminal, state files, the project lock, status from
+//! state, and secrets that never leak.
 
 use std::fs;
 use std::path::Path;
@@ -8,7 +9,9 @@ use std::sync::{Arc, Barrier};
 use boxcli::state::{MachineState, ProviderKind, SshTarget, StateStore, Status};
 use predicates::prelude::*;
 
-use crate::support::box_cmd;
+use crate::cloud::Sim;
+use crate::sshd::{Project, Sshd};
+use crate::support::{self, box_cmd};
 
 const VERBS: &[&str] = &[
     "init",
@@ -30,6 +33,7 @@ const VERBS: &[&str] = &[
     "download",
     "logs",
     "api",
+    "man",
 ];
 
 fn project_with_machines(dir: &Path, n: usize) {
@@ -68,16 +72,6 @@ fn help_lists_every_verb() {
             "`box --help` does not list `{verb}`:\n{text}"
         );
     }
-}
-
-#[test]
-fn completions_are_printed_for_bash() {
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .args(["completions", "bash"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("_box()"));
 }
 
 #[test]
@@ -358,4 +352,514 @@ fn the_secret_key_never_appears_in_output_or_state() {
             );
         }
     }
+}
+
+// ---- manual pages -------------------------------------------------------
+
+/// The page of `box`'s command `verb` (box.1 for the top level).
+fn page_name(verb: &str) -> String {
+    if verb.is_empty() {
+        "box.1".to_string()
+    } else {
+        format!("box-{verb}.1")
+    }
+}
+
+#[test]
+fn man_pages_cover_every_command_and_man_finds_them_beside_the_binary() {
+    let man = support::require("man");
+    support::require("groff");
+    let home = tempfile::tempdir().unwrap();
+    // As for `cargo install` users: the binary in PREFIX/bin, the pages in
+    // PREFIX/share/man/man1, which man-db searches for every folder on PATH.
+    let prefix = tempfile::tempdir().unwrap();
+    let bin = prefix.path().join("bin");
+    let man1 = prefix.path().join("share/man/man1");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("box"), bin.join("box")).unwrap();
+    box_cmd(home.path())
+        .arg("man")
+        .arg("--out-dir")
+        .arg(&man1)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(man1.display().to_string()));
+
+    for verb in std::iter::once("").chain(VERBS.iter().copied()) {
+        let page = man1.join(page_name(verb));
+        let text = fs::read_to_string(&page)
+            .unwrap_or_else(|e| panic!("{} was not written: {e}", page.display()));
+        let first = text
+            .lines()
+            .find(|l| !l.starts_with(".ie") && !l.starts_with(".el"))
+            .unwrap_or_default();
+        assert!(first.starts_with(".TH "), "{}: {first}", page.display());
+    }
+    let top = fs::read_to_string(man1.join("box.1")).unwrap();
+    // `box man` alone prints the same box.1.
+    let printed = box_cmd(home.path()).arg("man").assert().success();
+    assert_eq!(String::from_utf8_lossy(&printed.get_output().stdout), top);
+
+    let render = |args: &[&str]| {
+        let out = std::process::Command::new(&man)
+            .args(args)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env_remove("MANPATH")
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "man {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // What the README documents: after `box man --out-dir`, `man box` works.
+    let found = render(&["-w", "box"]);
+    assert_eq!(found.trim(), man1.join("box.1").display().to_string());
+    let text = render(&["box"]);
+    for verb in VERBS {
+        assert!(
+            text.contains(&format!("box-{verb}(1)")),
+            "`man box` does not mention box-{verb}(1):\n{text}"
+        );
+    }
+    let up = render(&["-l", man1.join("box-up.1").to_str().unwrap()]);
+    assert!(up.contains("--no-provision"), "{up}");
+}
+
+// ---- shell completion ---------------------------------------------------
+
+/// A project whose machines have names found nowhere else in the output.
+fn completion_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Boxfile"),
+        "[project]\nname = \"shop\"\n\n[[machine]]\nname = \"webfront\"\n\n[[machine]]\nname = \"dbstore\"\n",
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("src")).unwrap();
+    dir
+}
+
+/// `box completions SHELL`, written to a file for the shell to source.
+fn registration(home: &Path, shell: &str) -> std::path::PathBuf {
+    let out = box_cmd(home)
+        .args(["completions", shell])
+        .assert()
+        .success();
+    let path = home.join(format!("box.{shell}"));
+    fs::write(&path, &out.get_output().stdout).unwrap();
+    path
+}
+
+/// A shell run with a throwaway home, so no rc file of the developer's counts.
+fn shell(program: &Path, home: &Path, cwd: &Path, script: &str) -> String {
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(program)
+        .args(if program.ends_with("fish") {
+            &["--no-config", "-c"][..]
+        } else if program.ends_with("zsh") {
+            &["-f", "-c"][..]
+        } else {
+            &["--norc", "--noprofile", "-c"][..]
+        })
+        .arg(script)
+        .current_dir(cwd)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("BOX_HOME", home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} -c {script}: {}",
+        program.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn completion_scripts_are_what_the_complete_variable_prints() {
+    let home = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = box_cmd(home.path())
+            .args(["completions", shell])
+            .assert()
+            .success();
+        let by_env = box_cmd(home.path())
+            .env("COMPLETE", shell)
+            .assert()
+            .success();
+        assert_eq!(
+            script.get_output().stdout,
+            by_env.get_output().stdout,
+            "{shell}"
+        );
+    }
+    // elvish and PowerShell keep their static scripts.
+    for (shell, marker) in [
+        ("elvish", "edit:completion:arg-completer[box]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        box_cmd(home.path())
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker).and(predicate::str::contains("ssh-config")));
+    }
+}
+
+#[test]
+fn bash_completes_machine_names_from_the_boxfile() {
+    let bash = support::require("bash");
+    let home = tempfile::tempdir().unwrap();
+    let project = completion_project();
+    let script = registration(home.path(), "bash");
+    let complete = |cwd: &Path, words: &[&str]| {
+        let list = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cword = words.len() - 1;
+        let current = words[cword];
+        let previous = words[cword - 1];
+        shell(
+            &bash,
+            home.path(),
+            cwd,
+            &format!(
+                "source '{}'\nCOMP_WORDS=({list}); COMP_CWORD={cword}; COMP_TYPE=9\n\
+                 _clap_complete_box box '{current}' '{previous}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ),
+        )
+    };
+    let names = complete(project.path(), &["box", "halt", ""]);
+    assert!(names.lines().any(|l| l == "webfront"), "{names}");
+    assert!(names.lines().any(|l| l == "dbstore"), "{names}");
+    // A prefix narrows them; a subfolder finds the Boxfile above it.
+    let names = complete(&project.path().join("src"), &["box", "ssh", "we"]);
+    assert_eq!(names.trim(), "webfront");
+    // `-C DIR` names the project from anywhere.
+    let dir = project.path().to_str().unwrap();
+    let names = complete(home.path(), &["box", "-C", dir, "destroy", "db"]);
+    assert_eq!(names.trim(), "dbstore");
+    // Outside any project: no machine names, and no noise.
+    let names = complete(home.path(), &["box", "up", ""]);
+    assert!(!names.contains("webfront"), "{names}");
+    assert!(names.contains("--no-provision"), "{names}");
+}
+
+#[test]
+fn fish_completes_machine_names_from_the_boxfile() {
+    let fish = support::require("fish");
+    let home = tempfile::tempdir().unwrap();
+    let project = completion_project();
+    let script = registration(home.path(), "fish");
+    let out = shell(
+        &fish,
+        home.path(),
+        &project.path().join("src"),
+        &format!("source '{}'; complete -C 'box up '", script.display()),
+    );
+    let values: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert!(values.contains(&"webfront"), "{out}");
+    assert!(values.contains(&"dbstore"), "{out}");
+    assert!(values.contains(&"--no-provision"), "{out}");
+    let out = shell(
+        &fish,
+        home.path(),
+        home.path(),
+        &format!(
+            "source '{}'; complete -C 'box -C {} snapshot list d'",
+            script.display(),
+            project.path().display()
+        ),
+    );
+    assert_eq!(out.trim(), "dbstore");
+}
+
+#[test]
+fn zsh_completes_machine_names_from_the_boxfile() {
+    let zsh = support::require("zsh");
+    let home = tempfile::tempdir().unwrap();
+    let project = completion_project();
+    let script = registration(home.path(), "zsh");
+    // The zsh protocol itself: the variables its script sets, one candidate
+    // a line as `value:description`.
+    let out = box_cmd(home.path())
+        .current_dir(project.path())
+        .env("COMPLETE", "zsh")
+        .env("_CLAP_COMPLETE_INDEX", "2")
+        .env("_CLAP_IFS", "\n")
+        .args(["--", "box", "provision", ""])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.lines().any(|l| l == "webfront"), "{text}");
+    assert!(text.lines().any(|l| l == "dbstore"), "{text}");
+    // A real interactive zsh (on a pseudo-terminal, through zpty) that
+    // sources the script and presses Tab twice: the list shows the machines.
+    // The read waits for the list; `timeout` only stops a broken setup.
+    let driver = format!(
+        r#"zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'autoload -U compinit; compinit -u -D; source {script}; LISTMAX=10000'
+zpty -w -n z $'box halt \t\t'
+zpty -r z out '*dbstore*'
+print -r -- "$out"
+zpty -d z"#,
+        script = script.display()
+    );
+    let out = shell(&zsh, home.path(), project.path(), &driver);
+    assert!(out.contains("webfront"), "{out}");
+    assert!(out.contains("--force"), "{out}");
+}
+
+#[test]
+fn completion_never_fails_loudly() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    fs::write(
+        project.path().join("Boxfile"),
+        "[[machine]\nname = \"web\"\n",
+    )
+    .unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = box_cmd(home.path())
+            .current_dir(project.path())
+            .env("COMPLETE", shell)
+            .env("_CLAP_COMPLETE_INDEX", "2")
+            .args(["--", "box", "ssh", ""])
+            .assert()
+            .success();
+        let output = out.get_output();
+        assert!(output.stderr.is_empty(), "{shell}: {output:?}");
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("web"));
+    }
+    // An unknown shell: nothing on either stream, a failed exit status.
+    let out = box_cmd(home.path())
+        .env("COMPLETE", "tcsh")
+        .args(["--", "box", ""])
+        .assert()
+        .failure();
+    assert!(out.get_output().stdout.is_empty());
+    assert!(out.get_output().stderr.is_empty());
+}
+
+// ---- `box up` on machines that run, and progress on a terminal -----------
+
+/// Makes the local provider take `name` for running, without booting
+/// anything: its disk exists and its recorded pid is a live process whose
+/// command line names that disk, as QEMU's does. SSH goes to the sshd the
+/// state already points at. The process ends when the guard is dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pretend_running(project: &Path, name: &str) -> Running {
+    let dir = project.join(".box/machines").join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let disk = dir.join("disk.qcow2");
+    fs::write(&disk, b"").unwrap();
+    let child = std::process::Command::new(support::require("tail"))
+        .arg("-f")
+        .arg(&disk)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = project.join(".box/machines").join(format!("{name}.json"));
+    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    state["provider_data"]["pid"] = child.id().into();
+    fs::write(&file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    Running(child)
+}
+
+const TWO_MACHINES: &str = r#"[project]
+name = "shop"
+
+[[machine]]
+name = "web"
+depends_on = ["db"]
+
+[[machine]]
+name = "db"
+"#;
+
+/// The local provider's preflight wants QEMU even when nothing boots.
+fn require_qemu() {
+    support::require(if cfg!(target_arch = "aarch64") {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    });
+    support::require("qemu-img");
+}
+
+#[test]
+fn up_on_running_machines_says_already_running() {
+    require_qemu();
+    let sshd = Sshd::start();
+    let project = Project::new(
+        TWO_MACHINES,
+        &[("web", sshd.target()), ("db", sshd.target())],
+    );
+    let _web = pretend_running(project.path(), "web");
+    let _db = pretend_running(project.path(), "db");
+    let out = project.cmd().arg("up").assert().success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for name in ["web", "db"] {
+        assert!(err.contains(&format!("{name}: already running")), "{err}");
+        assert!(err.contains(&format!("{name}: ready")), "{err}");
+        assert!(!err.contains(&format!("{name}: starting")), "{err}");
+        assert!(!err.contains(&format!("{name}: waiting for SSH")), "{err}");
+    }
+    assert!(err.trim_end().ends_with("next: `box ssh web`"), "{err}");
+}
+
+#[test]
+fn up_on_a_running_cloud_machine_says_already_running_and_a_halted_one_starting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let sim = Sim::start(&[]);
+    let dir = home.join("again");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("Boxfile"),
+        "[project]\nname = \"again\"\nprovider = \"cloudstack\"\n\n[cloudstack]\nzone = \"Sim-Advanced\"\nallow_from = [\"127.0.0.0/8\"]\n\n[[machine]]\nname = \"db\"\n",
+    )
+    .unwrap();
+    let up = |expect: &str, never: &str| {
+        let out = sim
+            .cmd(home, &dir)
+            .args(["up", "--no-connect"])
+            .assert()
+            .success();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(expect), "{err}");
+        assert!(!err.contains(never), "{err}");
+    };
+    up("db: starting", "already running");
+    up("db: already running", "db: starting");
+    sim.cmd(home, &dir).args(["halt", "db"]).assert().success();
+    up("db: starting", "already running");
+}
+
+/// Runs `box` (with `args`, a shell word list) in `dir` under a
+/// pseudo-terminal, as at a user's terminal, feeding it `input`. Returns the
+/// exit status and what the terminal received.
+fn on_a_terminal(home: &Path, dir: &Path, args: &str, input: &str) -> (i32, String) {
+    use std::io::Write as _;
+    let program = assert_cmd::cargo::cargo_bin("box");
+    let mut child = std::process::Command::new(support::require("script"))
+        .arg("-qec")
+        .arg(format!("'{}' {args}", program.display()))
+        .arg("/dev/null")
+        .current_dir(dir)
+        .env("BOX_HOME", home)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("CLOUDSTACK_API_URL")
+        .env_remove("CLOUDSTACK_API_KEY")
+        .env_remove("CLOUDSTACK_SECRET_KEY")
+        .env_remove("BOX_PROFILE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// The lines a terminal shows, roughly: escape sequences dropped, each line
+/// cut to what follows its last carriage return.
+fn screen_lines(raw: &str) -> Vec<String> {
+    let mut plain = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
+        .split('\n')
+        .map(|line| {
+            line.split('\r')
+                .rfind(|s| !s.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn up_on_a_terminal_ends_with_the_next_step_and_every_spinner_has_a_phase() {
+    require_qemu();
+    let sshd = Sshd::start();
+    let project = Project::new(
+        TWO_MACHINES,
+        &[("web", sshd.target()), ("db", sshd.target())],
+    );
+    let _web = pretend_running(project.path(), "web");
+    let _db = pretend_running(project.path(), "db");
+    let (code, raw) = on_a_terminal(project.home.path(), project.path(), "up", "");
+    assert_eq!(code, 0, "{raw}");
+    let lines = screen_lines(&raw);
+    let last = lines.iter().rev().find(|l| !l.is_empty()).unwrap();
+    assert_eq!(last, "next: `box ssh web`", "{raw:?}");
+    // A spinner frame is `GLYPH NAME PHASE ELAPSED`; never without PHASE.
+    for frame in raw.split(['\r', '\n']).flat_map(screen_lines) {
+        let words: Vec<&str> = frame.split_whitespace().collect();
+        if words.len() >= 2 && ["web", "db"].contains(&words[1]) && words[0].chars().count() == 1 {
+            assert!(words.len() >= 4, "a spinner without a phase: {frame:?}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("web: ready (")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn destroy_asks_through_the_terminal_and_no_keeps_everything() {
+    let sshd = Sshd::start();
+    let project = Project::new(TWO_MACHINES, &[("web", sshd.target())]);
+    let (code, raw) = on_a_terminal(project.home.path(), project.path(), "destroy", "n\n");
+    // The answer was typed ahead, so the terminal's echo of it comes first.
+    assert!(
+        raw.contains("Destroy web and everything box created for them? [y/N] "),
+        "{raw:?}"
+    );
+    assert!(raw.contains("nothing destroyed\r\n"), "{raw:?}");
+    assert_eq!(code, 1, "{raw}");
+    assert_eq!(project.state("web").status, Status::Running);
 }
