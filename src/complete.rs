@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use clap::CommandFactory;
 use clap_complete::engine::CompletionCandidate;
-use clap_complete::env::{CompleteEnv, EnvCompleter};
+use clap_complete::env::{CompleteEnv, EnvCompleter, Shells};
 
 /// The variable that turns a run of `box` into a completion request.
 pub const VAR: &str = "COMPLETE";
@@ -26,10 +26,11 @@ static WORDS: OnceLock<Vec<OsString>> = OnceLock::new();
 
 /// Answers a completion request, if this run is one, and says how to exit.
 pub fn respond(args: &[OsString]) -> Option<ExitCode> {
-    let requested = std::env::var_os(VAR).is_some_and(|v| !v.is_empty() && v != "0");
-    if !requested {
-        return None;
-    }
+    // Only a shell's name (or path) makes a request: a COMPLETE=1 left in
+    // someone's environment must not turn every run into a silent no-op.
+    let shell = std::env::var_os(VAR)?;
+    let shell = Path::new(&shell).file_stem()?.to_str()?;
+    Shells::builtins().completer(shell)?;
     let _ = WORDS.set(args.to_vec());
     let cwd = std::env::current_dir().ok();
     // clap_complete writes the answer (or the registration script) itself.

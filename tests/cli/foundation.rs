@@ -644,14 +644,25 @@ fn completion_never_fails_loudly() {
         assert!(output.stderr.is_empty(), "{shell}: {output:?}");
         assert!(!String::from_utf8_lossy(&output.stdout).contains("web"));
     }
-    // An unknown shell: nothing on either stream, a failed exit status.
-    let out = box_cmd(home.path())
-        .env("COMPLETE", "tcsh")
-        .args(["--", "box", ""])
+}
+
+#[test]
+fn a_complete_variable_that_names_no_shell_leaves_box_working() {
+    let home = tempfile::tempdir().unwrap();
+    for value in ["1", "tcsh", ""] {
+        box_cmd(home.path())
+            .env("COMPLETE", value)
+            .arg("--version")
+            .assert()
+            .success()
+            .stdout(predicate::str::starts_with("box "));
+    }
+    // A shell named by its path, as `$SHELL` gives it, is a request.
+    box_cmd(home.path())
+        .env("COMPLETE", "/bin/bash")
         .assert()
-        .failure();
-    assert!(out.get_output().stdout.is_empty());
-    assert!(out.get_output().stderr.is_empty());
+        .success()
+        .stdout(predicate::str::contains("_clap_complete_box"));
 }
 
 // ---- `box up` on machines that run, and progress on a terminal -----------
