@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -37,6 +38,14 @@ pub enum ConfigError {
     },
     #[error("the secret command of profile `{profile}` failed: {message}")]
     SecretCommand { profile: String, message: String },
+    /// A limit (timeout, size) that is not a usable number.
+    #[error("{setting} is `{value}`, but must be {expected}")]
+    InvalidSetting {
+        /// The variable, or the key with its profile and file.
+        setting: String,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// `~/.config/box/config.toml`.
@@ -60,6 +69,92 @@ pub struct ProfileConfig {
     /// Skip TLS verification (warns on every run).
     #[serde(default)]
     pub insecure: bool,
+    /// Seconds one API request may take, body included.
+    pub timeout_secs: Option<u64>,
+    /// Seconds an async job may take before box stops waiting.
+    pub job_timeout_secs: Option<u64>,
+    /// The largest API answer box reads, in MB.
+    pub max_response_mb: Option<u64>,
+}
+
+/// How long box waits for the cloud and how much of an answer it reads,
+/// from `BOX_CLOUDSTACK_TIMEOUT`, `BOX_CLOUDSTACK_JOB_TIMEOUT` and
+/// `BOX_CLOUDSTACK_MAX_RESPONSE_MB`, else the profile's `timeout_secs`,
+/// `job_timeout_secs` and `max_response_mb`, else the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloudLimits {
+    pub timeout: Duration,
+    pub job_timeout: Duration,
+    pub max_response_bytes: u64,
+}
+
+impl Default for CloudLimits {
+    fn default() -> Self {
+        CloudLimits {
+            timeout: Duration::from_secs(60),
+            // Deploying from a large template can take several minutes.
+            job_timeout: Duration::from_secs(15 * 60),
+            max_response_bytes: cloudstack::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+const MB: u64 = 1024 * 1024;
+
+impl CloudLimits {
+    fn resolve(
+        profile: Option<&ProfileConfig>,
+        where_: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<CloudLimits, ConfigError> {
+        let default = CloudLimits::default();
+        // (variable, profile key, profile value)
+        let setting = |var: &str, key: &str, from_profile: Option<u64>| match env(var) {
+            Some(text) => positive(var.to_string(), &text),
+            None => match from_profile {
+                Some(0) => Err(ConfigError::InvalidSetting {
+                    setting: format!("`{key}` of {where_}"),
+                    value: "0".into(),
+                    expected: POSITIVE,
+                }),
+                other => Ok(other),
+            },
+        };
+        let timeout = setting(
+            "BOX_CLOUDSTACK_TIMEOUT",
+            "timeout_secs",
+            profile.and_then(|p| p.timeout_secs),
+        )?;
+        let job_timeout = setting(
+            "BOX_CLOUDSTACK_JOB_TIMEOUT",
+            "job_timeout_secs",
+            profile.and_then(|p| p.job_timeout_secs),
+        )?;
+        let max_mb = setting(
+            "BOX_CLOUDSTACK_MAX_RESPONSE_MB",
+            "max_response_mb",
+            profile.and_then(|p| p.max_response_mb),
+        )?;
+        Ok(CloudLimits {
+            timeout: timeout.map_or(default.timeout, Duration::from_secs),
+            job_timeout: job_timeout.map_or(default.job_timeout, Duration::from_secs),
+            max_response_bytes: max_mb
+                .map_or(default.max_response_bytes, |mb| mb.saturating_mul(MB)),
+        })
+    }
+}
+
+const POSITIVE: &str = "a whole number above 0";
+
+fn positive(setting: String, text: &str) -> Result<Option<u64>, ConfigError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(ConfigError::InvalidSetting {
+            setting,
+            value: text.to_string(),
+            expected: POSITIVE,
+        }),
+    }
 }
 
 /// Resolved credentials for one CloudStack endpoint.
@@ -71,8 +166,26 @@ pub struct Credentials {
     pub secret_key: Secret,
     pub ca_file: Option<PathBuf>,
     pub insecure: bool,
+    pub limits: CloudLimits,
     /// Where the credentials came from, for messages (never the values).
     pub source: String,
+}
+
+impl Credentials {
+    /// The client configuration for these credentials and limits.
+    pub fn client_config(&self) -> cloudstack::ClientConfig {
+        let mut config = cloudstack::ClientConfig::new(
+            self.endpoint.clone(),
+            self.api_key.clone(),
+            cloudstack::SecretKey::new(self.secret_key.expose()),
+        );
+        config.ca_file = self.ca_file.clone();
+        config.insecure = self.insecure;
+        config.timeout = self.limits.timeout;
+        config.max_response_bytes = self.limits.max_response_bytes;
+        config.jobs.timeout = self.limits.job_timeout;
+        config
+    }
 }
 
 /// Where user files live; overridable so tests never touch the real home.
@@ -194,6 +307,11 @@ pub fn credentials_with_env(
             profile: profile.to_string(),
         });
     }
+    let limits = CloudLimits::resolve(
+        from_file,
+        &format!("profile `{profile}` in {}", paths.config_file.display()),
+        env,
+    )?;
     let origin = if !source.is_empty() {
         "environment".to_string()
     } else if from_file.is_some() {
@@ -217,6 +335,7 @@ pub fn credentials_with_env(
         })?,
         ca_file: from_file.and_then(|p| p.ca_file.clone()),
         insecure: from_file.is_some_and(|p| p.insecure),
+        limits,
         source: origin,
     })
 }
@@ -375,6 +494,71 @@ mod tests {
         let mut w = Vec::new();
         let e = credentials_with_env(&paths(tmp.path()), "lab", &mut w, no_env).unwrap_err();
         assert_eq!(e.to_string(), "no CloudStack credentials for profile `lab`");
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_then_the_profile_then_the_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_key = \"S\"\ntimeout_secs = 5\nmax_response_mb = 300\n",
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = credentials_with_env(&paths(tmp.path()), "default", &mut w, |n| {
+            (n == "BOX_CLOUDSTACK_TIMEOUT").then(|| "7".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.limits.timeout, Duration::from_secs(7));
+        assert_eq!(c.limits.max_response_bytes, 300 * MB);
+        assert_eq!(c.limits.job_timeout, CloudLimits::default().job_timeout);
+        let config = c.client_config();
+        assert_eq!(
+            (
+                config.timeout,
+                config.max_response_bytes,
+                config.jobs.timeout
+            ),
+            (
+                c.limits.timeout,
+                c.limits.max_response_bytes,
+                c.limits.job_timeout
+            )
+        );
+    }
+
+    #[test]
+    fn a_limit_that_is_not_a_positive_number_is_refused_with_its_origin() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_key = \"S\"\njob_timeout_secs = 0\n",
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let e = credentials_with_env(&paths(tmp.path()), "default", &mut w, no_env).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("`job_timeout_secs` of profile `default` in "),
+            "{e}"
+        );
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[profiles.default]\nendpoint = \"http://127.0.0.1:1/client/api\"\napi_key = \"K\"\nsecret_key = \"S\"\n",
+        )
+        .unwrap();
+        for bad in ["0", "-1", "1.5", "ten"] {
+            let e = credentials_with_env(&paths(tmp.path()), "default", &mut w, |n| {
+                (n == "BOX_CLOUDSTACK_MAX_RESPONSE_MB").then(|| bad.to_string())
+            })
+            .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "BOX_CLOUDSTACK_MAX_RESPONSE_MB is `{bad}`, but must be a whole number above 0"
+                )
+            );
+        }
     }
 
     #[test]

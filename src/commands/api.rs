@@ -7,10 +7,11 @@
 //! signs without `signatureVersion`/`expires`, as very old clouds (and the
 //! published signing vectors) expect.
 
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudstack::{CallRecord, Client, ClientConfig, Params, SecretKey};
+use cloudstack::{CallRecord, Client, Params};
 
 use crate::boxfile;
 use crate::config::{self, Paths};
@@ -39,6 +40,9 @@ pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Resul
                     Paths::from_env().config_file.display()
                 )
             }
+            config::ConfigError::InvalidSetting { .. } => {
+                "unset the variable, or fix the key in the configuration file".to_string()
+            }
             _ => "fix the configuration file named above".to_string(),
         };
         anyhow::Error::new(Hinted::new(e.to_string(), hint))
@@ -48,13 +52,7 @@ pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Resul
             "TLS certificate verification is off for profile `{profile}` (insecure = true)"
         ));
     }
-    let mut cfg = ClientConfig::new(
-        creds.endpoint.clone(),
-        creds.api_key.clone(),
-        SecretKey::new(creds.secret_key.expose()),
-    );
-    cfg.ca_file = creds.ca_file.clone();
-    cfg.insecure = creds.insecure;
+    let mut cfg = creds.client_config();
     cfg.signature_version = signature_version()?;
     let client = Client::new(cfg).map_err(client_error)?;
 
@@ -73,13 +71,51 @@ pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Resul
     } else {
         client
     };
-    let value = client
+    let answer = client
         .call_raw(&args.command, &params, !args.no_wait)
         .await
         .map_err(client_error)?;
-    let text = serde_json::to_string_pretty(&value).context("cannot format the response")?;
-    g.printer.data(&text);
+    // Written as it is formatted: a large list is never a second time in memory as text.
+    let mut out = DataWriter::new(&g.printer);
+    serde_json::to_writer_pretty(&mut out, &answer).context("cannot format the response")?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(ExitStatus::Success)
+}
+
+/// Data on stdout through the Printer, in blocks.
+struct DataWriter<'a> {
+    printer: &'a Printer,
+    buf: Vec<u8>,
+}
+
+impl<'a> DataWriter<'a> {
+    const BLOCK: usize = 64 * 1024;
+
+    fn new(printer: &'a Printer) -> Self {
+        DataWriter {
+            printer,
+            buf: Vec::with_capacity(Self::BLOCK),
+        }
+    }
+}
+
+impl Write for DataWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::BLOCK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.printer.data_bytes(&self.buf);
+            self.buf.clear();
+        }
+        Ok(())
+    }
 }
 
 /// `key=value` arguments, split at the first `=` (values may contain `=`).

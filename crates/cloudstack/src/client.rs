@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::job::{jobid_of, AsyncJob, JobState};
 use crate::params::Params;
+use crate::raw::{self, FirstPage, RawAnswer};
 use crate::response;
 use crate::signing;
 
@@ -153,18 +154,19 @@ impl Client {
     /// retried on connection errors, 5xx and 429; writes are sent once.
     pub async fn call(&self, command: &str, params: &Params) -> Result<Value, Error> {
         self.call_parsed(command, params, |status, body, expires_used| {
-            response::extract(command, status, body, expires_used)
+            response::extract(command, status, &body, expires_used)
         })
         .await
     }
 
     /// `call` with the body read by `parse(status, body, expires_used)`,
-    /// so typed lists skip the intermediate JSON tree.
+    /// so typed lists skip the intermediate JSON tree and raw lists keep
+    /// the body itself.
     async fn call_parsed<R>(
         &self,
         command: &str,
         params: &Params,
-        parse: impl Fn(u16, &[u8], bool) -> Result<R, Error>,
+        parse: impl Fn(u16, Vec<u8>, bool) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let attempts = if is_read(command) {
             self.config.retry.attempts.max(1)
@@ -276,7 +278,7 @@ impl Client {
             let p = paged(params, single, page, page_size);
             let pg: response::Page<T> = self
                 .call_parsed(command, &p, |status, body, expires_used| {
-                    response::parse_page(command, status, body, key, expires_used)
+                    response::parse_page(command, status, &body, key, expires_used)
                 })
                 .await?;
             let got = pg.items.len();
@@ -300,8 +302,9 @@ impl Client {
     }
 
     /// For raw calls (`box api`): a list command with all its pages merged
-    /// as one response (`{"count": N, "<key>": [...]}`); anything else as
-    /// `call_and_wait` (or `call` when `wait` is false) answers.
+    /// as one response (`{"count": N, "<key>": [...]}`), its items kept as
+    /// the bytes that arrived; anything else as `call_and_wait` (or `call`
+    /// when `wait` is false) answers.
     ///
     /// The first request goes as typed, so commands named `list*` that do
     /// not page (`listCapabilities`) are answered unchanged; later pages use
@@ -311,13 +314,13 @@ impl Client {
         command: &str,
         params: &Params,
         wait: bool,
-    ) -> Result<Value, Error> {
+    ) -> Result<RawAnswer, Error> {
         if !command.starts_with("list") || params.contains("page") {
-            return if wait {
-                self.call_and_wait(command, params).await
+            return Ok(RawAnswer::Value(if wait {
+                self.call_and_wait(command, params).await?
             } else {
-                self.call(command, params).await
-            };
+                self.call(command, params).await?
+            }));
         }
         let given_size = params.get("pagesize");
         // CloudStack wants `page` whenever `pagesize` is sent.
@@ -325,36 +328,41 @@ impl Client {
             Some(_) => params.clone().set("page", "1"),
             None => params.clone(),
         };
-        let first = self.call(command, &first_params).await?;
-        let Some(key) = response::list_key(&first) else {
-            return Ok(first);
+        let first = self
+            .call_parsed(command, &first_params, |status, body, expires_used| {
+                raw::first_page(command, status, body, expires_used)
+            })
+            .await?;
+        let (key, count, first) = match first {
+            FirstPage::List { key, count, page } => (key, count.unwrap_or(0) as usize, page),
+            FirstPage::Other(v) => return Ok(RawAnswer::Value(v)),
         };
-        let count = first.get("count").and_then(response::as_u64).unwrap_or(0) as usize;
-        let mut items = response::take_list(command, first, &key)?;
         let (_, default_size) = self.paging(params)?;
         let page_size = match given_size {
             Some(_) => default_size,
-            None => items.len() as u32,
+            None => first.len() as u32,
         };
+        let mut got = first.len();
+        let mut pages = vec![first];
         let mut page = 2u32;
-        while items.len() < count && page_size > 0 {
+        while got < count && page_size > 0 {
             let mut p = params.clone().set("page", page.to_string());
             if given_size.is_none() {
                 p.push("pagesize", page_size.to_string());
             }
-            let more = response::take_list(command, self.call(command, &p).await?, &key)?;
-            if more.is_empty() {
+            let more = self
+                .call_parsed(command, &p, |status, body, expires_used| {
+                    raw::page(command, status, body, &key, expires_used)
+                })
+                .await?;
+            if more.len() == 0 {
                 break;
             }
-            items.extend(more);
+            got += more.len();
+            pages.push(more);
             page += 1;
         }
-        let mut out = Map::new();
-        if !items.is_empty() {
-            out.insert("count".into(), Value::from(items.len()));
-            out.insert(key, Value::Array(items));
-        }
-        Ok(Value::Object(out))
+        Ok(RawAnswer::List { key, pages })
     }
 
     fn prepare(&self, command: &str, params: &Params, now: SystemTime) -> Result<Prepared, Error> {
@@ -442,7 +450,7 @@ impl Client {
         command: &str,
         p: &Prepared,
         attempt: u32,
-        parse: &impl Fn(u16, &[u8], bool) -> Result<R, Error>,
+        parse: &impl Fn(u16, Vec<u8>, bool) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let start = Instant::now();
         let request = match &p.body {
@@ -456,19 +464,15 @@ impl Client {
                 )
                 .body(body.clone()),
         };
-        let transport = |e: reqwest::Error| Error::Transport {
-            command: command.to_string(),
-            source: e.without_url(),
-        };
         let outcome = match request.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Ok(body) => (Some(status), parse(status, &body, p.expires_used)),
-                    Err(e) => (Some(status), Err(transport(e))),
+                match self.read_body(command, resp).await {
+                    Ok(body) => (Some(status), parse(status, body, p.expires_used)),
+                    Err(e) => (Some(status), Err(e)),
                 }
             }
-            Err(e) => (None, Err(transport(e))),
+            Err(e) => (None, Err(self.transport(command, e))),
         };
         if let Some(observer) = &self.observer {
             observer(&CallRecord {
@@ -481,6 +485,44 @@ impl Client {
             });
         }
         outcome.1
+    }
+}
+
+impl Client {
+    /// The body, read chunk by chunk and refused as soon as it passes
+    /// `max_response_bytes` (or announces more): a server that never ends
+    /// its answer must not grow memory without bound.
+    async fn read_body(
+        &self,
+        command: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<Vec<u8>, Error> {
+        let limit = self.config.max_response_bytes;
+        let too_large = |announced| Error::TooLarge {
+            command: command.to_string(),
+            limit,
+            announced,
+        };
+        let announced = resp.content_length();
+        if let Some(len) = announced.filter(|len| *len > limit) {
+            return Err(too_large(Some(len)));
+        }
+        let mut body = Vec::with_capacity(announced.unwrap_or(0) as usize);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(command, e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn transport(&self, command: &str, e: reqwest::Error) -> Error {
+        Error::Transport {
+            command: command.to_string(),
+            source: e.without_url(),
+            timeout: self.config.timeout,
+        }
     }
 }
 

@@ -6,14 +6,25 @@ use std::time::Duration;
 use crate::job::JobPollPolicy;
 use crate::secret::SecretKey;
 
+/// The largest answer read by default: 128 MiB. A `listVirtualMachines`
+/// item is 3-5 KB of JSON, so 10,000 VMs in one unpaged answer are about
+/// 50 MB; 128 MiB leaves room for VMs with many NICs and tags, while a
+/// never-ending answer still stops well below the 300 MB a `box` command
+/// may use in all.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 128 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The API URL, e.g. `https://cloud.example/client/api`.
     pub endpoint: String,
     pub api_key: String,
     pub secret_key: SecretKey,
-    /// For one HTTP request (connect and answer).
+    /// For one HTTP request, from connecting to the end of the body: a
+    /// total deadline, so a server that sends one byte a second is cut off
+    /// too. A request that times out is not retried.
     pub timeout: Duration,
+    /// The largest body read; a larger answer is an error, never retried.
+    pub max_response_bytes: u64,
     /// How long a signed request stays valid (`expires`, signature version 3).
     pub expires: Duration,
     /// 3 sends `signatureVersion=3` and `expires`; anything else sends neither.
@@ -39,6 +50,7 @@ impl ClientConfig {
             api_key: api_key.into(),
             secret_key,
             timeout: Duration::from_secs(60),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             expires: Duration::from_secs(600),
             signature_version: 3,
             ca_file: None,

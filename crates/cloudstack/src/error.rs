@@ -45,13 +45,25 @@ pub enum Error {
         waited: Duration,
     },
 
-    /// The request never got an HTTP answer (connection, TLS, timeout).
-    #[error("cannot reach the CloudStack API for `{command}`")]
+    /// The request never got a whole HTTP answer (connection, TLS, timeout).
+    #[error("{}", transport_message(command, source, *timeout))]
     Transport {
         command: String,
         /// Stripped of its URL: the URL of a GET carries the signature.
         #[source]
         source: reqwest::Error,
+        /// The client's timeout for one request, to say how long it waited.
+        timeout: Duration,
+    },
+
+    /// An answer larger than the client reads (a runaway or hostile server).
+    #[error("the answer to `{command}` is over the limit of {}{}", size(*limit),
+        announced.map(|n| format!(" (the server announced {})", size(n))).unwrap_or_default())]
+    TooLarge {
+        command: String,
+        limit: u64,
+        /// The size in the answer's Content-Length, when it gave one.
+        announced: Option<u64>,
     },
 
     /// An HTTP answer that is not a CloudStack API body (a proxy page, a 404).
@@ -83,16 +95,26 @@ impl Error {
                 code_hint(code, &e.command, &e.errortext)
             }),
             Error::JobTimeout { jobid, .. } => Some(format!(
-                "the job may still finish; check it with `box api queryAsyncJobResult jobid={jobid}`"
+                "the job may still finish; check it with `box api queryAsyncJobResult jobid={jobid}`; `job_timeout_secs` in the profile or BOX_CLOUDSTACK_JOB_TIMEOUT sets the wait"
             )),
             Error::Transport { source, .. } if source.is_timeout() => Some(
-                "the API did not answer in time; check the endpoint, or raise the timeout".into(),
+                "check the endpoint; if the cloud is just slow, raise `timeout_secs` in the profile or BOX_CLOUDSTACK_TIMEOUT (seconds)".into(),
             ),
+            Error::TooLarge { command, .. } => {
+                let mut hint = "if the answer is meant to be this large, raise `max_response_mb` in the profile or BOX_CLOUDSTACK_MAX_RESPONSE_MB".to_string();
+                if command.starts_with("list") {
+                    hint.push_str("; a list can also be read one page at a time (`page=1 pagesize=500`)");
+                }
+                Some(hint)
+            }
             Error::Transport { .. } => Some(
                 "check the endpoint URL of the profile and that the cloud is reachable; for a private CA set `ca_file`".into(),
             ),
             Error::Http { status: 404, .. } => Some(
                 "the endpoint URL usually ends in /client/api".into(),
+            ),
+            Error::Http { status, .. } if (500..600).contains(status) => Some(
+                "the cloud's API server is failing; try again later, or ask the cloud's administrators".into(),
             ),
             _ => None,
         }
@@ -107,14 +129,46 @@ impl Error {
         }
     }
 
-    /// Whether a read may be sent again after this error.
+    /// Whether a read may be sent again after this error. Not after a
+    /// timeout: that request already took the whole time the user allows.
     pub(crate) fn is_retryable_read(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { source, .. } => !source.is_timeout(),
             Error::Api(e) => retryable_status(e.status),
             Error::Http { status, .. } => retryable_status(*status),
             _ => false,
         }
+    }
+}
+
+fn transport_message(command: &str, source: &reqwest::Error, timeout: Duration) -> String {
+    if source.is_timeout() {
+        format!(
+            "the CloudStack API did not answer `{command}` within {}",
+            seconds(timeout)
+        )
+    } else {
+        format!("cannot reach the CloudStack API for `{command}`")
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// A size as the setting is given (MB), or in bytes below one MB.
+fn size(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes.is_multiple_of(MB) {
+        format!("{} MB", bytes / MB)
+    } else if bytes > MB {
+        format!("{:.1} MB", bytes as f64 / MB as f64)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

@@ -22,15 +22,17 @@ pub mod error;
 pub mod job;
 pub mod lenient;
 pub mod params;
+pub mod raw;
 pub mod response;
 pub mod secret;
 pub mod signing;
 pub mod types;
 
 pub use client::{is_read, CallRecord, Client, DryRun, Observer};
-pub use config::{ClientConfig, RetryPolicy};
+pub use config::{ClientConfig, RetryPolicy, DEFAULT_MAX_RESPONSE_BYTES};
 pub use error::{ApiError, Error, JobError};
 pub use job::{AsyncJob, JobPollPolicy, JobState};
 pub use params::Params;
+pub use raw::RawAnswer;
 pub use secret::SecretKey;
 pub use types::*;

@@ -38,7 +38,7 @@ pub fn extract(
         return Err(parse_error(command, "the body is not a JSON object"));
     };
     let mut top = top;
-    let key = envelope_key(&top).map(str::to_string);
+    let key = envelope_key(top.keys().map(String::as_str)).map(str::to_string);
     let inner = match key {
         Some(key) => top.remove(&key).unwrap_or(Value::Null),
         None => {
@@ -83,15 +83,15 @@ pub fn extract(
     }
 }
 
-fn envelope_key(top: &Map<String, Value>) -> Option<&str> {
-    if top.len() == 1 {
-        return top.keys().next().map(String::as_str);
+/// The key of the `*response` object among the body's top-level keys.
+pub(crate) fn envelope_key<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> Option<&'k str> {
+    let mut all = keys.clone();
+    if let (Some(only), None) = (all.next(), all.next()) {
+        return Some(only);
     }
-    let mut candidates = top
-        .keys()
-        .filter(|k| k.to_ascii_lowercase().ends_with("response"));
+    let mut candidates = keys.filter(|k| k.to_ascii_lowercase().ends_with("response"));
     match (candidates.next(), candidates.next()) {
-        (Some(k), None) => Some(k.as_str()),
+        (Some(k), None) => Some(k),
         _ => None,
     }
 }

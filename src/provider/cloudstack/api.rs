@@ -10,14 +10,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, JobRef, Params, Resource, SecretKey};
+use cloudstack::{Client, Error, JobRef, Params, Resource};
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::error::Hinted;
 use crate::provider::Context;
-
-/// How long any one async job may take before box stops waiting.
-const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// How many times a state-changing step is attempted when the cloud answers
 /// with a transient failure (5xx, 429, a dropped connection).
@@ -42,13 +40,20 @@ impl Api {
         let profile = profile(ctx);
         let mut warnings = Vec::new();
         let creds = crate::config::credentials(&ctx.paths, &profile, &mut warnings).map_err(|e| {
-            anyhow::Error::new(Hinted::new(
-                format!("cannot find CloudStack credentials: {e}"),
-                format!(
-                    "set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.{profile}] to {}",
-                    ctx.paths.config_file.display()
+            let (message, hint) = match e {
+                ConfigError::InvalidSetting { .. } => (
+                    e.to_string(),
+                    "unset the variable, or fix the key in the configuration file".to_string(),
                 ),
-            ))
+                _ => (
+                    format!("cannot find CloudStack credentials: {e}"),
+                    format!(
+                        "set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.{profile}] to {}",
+                        ctx.paths.config_file.display()
+                    ),
+                ),
+            };
+            anyhow::Error::new(Hinted::new(message, hint))
         })?;
         for w in warnings {
             ctx.printer.warn(&w);
@@ -58,17 +63,7 @@ impl Api {
                 "profile `{profile}` skips TLS certificate verification (insecure = true)"
             ));
         }
-        let mut config = ClientConfig::new(
-            creds.endpoint.clone(),
-            creds.api_key.clone(),
-            SecretKey::new(creds.secret_key.expose()),
-        );
-        config.ca_file = creds.ca_file.clone();
-        config.insecure = creds.insecure;
-        config.jobs = JobPollPolicy {
-            timeout: job_timeout(),
-            ..JobPollPolicy::default()
-        };
+        let config = creds.client_config();
         let printer = ctx.printer.clone();
         let client = Client::new(config)
             .map_err(|e| convert(e, "cannot build the CloudStack client"))?
@@ -170,14 +165,6 @@ impl Api {
     }
 }
 
-fn job_timeout() -> Duration {
-    std::env::var("BOX_CLOUDSTACK_JOB_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_JOB_TIMEOUT)
-}
-
 /// A failure that may pass if the same call is made again a bit later.
 pub fn transient(e: &Error) -> bool {
     match e {
@@ -242,7 +229,13 @@ where
 
 /// The client's error with its hint, and what box was doing.
 pub fn convert(e: Error, doing: &str) -> anyhow::Error {
-    let hint = e.hint();
+    let hint = match &e {
+        // The provider records what it starts before it waits (see vm.rs, reach.rs, shared.rs).
+        Error::JobTimeout { jobid, .. } => Some(format!(
+            "the cloud may still finish job {jobid} (`box api queryAsyncJobResult jobid={jobid}`); what box started is recorded in .box/, so the same command run again picks it up, and `box destroy` removes it; `job_timeout_secs` in the profile or BOX_CLOUDSTACK_JOB_TIMEOUT sets the wait"
+        )),
+        _ => e.hint(),
+    };
     let message = format!("{doing}: {e}");
     match hint {
         Some(h) => anyhow::Error::new(Hinted::new(message, h)),

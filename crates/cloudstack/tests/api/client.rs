@@ -516,6 +516,8 @@ async fn raw_list_calls_merge_pages_of_the_server_default_size() {
     let v = client(&mock)
         .call_raw("listVMSnapshot", &Params::new(), true)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(v["count"], 3);
     let ids: Vec<&str> = v["vmSnapshot"]
@@ -550,6 +552,8 @@ async fn raw_list_command_without_a_list_is_returned_unchanged() {
     let v = client(&mock)
         .call_raw("listCapabilities", &Params::new(), true)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(v, json!({"capability": {"cloudstackversion": "4.19.0.0"}}));
     assert_eq!(mock.requests().len(), 1);

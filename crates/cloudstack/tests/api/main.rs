@@ -3,5 +3,6 @@
 
 mod client;
 mod fixtures;
+mod hostile;
 mod mock;
 mod tls;
