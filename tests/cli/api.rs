@@ -320,3 +320,365 @@ fn an_api_error_prints_the_error_text_and_a_hint() {
             "hint: check the value of parameter `zoneid`",
         ));
 }
+
+/// `tests/hostile_endpoint.py` serving one misbehaviour on loopback,
+/// stopped when dropped.
+struct Hostile {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Hostile {
+    fn start(mode: &str, extra: &[&str]) -> Hostile {
+        let python = support::require("python3");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile_endpoint.py");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .arg(mode)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the hostile endpoint starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the hostile endpoint says where it listens");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Hostile { child, url }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `box ARGS` in `dir` against `url`, in a child shell that caps its
+/// address space at 1 GB (a regression must not eat the machine), killed
+/// after 5 minutes only as a safety net against hangs.
+fn limited_box(
+    home: &std::path::Path,
+    dir: &std::path::Path,
+    url: &str,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::new(support::require("sh"));
+    cmd.current_dir(dir)
+        .env("BOX_HOME", home)
+        .env("NO_COLOR", "1")
+        .env_remove("BOX_PROFILE")
+        .env("CLOUDSTACK_API_URL", url)
+        .env("CLOUDSTACK_API_KEY", "hostile-key")
+        .env("CLOUDSTACK_SECRET_KEY", "hostile-secret")
+        .envs(envs.iter().copied())
+        .arg("-c")
+        .arg("ulimit -v 1000000 && exec \"$0\" \"$@\"")
+        .arg(assert_cmd::cargo::cargo_bin("box"))
+        .args(args)
+        .timeout(std::time::Duration::from_secs(300));
+    cmd.output().unwrap()
+}
+
+/// Exit code 1 and an `error:` that contains `message`; the stderr.
+fn fails_with(out: &std::process::Output, message: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected `{message}` in: {stderr}"
+    );
+    assert!(!stderr.contains("hostile-secret"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn api_on_an_endless_body_stops_at_the_size_limit_and_names_the_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Hostile::start("endless", &[]);
+    // The default limit, within the 1 GB the shell allows.
+    let out = limited_box(home.path(), home.path(), &h.url, &[], &["api", "listZones"]);
+    let err = fails_with(
+        &out,
+        "error: the answer to `listZones` is over the limit of 128 MB",
+    );
+    assert!(
+        err.contains("hint: if the answer is meant to be this large, raise `max_response_mb` in the profile or BOX_CLOUDSTACK_MAX_RESPONSE_MB"),
+        "{err}"
+    );
+    let out = limited_box(
+        home.path(),
+        home.path(),
+        &h.url,
+        &[("BOX_CLOUDSTACK_MAX_RESPONSE_MB", "1")],
+        &["api", "listZones"],
+    );
+    fails_with(&out, "is over the limit of 1 MB");
+}
+
+#[test]
+fn api_refuses_an_announced_huge_body_before_reading_it() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Hostile::start("huge-length", &[]);
+    let out = limited_box(home.path(), home.path(), &h.url, &[], &["api", "listZones"]);
+    fails_with(
+        &out,
+        "over the limit of 128 MB (the server announced 1048576 MB)",
+    );
+}
+
+#[test]
+fn api_on_slow_headers_or_a_dripping_body_stops_at_the_configured_timeout() {
+    let home = tempfile::tempdir().unwrap();
+    for mode in ["slow-headers", "drip"] {
+        let h = Hostile::start(mode, &[]);
+        let out = limited_box(
+            home.path(),
+            home.path(),
+            &h.url,
+            &[("BOX_CLOUDSTACK_TIMEOUT", "2")],
+            &["api", "listZones"],
+        );
+        let err = fails_with(
+            &out,
+            "the CloudStack API did not answer `listZones` within 2s",
+        );
+        assert!(
+            err.contains("raise `timeout_secs` in the profile or BOX_CLOUDSTACK_TIMEOUT"),
+            "{mode}: {err}"
+        );
+    }
+    // The same from the profile.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[profiles.default]\ntimeout_secs = 3\n",
+    )
+    .unwrap();
+    let h = Hostile::start("drip", &[]);
+    let out = limited_box(home.path(), home.path(), &h.url, &[], &["api", "listZones"]);
+    fails_with(&out, "did not answer `listZones` within 3s");
+}
+
+#[test]
+fn api_on_invalid_json_says_the_body_is_not_json() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Hostile::start("invalid-json", &[]);
+    let out = limited_box(home.path(), home.path(), &h.url, &[], &["api", "listZones"]);
+    fails_with(
+        &out,
+        "error: unexpected CloudStack response to `listZones`: the body is not JSON",
+    );
+}
+
+#[test]
+fn api_on_http_500_forever_gives_up_with_the_status_and_a_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Hostile::start("http-500", &[]);
+    let out = limited_box(home.path(), home.path(), &h.url, &[], &["api", "listZones"]);
+    let err = fails_with(&out, "answered `listZones` with HTTP 500");
+    assert!(
+        err.contains("hint: the cloud's API server is failing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn api_on_a_job_that_never_finishes_stops_at_the_job_timeout() {
+    let url = serve(|command, params| match command {
+        "queryAsyncJobResult" => {
+            let jobid = params
+                .iter()
+                .find(|(n, _)| n == "jobid")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            (
+                200,
+                json!({"queryasyncjobresultresponse": {"jobid": jobid, "jobstatus": 0}}),
+            )
+        }
+        _ => (
+            200,
+            json!({"stopvirtualmachineresponse": {"jobid": "j-forever"}}),
+        ),
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = limited_box(
+        home.path(),
+        home.path(),
+        &url,
+        &[("BOX_CLOUDSTACK_JOB_TIMEOUT", "2")],
+        &["api", "stopVirtualMachine", "id=vm-1"],
+    );
+    let err = fails_with(
+        &out,
+        "CloudStack job j-forever of `stopVirtualMachine` did not finish within 2s",
+    );
+    assert!(
+        err.contains("`box api queryAsyncJobResult jobid=j-forever`")
+            && err.contains("BOX_CLOUDSTACK_JOB_TIMEOUT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_large_list_answer_is_printed_whole_and_unchanged() {
+    let home = tempfile::tempdir().unwrap();
+    let h = Hostile::start("big-json", &["--size-mb", "3"]);
+    let out = limited_box(
+        home.path(),
+        home.path(),
+        &h.url,
+        &[],
+        &["api", "listVirtualMachines"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vms = v["virtualmachine"].as_array().unwrap();
+    assert!(vms.len() > 900, "{}", vms.len());
+    assert_eq!(v["count"], vms.len());
+    assert_eq!(vms[7]["name"], "project-machine-00000007");
+    assert_eq!(vms[7]["nic"][0]["ipaddress"], "10.1.0.9");
+    // Pretty, with the keys of each item sorted, as before.
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("{\n  \"count\": "), "{}", &text[..40]);
+    assert!(text.contains("\n      \"account\": \"admin\",\n      \"affinitygroup\": [],"));
+}
+
+#[test]
+fn invalid_limit_settings_are_named_with_where_they_come_from() {
+    let home = tempfile::tempdir().unwrap();
+    api(home.path(), URL, "k", "s")
+        .env("BOX_CLOUDSTACK_TIMEOUT", "soon")
+        .arg("listZones")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "error: BOX_CLOUDSTACK_TIMEOUT is `soon`, but must be a whole number above 0",
+        ));
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[profiles.default]\nmax_response_mb = 0\n",
+    )
+    .unwrap();
+    api(home.path(), URL, "k", "s")
+        .arg("listZones")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "error: `max_response_mb` of profile `default` in {} is `0`",
+            home.path().join("config.toml").display()
+        )));
+}
+
+const CLOUD_PROJECT: &str = r#"
+[project]
+name = "demo"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+depends_on = ["db"]
+
+[[machine]]
+name = "db"
+"#;
+
+#[test]
+fn up_on_a_hostile_endpoint_ends_with_a_clear_error_for_each_misbehaviour() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
+    for (mode, message) in [
+        (
+            "endless",
+            "cannot list zones: the answer to `listZones` is over the limit of 128 MB",
+        ),
+        ("huge-length", "the server announced 1048576 MB"),
+        (
+            "slow-headers",
+            "the CloudStack API did not answer `listZones` within 2s",
+        ),
+        (
+            "drip",
+            "the CloudStack API did not answer `listZones` within 2s",
+        ),
+        ("invalid-json", "the body is not JSON"),
+        ("http-500", "answered `listZones` with HTTP 500"),
+    ] {
+        let h = Hostile::start(mode, &[]);
+        let out = limited_box(
+            home.path(),
+            &dir,
+            &h.url,
+            &[("BOX_CLOUDSTACK_TIMEOUT", "2")],
+            &["up", "--no-connect"],
+        );
+        let err = fails_with(&out, message);
+        assert!(
+            err.contains("hint: ") || mode == "invalid-json",
+            "{mode}: {err}"
+        );
+    }
+}
+
+#[test]
+fn up_whose_deploy_job_never_finishes_says_what_it_left_and_destroy_removes_it() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
+    let sim = crate::cloud::Sim::start(&[]);
+    // The simulator's jobs finish; through this proxy they never do.
+    let h = Hostile::start("job-never-finishes", &["--upstream", &sim.url]);
+    let out = limited_box(
+        home.path(),
+        &dir,
+        &h.url,
+        &[
+            ("CLOUDSTACK_API_KEY", crate::cloud::KEY),
+            ("CLOUDSTACK_SECRET_KEY", crate::cloud::SECRET),
+            ("BOX_CLOUDSTACK_JOB_TIMEOUT", "2"),
+        ],
+        &["up", "--no-connect"],
+    );
+    let err = fails_with(&out, "of `deployVirtualMachine` did not finish within 2s");
+    assert!(err.contains("waiting for VM `demo-db-"), "{err}");
+    assert!(
+        err.contains("what box started is recorded in .box/, so the same command run again picks it up, and `box destroy` removes it"),
+        "{err}"
+    );
+    let vms = sim.list(home.path(), "listVirtualMachines", &[]);
+    assert_eq!(vms.len(), 1, "the deploy went through: {vms:?}");
+
+    sim.cmd(home.path(), &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+    let left: Vec<Value> = sim
+        .list(home.path(), "listVirtualMachines", &[])
+        .into_iter()
+        .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+        .collect();
+    assert!(left.is_empty(), "no orphan VM: {left:?}");
+    assert!(sim.list(home.path(), "listSSHKeyPairs", &[]).is_empty());
+    assert!(sim
+        .list(home.path(), "listPortForwardingRules", &[])
+        .is_empty());
+}
