@@ -87,6 +87,8 @@ pub struct SyncFolder {
     pub exclude: Vec<String>,
     /// Owner in the guest (default: the login user).
     pub owner: Option<String>,
+    /// Leave out paths that cannot be read or sent instead of failing.
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

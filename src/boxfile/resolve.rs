@@ -467,6 +467,9 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
         to: to?,
         exclude,
         owner,
+        skip_unreadable: get("skip_unreadable")
+            .and_then(|e| r.bool(e))
+            .unwrap_or(false),
     })
 }
 

@@ -58,7 +58,7 @@ pub(crate) const MACHINE: &[&str] = &[
 
 pub(crate) const PORT: &[&str] = &["guest", "host", "protocol"];
 
-pub(crate) const SYNC: &[&str] = &["from", "to", "exclude", "owner"];
+pub(crate) const SYNC: &[&str] = &["from", "to", "exclude", "owner", "skip_unreadable"];
 
 pub(crate) const PROVISION: &[&str] = &[
     "name",

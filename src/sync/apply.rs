@@ -2,7 +2,7 @@
 //! removes what is gone, one tar stream on one channel carries everything
 //! new or changed (far fewer round trips than a file per SFTP request).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{Entry, Kind, Manifest};
 use super::plan::{hex, Plan};
-use super::SyncError;
+use super::{Skipped, SyncError};
 use crate::ssh::{quote, Session};
 
 /// How a folder is written on the guest.
@@ -47,11 +47,13 @@ impl Remote<'_> {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Applied {
     pub sent_files: u64,
     pub sent_bytes: u64,
     pub deleted: u64,
+    /// Files that could not be read when their turn came.
+    pub skipped: Vec<Skipped>,
 }
 
 /// True when the destination exists on the guest (a recreated guest has
@@ -72,8 +74,36 @@ pub fn apply(
     manifest: &mut Manifest,
 ) -> Result<Applied, SyncError> {
     let mut applied = Applied::default();
+    let locked = locked_dirs(plan, manifest);
+    let unlock = if locked.is_empty() {
+        String::new()
+    } else {
+        let dirs: Vec<String> = locked.iter().map(|d| quote(d)).collect();
+        format!(" && {}chmod u+wx -- {}", remote.sudo(), dirs.join(" "))
+    };
     if !plan.delete.is_empty() {
-        let cmd = format!("{} && {}xargs -0 rm -rf --", remote.enter(), remote.sudo());
+        // `rm -rf` as a user cannot empty a folder that is read-only for
+        // that user: open up what is about to go first.
+        let closed: Vec<String> = plan
+            .delete
+            .iter()
+            .filter(|p| holds_closed_dir(p, manifest))
+            .map(|p| quote(p))
+            .collect();
+        let open_up = if closed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " && {{ {}chmod -R u+rwx -- {} 2>/dev/null; true; }}",
+                remote.sudo(),
+                closed.join(" ")
+            )
+        };
+        let cmd = format!(
+            "{}{unlock}{open_up} && {}xargs -0 rm -rf --",
+            remote.enter(),
+            remote.sudo()
+        );
         let list = plan.delete.clone();
         let (status, err, ()) = exec_feed(session, &cmd, move |w| {
             for p in &list {
@@ -111,15 +141,28 @@ pub fn apply(
             manifest.entries.insert(p.clone(), e);
         }
     }
-    if plan.send.is_empty() {
+    // The folders opened up go in the stream again: tar puts their mode
+    // back once it has written into them.
+    let mut send: Vec<String> = plan.send.clone();
+    if !locked.is_empty() {
+        let reopened = locked
+            .iter()
+            .filter(|d| local.get(*d).is_some_and(|e| e.kind == Kind::Dir));
+        let all: BTreeSet<String> = send.drain(..).chain(reopened.cloned()).collect();
+        send = all.into_iter().collect();
+    }
+    if send.is_empty() {
         return Ok(applied);
     }
-    let cmd = format!("{} && {}tar -x -p -f -", remote.enter(), remote.sudo());
+    let cmd = format!(
+        "{}{unlock} && {}tar -x -p -f -",
+        remote.enter(),
+        remote.sudo()
+    );
     let (user, group) = match remote.owner.split_once(':') {
         Some((u, g)) => (u.to_string(), g.to_string()),
         None => (remote.owner.to_string(), remote.owner.to_string()),
     };
-    let send = plan.send.clone();
     let entries: Vec<(String, Entry)> = send
         .iter()
         .filter_map(|p| local.get(p).map(|e| (p.clone(), e.clone())))
@@ -135,6 +178,7 @@ pub fn apply(
             stderr: err,
         });
     }
+    applied.skipped = stream.skipped;
     for (path, hash, bytes) in stream.sent {
         if let Some(e) = local.get(&path) {
             let mut e = e.clone();
@@ -147,10 +191,51 @@ pub fn apply(
     Ok(applied)
 }
 
+/// Folders on the guest that the plan writes into or removes from, but
+/// whose mode as last sent lacks `u+wx`: a guest user other than root
+/// cannot write there until they are opened up (`chmod u+wx`).
+fn locked_dirs(plan: &Plan, manifest: &Manifest) -> BTreeSet<String> {
+    let closed = |e: &Entry| e.kind == Kind::Dir && e.mode & 0o300 != 0o300;
+    let mut out = BTreeSet::new();
+    if !manifest.entries.values().any(closed) {
+        return out;
+    }
+    for p in plan.send.iter().chain(&plan.delete) {
+        let mut d = parent(p);
+        while !d.is_empty() {
+            if manifest.entries.get(d).is_some_and(closed) {
+                out.insert(d.to_string());
+            }
+            d = parent(d);
+        }
+    }
+    out
+}
+
+/// True when `path` is, or holds, a folder whose mode as last sent lacks
+/// `u+rwx` (`rm -rf` could not empty it as a user).
+fn holds_closed_dir(path: &str, manifest: &Manifest) -> bool {
+    let prefix = format!("{path}/");
+    std::iter::once((path, manifest.entries.get(path)))
+        .chain(
+            manifest
+                .entries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, e)| (k.as_str(), Some(e))),
+        )
+        .any(|(_, e)| e.is_some_and(|e| e.kind == Kind::Dir && e.mode & 0o700 != 0o700))
+}
+
+fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
 /// What went into the tar stream: each path with its content hash and size.
 #[derive(Default)]
 struct Streamed {
     sent: Vec<(String, Option<String>, u64)>,
+    skipped: Vec<Skipped>,
 }
 
 fn write_tar(
@@ -185,14 +270,23 @@ fn write_tar(
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_size(0);
                 header.set_mtime(now_secs());
-                builder.append_link(&mut header, path, target)?;
+                append_symlink(&mut builder, &mut header, path, target.as_bytes())?;
                 out.sent.push((path.clone(), None, 0));
             }
             Kind::File => {
                 // The file may have changed or gone since the scan: send
                 // what is there now, but only record it if it is intact.
-                let Ok(file) = std::fs::File::open(&full) else {
-                    continue;
+                let file = match std::fs::File::open(&full) {
+                    Ok(f) => f,
+                    // Gone since the scan: the next scan sees it gone.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        out.skipped.push(Skipped {
+                            path: full,
+                            reason: format!("cannot be read: {e}"),
+                        });
+                        continue;
+                    }
                 };
                 let size = file.metadata().map(|m| m.len()).unwrap_or(entry.size);
                 header.set_entry_type(tar::EntryType::Regular);
@@ -217,6 +311,39 @@ fn write_tar(
     }
     builder.finish()?;
     Ok(out)
+}
+
+/// Appends a link whose target is written byte for byte. The tar crate's
+/// `append_link` rebuilds the target from its components, which turns `/`
+/// into `//` and `a//b/./c` into `a/b/c`.
+fn append_symlink<W: Write>(
+    builder: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    path: &str,
+    target: &[u8],
+) -> std::io::Result<()> {
+    let slot = &mut header.as_old_mut().linkname;
+    if target.len() < slot.len() {
+        slot.fill(0);
+        slot[..target.len()].copy_from_slice(target);
+    } else {
+        // GNU tar's long-name record for the target, as the tar crate
+        // writes one: `././@LongLink`, type `K`, NUL-terminated.
+        let mut long = tar::Header::new_gnu();
+        let name = b"././@LongLink";
+        long.as_old_mut().name[..name.len()].copy_from_slice(name);
+        long.set_mode(0o644);
+        long.set_uid(0);
+        long.set_gid(0);
+        long.set_mtime(0);
+        long.set_size(target.len() as u64 + 1);
+        long.set_entry_type(tar::EntryType::GNULongLink);
+        long.set_cksum();
+        builder.append(&long, target.chain(&[0u8][..]))?;
+        let n = slot.len();
+        slot.copy_from_slice(&target[..n]);
+    }
+    builder.append_data(header, path, std::io::empty())
 }
 
 fn now_secs() -> u64 {
@@ -285,4 +412,55 @@ fn exec_feed<R: Send>(
             }),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(target: &str) -> Entry {
+        Entry {
+            kind: Kind::Symlink,
+            size: 0,
+            mtime_ns: 0,
+            mode: 0o777,
+            hash: None,
+            target: Some(target.to_string()),
+        }
+    }
+
+    #[test]
+    fn link_targets_go_into_the_stream_byte_for_byte() {
+        let long_path = format!("{}/l", "d".repeat(120));
+        let long_target = format!("/{}", "x".repeat(150));
+        let entries = vec![
+            ("root".to_string(), link("/")),
+            ("odd".to_string(), link("a//b/./c/")),
+            ("long".to_string(), link(&long_target)),
+            (long_path.clone(), link(&long_target)),
+        ];
+        let mut out = Vec::new();
+        write_tar(&mut out, Path::new("/nonexistent"), &entries, "u", "g").unwrap();
+        let mut archive = tar::Archive::new(&out[..]);
+        let got: Vec<(String, Vec<u8>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.link_name_bytes().unwrap().into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("root".to_string(), b"/".to_vec()),
+                ("odd".to_string(), b"a//b/./c/".to_vec()),
+                ("long".to_string(), long_target.as_bytes().to_vec()),
+                (long_path, long_target.as_bytes().to_vec()),
+            ]
+        );
+    }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::boxfile::{Machine, SyncFolder};
+use crate::error::Hinted;
 use crate::output::Printer;
 use crate::ssh::{Session, SshError};
 use crate::state::StateStore;
@@ -34,6 +35,12 @@ pub enum SyncError {
     },
     #[error("bad exclude pattern `{pattern}`: {reason}")]
     Exclude { pattern: String, reason: String },
+    /// A `.gitignore` box will not read (see `scan::ignore_file`).
+    #[error("{}", .0.message)]
+    IgnoreFile(#[source] Hinted),
+    /// Paths left out that the user did not agree to leave out.
+    #[error("{}", .0.message)]
+    Incomplete(#[source] Hinted),
     #[error("cannot write the sync manifest {path}")]
     Manifest {
         path: PathBuf,
@@ -62,6 +69,13 @@ pub enum SyncError {
     },
 }
 
+/// A host path a sync left out, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
 /// What one folder's sync did.
 #[derive(Debug, Clone)]
 pub struct FolderReport {
@@ -70,6 +84,10 @@ pub struct FolderReport {
     pub sent_files: u64,
     pub sent_bytes: u64,
     pub deleted: u64,
+    /// Paths that could not be read or sent.
+    pub skipped: Vec<Skipped>,
+    /// The user chose to leave such paths out (`skip_unreadable`).
+    pub skip_allowed: bool,
     pub elapsed: Duration,
 }
 
@@ -78,10 +96,15 @@ impl FolderReport {
         self.sent_files > 0 || self.deleted > 0
     }
 
-    /// `/host -> /guest: 3 sent (1.2 KiB), 1 deleted in 42 ms`
+    /// `/host -> /guest: 3 sent (1.2 KiB), 1 deleted, 2 skipped in 42 ms`
+    /// (skipped only when there are some).
     pub fn summary(&self) -> String {
+        let skipped = match self.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
         format!(
-            "{} -> {}: {} sent ({}), {} deleted in {} ms",
+            "{} -> {}: {} sent ({}), {} deleted{skipped} in {} ms",
             self.from.display(),
             self.to,
             self.sent_files,
@@ -89,6 +112,24 @@ impl FolderReport {
             self.deleted,
             self.elapsed.as_millis()
         )
+    }
+
+    /// Prints each skipped path: a warning, or a verbose line when the user
+    /// chose to skip such paths. Returns how many were not agreed to.
+    pub fn report_skipped(&self, machine: &str, printer: &Printer) -> usize {
+        for s in &self.skipped {
+            let line = format!("{machine}: skipped {}: {}", shown(&s.path), s.reason);
+            if self.skip_allowed {
+                printer.verbose(&line);
+            } else {
+                printer.warn(&line);
+            }
+        }
+        if self.skip_allowed {
+            0
+        } else {
+            self.skipped.len()
+        }
     }
 }
 
@@ -119,12 +160,23 @@ pub fn sync_machine_with(
     check_remote: bool,
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
+    let mut not_agreed = 0;
     for folder in &machine.sync {
         let mut f = FolderSync::open(machine, folder, store, session);
         f.check_remote = check_remote;
         let r = f.run(session)?;
+        not_agreed += r.report_skipped(&machine.name, printer);
         printer.machine(&machine.name, &format!("synced {}", r.summary()));
         report.folders.push(r);
+    }
+    // Everything else was sent; the command still fails so that a missing
+    // file is never a surprise found later on the machine.
+    if not_agreed > 0 {
+        return Err(SyncError::Incomplete(Hinted::new(
+            format!("{not_agreed} path(s) could not be read or sent (each is listed above)"),
+            "make them readable, or `exclude` them; or set `skip_unreadable = true` \
+             on the sync entry to leave such paths out on purpose",
+        )));
     }
     Ok(report)
 }
@@ -291,22 +343,23 @@ impl<'a> FolderSync<'a> {
             Some(s) => s,
             None => scan::Scanner::new(&folder.from, &folder.exclude)?,
         };
-        let (local, scoped) = match dirty {
-            None => (scanner.full(), None),
+        let (found, scoped) = match dirty {
+            None => (scanner.full()?, None),
             Some(dirs) => {
-                let mut local = scan::Tree::new();
+                let mut found = scan::Scan::default();
                 let mut scope: Vec<(String, bool)> = Vec::new();
                 for d in dirs {
-                    scanner.folder(&d, false, &mut local);
+                    scanner.folder(&d, false, &mut found)?;
                     scope.push((d, false));
                 }
-                let new_dirs: Vec<String> = local
+                let new_dirs: Vec<String> = found
+                    .tree
                     .iter()
                     .filter(|(p, e)| e.kind == manifest::Kind::Dir && !self.is_dir(p))
                     .map(|(p, _)| p.clone())
                     .collect();
                 for d in new_dirs {
-                    scanner.folder(&d, true, &mut local);
+                    scanner.folder(&d, true, &mut found)?;
                     scope.push((d, true));
                 }
                 let mut view = Manifest::empty(&folder.from, &folder.to, owner, &self.host_key);
@@ -317,14 +370,16 @@ impl<'a> FolderSync<'a> {
                     .filter(|(p, _)| in_scope(p, &scope))
                     .map(|(p, e)| (p.clone(), e.clone()))
                     .collect();
-                (local, Some(view))
+                (found, Some(view))
             }
         };
         self.scanner = Some(scanner);
+        let local = &found.tree;
         let plan = plan::plan(
             &folder.from,
-            &local,
+            local,
             scoped.as_ref().unwrap_or(&self.manifest),
+            &found.unknown,
         );
         let login = session.user();
         let remote = apply::Remote {
@@ -336,7 +391,7 @@ impl<'a> FolderSync<'a> {
             && !remote.elevate
             && owner.is_none_or(|o| o == login)
             && !plan.is_empty()
-            && small::fits(&plan, &local, &self.manifest);
+            && small::fits(&plan, local, &self.manifest);
         if by_sftp && self.sftp.is_none() {
             self.sftp = session.sftp().ok();
         }
@@ -346,7 +401,7 @@ impl<'a> FolderSync<'a> {
                 &folder.to,
                 &folder.from,
                 &plan,
-                &local,
+                local,
                 &mut self.manifest,
             )
             .ok(),
@@ -362,7 +417,7 @@ impl<'a> FolderSync<'a> {
                 &remote,
                 &folder.from,
                 &plan,
-                &local,
+                local,
                 &mut self.manifest,
             )
         };
@@ -374,12 +429,17 @@ impl<'a> FolderSync<'a> {
             self.flush()?;
         }
         let applied = result?;
+        let mut skipped = found.skipped;
+        skipped.extend(applied.skipped);
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(FolderReport {
             from: folder.from.clone(),
             to: folder.to.clone(),
             sent_files: applied.sent_files,
             sent_bytes: applied.sent_bytes,
             deleted: applied.deleted,
+            skipped,
+            skip_allowed: folder.skip_unreadable,
             elapsed: start.elapsed(),
         })
     }
@@ -406,6 +466,20 @@ fn in_scope(path: &str, scope: &[(String, bool)]) -> bool {
             parent(path) == d
         }
     })
+}
+
+/// A path as text, with the bytes of a name that is not UTF-8 written as
+/// `\xff` so the user can find the file.
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 pub fn human_bytes(n: u64) -> String {

@@ -25,10 +25,21 @@ impl Plan {
     }
 }
 
-pub fn plan(root: &Path, local: &BTreeMap<String, Entry>, manifest: &Manifest) -> Plan {
+/// `unknown` holds paths whose content the scan could not see (unreadable
+/// folders): what the manifest has at or below them is left alone, since
+/// "cannot be read" is not "was deleted".
+pub fn plan(
+    root: &Path,
+    local: &BTreeMap<String, Entry>,
+    manifest: &Manifest,
+    unknown: &[String],
+) -> Plan {
     let mut plan = Plan::default();
     let mut deleted: HashSet<&str> = HashSet::new();
     for (path, old) in &manifest.entries {
+        if !unknown.is_empty() && at_or_below_any(path, unknown) {
+            continue;
+        }
         let gone = match local.get(path) {
             None => true,
             Some(new) => new.kind != old.kind,
@@ -71,6 +82,16 @@ pub fn plan(root: &Path, local: &BTreeMap<String, Entry>, manifest: &Manifest) -
         }
     }
     plan
+}
+
+fn at_or_below_any(path: &str, dirs: &[String]) -> bool {
+    dirs.iter().any(|d| {
+        d.is_empty()
+            || path == d
+            || (path.len() > d.len()
+                && path.starts_with(d.as_str())
+                && path.as_bytes()[d.len()] == b'/')
+    })
 }
 
 fn has_deleted_ancestor(path: &str, deleted: &HashSet<&str>) -> bool {
@@ -132,7 +153,7 @@ mod tests {
         local.insert("c".to_string(), file(2, 1));
         local.insert("d".to_string(), file(1, 1));
         local.insert("e".to_string(), file(1, 1));
-        let p = plan(Path::new("/nonexistent"), &local, &m);
+        let p = plan(Path::new("/nonexistent"), &local, &m, &[]);
         assert_eq!(p.delete, vec!["a"]);
         assert_eq!(p.send, vec!["c", "e"]);
     }
@@ -143,7 +164,7 @@ mod tests {
         m.entries.insert("a".into(), dir());
         let mut local = BTreeMap::new();
         local.insert("a".to_string(), file(1, 1));
-        let p = plan(Path::new("/nonexistent"), &local, &m);
+        let p = plan(Path::new("/nonexistent"), &local, &m, &[]);
         assert_eq!(p.delete, vec!["a"]);
         assert_eq!(p.send, vec!["a"]);
     }
@@ -158,8 +179,20 @@ mod tests {
         m.entries.insert("f".into(), old);
         let mut local = BTreeMap::new();
         local.insert("f".to_string(), file(5, 2));
-        let p = plan(tmp.path(), &local, &m);
+        let p = plan(tmp.path(), &local, &m, &[]);
         assert!(p.send.is_empty());
         assert_eq!(p.touched, vec!["f"]);
+    }
+
+    #[test]
+    fn what_lies_in_an_unreadable_folder_is_neither_deleted_nor_sent() {
+        let mut m = Manifest::empty(Path::new("/x"), "/y", None, "k");
+        m.entries.insert("a".into(), dir());
+        m.entries.insert("a/b".into(), file(1, 1));
+        m.entries.insert("ab".into(), file(1, 1));
+        let local = BTreeMap::new();
+        let p = plan(Path::new("/nonexistent"), &local, &m, &["a".to_string()]);
+        assert_eq!(p.delete, vec!["ab"]);
+        assert!(p.send.is_empty());
     }
 }

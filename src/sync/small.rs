@@ -15,6 +15,7 @@ use super::apply::Applied;
 use super::manifest::{Kind, Manifest};
 use super::plan::{hex, Plan};
 use super::scan::Tree;
+use super::Skipped;
 
 const MAX_FILES: usize = 64;
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -85,12 +86,20 @@ pub fn apply(
                 applied.sent_files += 1;
             }
             Kind::File => {
-                let Ok(mut file) = std::fs::File::open(root.join(p)) else {
-                    continue;
-                };
+                let full = root.join(p);
                 let mut body = Vec::with_capacity(entry.size as usize);
-                if file.read_to_end(&mut body).is_err() {
-                    continue;
+                let read = std::fs::File::open(&full).and_then(|mut f| f.read_to_end(&mut body));
+                match read {
+                    Ok(_) => {}
+                    // Gone since the scan: the next scan sees it gone.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        applied.skipped.push(Skipped {
+                            path: full,
+                            reason: format!("cannot be read: {e}"),
+                        });
+                        continue;
+                    }
                 }
                 let mut f = sftp.open_mode(
                     Path::new(&remote),

@@ -113,6 +113,8 @@ pub fn watch(
             } else {
                 fs.run_changed(session, &mine)?
             };
+            // Reported, not fatal: the watcher keeps going.
+            r.report_skipped(&m.name, printer);
             if r.changed() {
                 printer.machine(
                     &m.name,

@@ -48,6 +48,22 @@ pub fn free_port() -> u16 {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// A server whose sessions run as `nobody` (uid 65534), as a guest's
+    /// login user is not root: permission checks then apply on the guest.
+    pub fn start_as_nobody() -> Sshd {
+        let setpriv = support::require("setpriv");
+        Sshd::start_with(&format!(
+            "ForceCommand exec {} --reuid=65534 --regid=65534 --clear-groups \
+             /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+            setpriv.display()
+        ))
+    }
+
+    /// `extra` is appended to the server's configuration.
+    fn start_with(extra: &str) -> Sshd {
         let sshd = support::require("/usr/sbin/sshd");
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().join("host_ed25519");
@@ -71,7 +87,7 @@ impl Sshd {
                      UsePAM no\nStrictModes no\nPermitRootLogin yes\n\
                      AuthorizedKeysFile {auth}\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nSubsystem sftp {sftp}\n\
-                     LogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n",
+                     LogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n{extra}",
                     host = host.display(),
                     auth = dir.path().join("authorized_keys").display(),
                 ),
