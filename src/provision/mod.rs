@@ -5,15 +5,19 @@
 //! `run = "once"` steps are remembered in the machine state as soon as each
 //! succeeds, so a failure later in the list does not make them run twice.
 
-use std::path::PathBuf;
+mod file;
+mod script;
+mod staging;
+
+use std::path::{Path, PathBuf};
 
 use crate::boxfile::{Machine, Provisioner, ProvisionerKind, RunPolicy};
 use crate::output::Printer;
-use crate::ssh::quote::join;
+use crate::ssh::lines::Lines;
 use crate::ssh::{quote, transfer, Session, SshError};
 use crate::state::{MachineState, StateError, StateStore};
 
-use crate::ssh::lines::Lines;
+use staging::Staging;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -32,6 +36,22 @@ pub enum ProvisionError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "provisioner `{step}`: env key {key:?} is not a valid environment variable name \
+         (letters, digits and `_`, not starting with a digit)"
+    )]
+    EnvName { step: String, key: String },
+    #[error(
+        "provisioner `{step}` could not copy {path} to `{destination}` in the guest: {message}"
+    )]
+    Place {
+        step: String,
+        path: PathBuf,
+        destination: String,
+        message: String,
+    },
+    #[error("provisioner `{step}` could not make a folder in the guest's /tmp: {message}")]
+    Staging { step: String, message: String },
     #[error("provisioner `{step}` could not run")]
     Ssh {
         step: String,
@@ -148,132 +168,74 @@ fn step(
             session.exec(&cmd, &mut out, &mut err).map_err(ssh)
         }
         ProvisionerKind::Script { path, args, env } => {
+            script::check_env(&p.name, env)?;
             let body = std::fs::read(path).map_err(|source| ProvisionError::Read {
                 step: p.name.clone(),
                 path: path.clone(),
                 source,
             })?;
-            let remote = format!(
-                "/tmp/box-provision-{}-{}-{}",
-                machine.name,
-                sanitize(&p.name),
-                std::process::id()
-            );
-            transfer::write_file(session, &remote, &body, 0o755).map_err(ssh)?;
-            let mut words: Vec<String> = vec!["env".into()];
-            words.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-            // A script without `#!` runs under sh, as it would from a shell.
-            if !body.starts_with(b"#!") {
-                words.push("sh".into());
+            let staging = Staging::create(session, &p.name)?;
+            let remote = staging.join(&file_name(path));
+            if let Err(e) = transfer::write_file(session, &remote, &body, 0o755) {
+                staging.discard(session);
+                return Err(ssh(e));
             }
-            words.push(remote.clone());
-            words.extend(args.iter().cloned());
-            let run = elevated(session, p, &join(&words));
-            let cmd = format!("{run}; rc=$?; rm -f {}; exit $rc", quote(&remote));
+            let run = script::command(&remote, body.starts_with(b"#!"), args, env);
+            let cmd = staging.then_remove(&elevated(session, p, &run));
             session.exec(&cmd, &mut out, &mut err).map_err(ssh)
         }
         ProvisionerKind::File {
             source,
             destination,
-        } => upload(session, machine, p, source, destination, &mut out, &mut err),
+        } => {
+            upload(session, p, source, destination)?;
+            Ok(0)
+        }
     }
 }
 
+/// The `file` step: `source` uploaded into a staging folder, then copied to
+/// `destination` by the same command whether privileged or not (see
+/// [`file`]).
 fn upload(
     session: &Session,
-    machine: &Machine,
     p: &Provisioner,
-    source: &std::path::Path,
+    source: &Path,
     destination: &str,
-    out: &mut Lines<'_>,
-    err: &mut Lines<'_>,
-) -> Result<i32, ProvisionError> {
+) -> Result<(), ProvisionError> {
     let ssh = |e| ProvisionError::Ssh {
         step: p.name.clone(),
         source: Box::new(e),
     };
-    if !source.exists() {
-        return Err(ProvisionError::Read {
+    let meta = std::fs::metadata(source).map_err(|e| ProvisionError::Read {
+        step: p.name.clone(),
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    let staging = Staging::create(session, &p.name)?;
+    let staged = staging.join(&file_name(source));
+    if let Err(e) = transfer::upload(session, source, &staged) {
+        staging.discard(session);
+        return Err(ssh(e));
+    }
+    let place = file::placement(&staged, meta.is_dir(), destination);
+    let done = session
+        .capture(&staging.then_remove(&elevated(session, p, &place)))
+        .map_err(ssh)?;
+    if done.status != 0 {
+        return Err(ProvisionError::Place {
             step: p.name.clone(),
             path: source.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            destination: destination.to_string(),
+            message: done.stderr_text().trim().to_string(),
         });
     }
-    // SFTP paths are relative to the home folder; `~/x` means `x` there.
-    let dest = destination.strip_prefix("~/").unwrap_or(destination);
-    let parent = match dest.rfind('/') {
-        Some(0) => "/".to_string(),
-        Some(i) => dest[..i].to_string(),
-        None => ".".to_string(),
-    };
-    if p.privileged && session.user() != "root" {
-        let staging = format!(
-            "/tmp/box-file-{}-{}-{}",
-            machine.name,
-            sanitize(&p.name),
-            std::process::id()
-        );
-        let code = session
-            .exec(
-                &format!("rm -rf {0} && mkdir -p {0}", quote(&staging)),
-                &mut *out,
-                &mut *err,
-            )
-            .map_err(ssh)?;
-        if code != 0 {
-            return Ok(code);
-        }
-        let name = source
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
-        let staged = format!("{staging}/{name}");
-        transfer::upload(session, source, &staged).map_err(ssh)?;
-        let cmd = format!(
-            "sudo -n sh -c {}; rc=$?; rm -rf {}; exit $rc",
-            quote(&format!(
-                "mkdir -p {p} && rm -rf {d} && mv {s} {d}",
-                p = quote(&parent),
-                d = quote(dest),
-                s = quote(&staged)
-            )),
-            quote(&staging)
-        );
-        session.exec(&cmd, &mut *out, &mut *err).map_err(ssh)
-    } else {
-        let code = session
-            .exec(
-                &format!("mkdir -p {}", quote(&parent)),
-                &mut *out,
-                &mut *err,
-            )
-            .map_err(ssh)?;
-        if code != 0 {
-            return Ok(code);
-        }
-        // Replace, never nest: a folder upload onto an existing folder would
-        // otherwise land inside it.
-        if source.is_dir() {
-            let code = session
-                .exec(&format!("rm -rf {}", quote(dest)), &mut *out, &mut *err)
-                .map_err(ssh)?;
-            if code != 0 {
-                return Ok(code);
-            }
-        }
-        transfer::upload(session, source, dest).map_err(ssh)?;
-        Ok(0)
-    }
+    Ok(())
 }
 
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// A host path's last component, for its staged copy.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "upload".into())
 }

@@ -45,15 +45,15 @@ name = "db"
 
 /// A project folder with its own `BOX_HOME`; kills any QEMU it leaves
 /// behind, so a failed test never leaks guests.
-struct Project {
+pub(crate) struct Project {
     _tmp: tempfile::TempDir,
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     home: PathBuf,
     boxes: PathBuf,
 }
 
 impl Project {
-    fn new(boxfile: &str, boxes: PathBuf) -> Project {
+    pub(crate) fn new(boxfile: &str, boxes: PathBuf) -> Project {
         support::require("qemu-system-x86_64");
         support::require("qemu-img");
         let tmp = tempfile::tempdir().unwrap();
@@ -85,7 +85,7 @@ impl Project {
         self.cmd().args(args).output().unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -99,7 +99,7 @@ impl Project {
     }
 
     /// Runs a shell command on a machine with `box ssh`.
-    fn sh(&self, machine: &str, script: &str) -> String {
+    pub(crate) fn sh(&self, machine: &str, script: &str) -> String {
         self.ok(&["ssh", machine, "-c", script])
     }
 
