@@ -15,7 +15,7 @@ pub enum ExitStatus {
     Usage = 2,
     /// Several machines were targeted and at least one failed; the others went on.
     Partial = 3,
-    /// The verb exists but its provider support has not landed yet.
+    /// The verb (or the verb on this provider) is not available in this build.
     Unsupported = 4,
     /// Another `box` command held the project lock for too long.
     Locked = 5,
@@ -40,12 +40,18 @@ impl Hinted {
     }
 }
 
-/// A verb (or a verb on one provider) whose implementation has not landed.
+/// A verb, or a verb on one provider, that this build of box does not
+/// offer (exit code 4): scripts can tell "box cannot do this here" from
+/// "it tried and failed".
 #[derive(Debug, thiserror::Error)]
-#[error("`box {verb}` is not available yet{detail}")]
-pub struct NotYetAvailable {
+#[error("`box {verb}` is not available {on} in this build")]
+pub struct NotAvailable {
+    /// The verb as typed, e.g. `logs`.
     pub verb: String,
-    pub detail: String,
+    /// Where it is missing, e.g. "for `web` (a cloudstack machine)".
+    pub on: String,
+    /// What to do instead.
+    pub hint: String,
 }
 
 /// A remote command's non-zero exit code, which `box ssh` and `box exec`
@@ -57,7 +63,7 @@ pub struct RemoteExit(pub u8);
 /// Maps an error to the exit status it should produce.
 pub fn exit_status_of(e: &anyhow::Error) -> ExitStatus {
     for cause in e.chain() {
-        if cause.downcast_ref::<NotYetAvailable>().is_some() {
+        if cause.downcast_ref::<NotAvailable>().is_some() {
             return ExitStatus::Unsupported;
         }
         if cause.downcast_ref::<crate::lock::LockError>().is_some() {
@@ -70,6 +76,31 @@ pub fn exit_status_of(e: &anyhow::Error) -> ExitStatus {
 /// Every `hint:` found along an error's cause chain, outermost first.
 pub fn hints_of(e: &anyhow::Error) -> Vec<String> {
     e.chain()
-        .filter_map(|c| c.downcast_ref::<Hinted>().map(|h| h.hint.clone()))
+        .filter_map(|c| {
+            c.downcast_ref::<Hinted>()
+                .map(|h| h.hint.clone())
+                .or_else(|| c.downcast_ref::<NotAvailable>().map(|n| n.hint.clone()))
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_available_exits_4_with_its_hint_even_under_context() {
+        let e = anyhow::Error::new(NotAvailable {
+            verb: "logs".into(),
+            on: "for `web` (a cloudstack machine)".into(),
+            hint: "use the cloud's console".into(),
+        })
+        .context("while reading logs");
+        assert_eq!(exit_status_of(&e), ExitStatus::Unsupported);
+        assert_eq!(hints_of(&e), ["use the cloud's console"]);
+        assert_eq!(
+            e.chain().nth(1).unwrap().to_string(),
+            "`box logs` is not available for `web` (a cloudstack machine) in this build"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::LogsArgs;
-use crate::error::{ExitStatus, Hinted};
+use crate::error::{ExitStatus, Hinted, NotAvailable};
 use crate::state::ProviderKind;
 
 use super::workspace::Workspace;
@@ -22,13 +22,15 @@ pub(crate) async fn run(g: &Globals, args: LogsArgs) -> anyhow::Result<ExitStatu
     let machine = ws.machine_or_primary(args.machine.as_deref())?;
     let name = machine.name.clone();
     if machine.provider != ProviderKind::Local {
-        return Err(Hinted::new(
-            format!(
-                "`{name}` runs on {}; box keeps console logs of local machines only",
-                machine.provider
+        // QEMU writes a local machine's serial console to a file; a cloud
+        // keeps its VMs' consoles to itself.
+        return Err(NotAvailable {
+            verb: "logs".into(),
+            on: format!("for `{name}` (a {} machine)", machine.provider),
+            hint: format!(
+                "box keeps the serial console of local machines only; read the guest's own log with `box ssh {name} -c 'sudo journalctl -b'`, or open the VM's console in the CloudStack UI"
             ),
-            "use the cloud's console for this machine",
-        )
+        }
         .into());
     }
     let dir = ws.store.machine_dir(&name);

@@ -11,6 +11,7 @@ mod cloudstack;
 mod foundation;
 mod guest;
 mod local;
+mod logs;
 mod provision;
 mod sim;
 mod ssh;
