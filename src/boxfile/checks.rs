@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use super::diagnostic::shown;
 use super::model::{Machine, Project};
-use super::reader::{suggest, Loc, Reader};
+use super::reader::{listing, Loc, Reader};
 use super::resolve::MachineSpans;
 use crate::state::ProviderKind;
 
@@ -16,23 +17,18 @@ pub(crate) fn run(r: &mut Reader, project: &Project, spans: &[MachineSpans]) {
     ports(r, machines, spans);
 }
 
-fn line_of(r: &Reader, loc: &Loc) -> usize {
-    r.sources
-        .diagnostic(loc.file, loc.span.clone(), String::new(), None)
-        .line
-}
-
 fn duplicate_names(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
     let mut first: HashMap<&str, &Loc> = HashMap::new();
     for (m, s) in machines.iter().zip(spans) {
         let Some(loc) = &s.name else { continue };
         match first.get(m.name.as_str()) {
             Some(prev) => {
-                let line = line_of(r, prev);
+                let line = r.line(prev);
+                let name = shown(&m.name);
                 r.error(
                     loc,
-                    format!("duplicate machine name `{}`", m.name),
-                    Some(format!("the first `{}` is on line {line}", m.name)),
+                    format!("duplicate machine name `{name}`"),
+                    Some(format!("the first `{name}` is on line {line}")),
                 );
             }
             None => {
@@ -43,34 +39,32 @@ fn duplicate_names(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans])
 }
 
 fn dependencies(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
+    // Named machines, first occurrence of each name.
+    let mut index: HashMap<&str, usize> = HashMap::new();
     let mut names: Vec<&str> = Vec::new();
-    for (m, s) in machines.iter().zip(spans) {
-        if s.name.is_some() && !names.contains(&m.name.as_str()) {
+    for (i, (m, s)) in machines.iter().zip(spans).enumerate() {
+        if s.name.is_some() && !index.contains_key(m.name.as_str()) {
+            index.insert(&m.name, i);
             names.push(&m.name);
         }
     }
-    let index: HashMap<&str, usize> = machines
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
     // Edges that point at a known machine, with where they were written.
     let mut edges: Vec<Vec<(usize, &Loc)>> = vec![Vec::new(); machines.len()];
     for (i, (m, s)) in machines.iter().zip(spans).enumerate() {
         for (dep, loc) in m.depends_on.iter().zip(&s.depends_on) {
             match index.get(dep.as_str()) {
-                Some(&j) if names.contains(&dep.as_str()) => edges[i].push((j, loc)),
-                _ => {
-                    let help = match suggest(dep, &names) {
+                Some(&j) => edges[i].push((j, loc)),
+                None => {
+                    let help = match r.suggest(dep, &names) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("machines: {}", names.join(", ")),
+                        None => format!("machines: {}", listing(&names)),
                     };
                     r.error(
                         loc,
                         format!(
-                            "`{}` depends on `{dep}`, which is not a machine in the Boxfile",
-                            m.name
+                            "`{}` depends on `{}`, which is not a machine in the Boxfile",
+                            shown(&m.name),
+                            shown(dep)
                         ),
                         Some(help),
                     );
@@ -78,48 +72,18 @@ fn dependencies(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
             }
         }
     }
-    // Depth-first search; a back edge closes a cycle, reported once.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Active,
-        Done,
-    }
-    fn visit(
-        i: usize,
-        edges: &[Vec<(usize, &Loc)>],
-        mark: &mut [Mark],
-        stack: &mut Vec<usize>,
-        cycles: &mut Vec<(Vec<usize>, Loc)>,
-    ) {
-        mark[i] = Mark::Active;
-        stack.push(i);
-        for &(j, loc) in &edges[i] {
-            match mark[j] {
-                Mark::New => visit(j, edges, mark, stack, cycles),
-                Mark::Active => {
-                    let from = stack.iter().position(|&k| k == j).unwrap_or(0);
-                    let mut cycle = stack[from..].to_vec();
-                    cycle.push(j);
-                    cycles.push((cycle, loc.clone()));
-                }
-                Mark::Done => {}
-            }
+    for (cycle, loc) in cycles(&edges) {
+        let mut path: Vec<String> = cycle
+            .iter()
+            .map(|&i| shown(&machines[i].name).into_owned())
+            .collect();
+        // A cycle through thousands of machines is named by its ends.
+        if path.len() > 12 {
+            let hidden = path.len() - 10;
+            path.splice(5..path.len() - 5, [format!("({hidden} more)")]);
         }
-        stack.pop();
-        mark[i] = Mark::Done;
-    }
-    let mut mark = vec![Mark::New; machines.len()];
-    let mut cycles = Vec::new();
-    for i in 0..machines.len() {
-        if mark[i] == Mark::New {
-            visit(i, &edges, &mut mark, &mut Vec::new(), &mut cycles);
-        }
-    }
-    for (cycle, loc) in cycles {
-        let path: Vec<&str> = cycle.iter().map(|&i| machines[i].name.as_str()).collect();
         r.error(
-            &loc,
+            loc,
             format!("`depends_on` forms a cycle: {}", path.join(" -> ")),
             Some(
                 "machines are brought up after the ones they depend on, so a cycle can never start"
@@ -129,16 +93,68 @@ fn dependencies(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
     }
 }
 
+/// Every cycle closed by a back edge of a depth-first search, as the
+/// machines along it (first and last equal) and the edge that closes it.
+/// Iterative: a `depends_on` chain of 50,000 machines would overflow the
+/// stack of a recursive search.
+fn cycles<'l>(edges: &[Vec<(usize, &'l Loc)>]) -> Vec<(Vec<usize>, &'l Loc)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark = vec![Mark::New; edges.len()];
+    // Where each active machine sits on the path, to cut the cycle out.
+    let mut depth = vec![0; edges.len()];
+    let mut found = Vec::new();
+    for root in 0..edges.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // The path from `root`, each machine with the next edge to follow.
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Active;
+        while let Some((i, next)) = path.last_mut() {
+            let i = *i;
+            let Some(&(j, loc)) = edges[i].get(*next) else {
+                mark[i] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match mark[j] {
+                Mark::New => {
+                    mark[j] = Mark::Active;
+                    depth[j] = path.len();
+                    path.push((j, 0));
+                }
+                Mark::Active => {
+                    let mut cycle: Vec<usize> = path[depth[j]..].iter().map(|&(k, _)| k).collect();
+                    cycle.push(j);
+                    found.push((cycle, loc));
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    found
+}
+
 fn primaries(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
     let mut first: Option<(&str, &Loc)> = None;
     for (m, s) in machines.iter().zip(spans) {
         let Some(loc) = &s.primary else { continue };
         match first {
             Some((name, prev)) => {
-                let line = line_of(r, prev);
+                let line = r.line(prev);
+                let name = shown(name);
                 r.error(
                     loc,
-                    format!("more than one primary machine (`{name}` and `{}`)", m.name),
+                    format!(
+                        "more than one primary machine (`{name}` and `{}`)",
+                        shown(&m.name)
+                    ),
                     Some(format!("`{name}` is already primary (line {line}); keep `primary = true` on one machine")),
                 );
             }
@@ -164,16 +180,20 @@ fn ports(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
             let key = (host.clone(), p.host, p.protocol.clone());
             match seen.get(&key) {
                 Some(&(j, prev)) => {
-                    let line = line_of(r, prev);
+                    let line = r.line(prev);
                     let message = if j == i {
                         format!(
                             "host port {}/{} is forwarded twice by `{}`",
-                            p.host, p.protocol, m.name
+                            p.host,
+                            p.protocol,
+                            shown(&m.name)
                         )
                     } else {
                         format!(
                             "host port {}/{} is already forwarded by machine `{}`",
-                            p.host, p.protocol, machines[j].name
+                            p.host,
+                            p.protocol,
+                            shown(&machines[j].name)
                         )
                     };
                     r.error(

@@ -6,6 +6,7 @@
 
 mod checks;
 mod diagnostic;
+mod host_path;
 mod model;
 mod node;
 mod reader;
@@ -18,6 +19,7 @@ pub use model::*;
 pub use resolve::{check_host_name, default_project_name, HOST_NAME_HELP};
 pub use starter::starter;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use diagnostic::{Source, Sources};
@@ -47,6 +49,15 @@ pub enum LoadError {
 pub struct Checked {
     pub project: Option<Project>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems found past the listing limit; the last diagnostic says so.
+    pub unlisted: usize,
+}
+
+impl Checked {
+    /// Every problem found, listed or not.
+    pub fn problem_count(&self) -> usize {
+        self.diagnostics.len() - usize::from(self.unlisted > 0) + self.unlisted
+    }
 }
 
 /// Reads and validates the Boxfile in `root` (and `Boxfile.local` beside it).
@@ -65,46 +76,69 @@ pub fn check(root: &Path) -> Result<Checked, LoadError> {
         path: root.display().to_string(),
         source,
     })?;
-    let path = root.join(BOXFILE);
-    let boxfile = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LoadError::NotFound(root.display().to_string()))
-        }
-        Err(source) => {
-            return Err(LoadError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        }
+    let Some(boxfile) = read_limited(&root.join(BOXFILE))? else {
+        return Err(LoadError::NotFound(root.display().to_string()));
     };
-    let local_path = root.join(BOXFILE_LOCAL);
-    let local = match std::fs::read_to_string(&local_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(LoadError::Read {
-                path: local_path.display().to_string(),
-                source,
-            })
-        }
+    let local = read_limited(&root.join(BOXFILE_LOCAL))?;
+    Ok(check_bytes(root, boxfile, local))
+}
+
+/// A Boxfile larger than this is refused unparsed: real ones are a few KB,
+/// and parsing costs memory in proportion.
+pub const MAX_BYTES: u64 = 16 << 20;
+
+/// The file's bytes, at most [`MAX_BYTES`] + 1 of them (enough to tell that
+/// it is too large); `None` when it does not exist. Only a regular file is
+/// read: a cloned repository can make `Boxfile` a link to `/dev/zero`.
+fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+    use std::io::Read as _;
+    let read_err = |source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
     };
-    Ok(check_text(root, boxfile, local))
+    // Looked at before opening: opening a fifo would wait for a writer.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(read_err(std::io::Error::other("not a regular file"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    }
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    Ok(Some(bytes))
 }
 
 /// Checks Boxfile text (and `Boxfile.local` text) as if it lived in `root`.
 pub fn check_text(root: &Path, boxfile: String, local: Option<String>) -> Checked {
-    let sources = Sources {
-        boxfile: Source {
-            name: BOXFILE.into(),
-            text: boxfile,
-        },
-        local: local.map(|text| Source {
-            name: BOXFILE_LOCAL.into(),
-            text,
-        }),
+    check_bytes(root, boxfile.into_bytes(), local.map(String::into_bytes))
+}
+
+/// Checks the Boxfile's bytes (and `Boxfile.local`'s) as if they lived in
+/// `root`. Any bytes at all give an answer: text that is not UTF-8 or too
+/// large is a problem like any other.
+pub fn check_bytes(root: &Path, boxfile: Vec<u8>, local: Option<Vec<u8>>) -> Checked {
+    let (boxfile, boxfile_problem) = decode(BOXFILE, boxfile);
+    let (local, local_problem) = match local.map(|l| decode(BOXFILE_LOCAL, l)) {
+        Some((source, problem)) => (Some(source), problem),
+        None => (None, None),
     };
+    let sources = Sources { boxfile, local };
     let mut r = Reader::new(&sources);
+    let unreadable = [
+        (FileId::Boxfile, boxfile_problem),
+        (FileId::Local, local_problem),
+    ];
+    if unreadable.iter().any(|(_, p)| p.is_some()) {
+        for (file, problem) in unreadable {
+            if let Some(p) = problem {
+                r.error(&reader::Loc { file, span: p.span }, p.message, Some(p.help));
+            }
+        }
+        return finish(r, None);
+    }
     let base = parse(&mut r, &sources.boxfile.text, FileId::Boxfile);
     let over = sources
         .local
@@ -121,13 +155,63 @@ pub fn check_text(root: &Path, boxfile: String, local: Option<String>) -> Checke
     finish(r, Some(project))
 }
 
+/// Why a file's bytes cannot be read as TOML, and where.
+struct Unreadable {
+    span: std::ops::Range<usize>,
+    message: String,
+    help: String,
+}
+
+/// The file as text, and the problem when it is too large or not UTF-8
+/// (then the text is what can be shown of it).
+fn decode(name: &str, bytes: Vec<u8>) -> (Source, Option<Unreadable>) {
+    if bytes.len() as u64 > MAX_BYTES {
+        let problem = Unreadable {
+            span: 0..0,
+            message: format!("{name} is larger than {} MiB", MAX_BYTES >> 20),
+            help: "a Boxfile describes machines; keep data in the files it names".into(),
+        };
+        return (Source::new(name, String::new()), Some(problem));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => (Source::new(name, text), None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let byte = e.as_bytes()[at];
+            // Up to the first bad byte the lossy text is the file itself,
+            // so `at` points at the right line and column.
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let problem = Unreadable {
+                span: at..at + 1,
+                message: format!("{name} is not UTF-8 text: byte 0x{byte:02X} is invalid"),
+                help: format!("save {name} as UTF-8"),
+            };
+            (Source::new(name, text), Some(problem))
+        }
+    }
+}
+
 fn finish(r: Reader, project: Option<Project>) -> Checked {
+    let dropped = r.dropped.as_ref().map(|(loc, n)| {
+        r.sources.diagnostic(
+            loc.file,
+            loc.span.clone(),
+            format!(
+                "{n} more problem(s) not listed: box lists the first {}",
+                reader::MAX_PROBLEMS
+            ),
+            Some("fix the ones above and run `box validate` again".into()),
+        )
+    });
+    let unlisted = r.dropped.as_ref().map_or(0, |(_, n)| *n);
     let mut diagnostics = r.diagnostics;
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     diagnostics.dedup();
+    diagnostics.extend(dropped);
     Checked {
         project: project.filter(|_| diagnostics.is_empty()),
         diagnostics,
+        unlisted,
     }
 }
 
@@ -177,6 +261,12 @@ fn merge_local(r: &mut Reader, tree: &mut Node, mut over: Node) {
     };
     let mut empty = Vec::new();
     let base_machines = base_machines.unwrap_or(&mut empty);
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, m) in base_machines.iter().enumerate() {
+        if let Some(name) = m.get("name").and_then(|e| e.value.as_str()) {
+            by_name.entry(name.to_string()).or_insert(i);
+        }
+    }
     let known: Vec<String> = base_machines
         .iter()
         .filter_map(|m| {
@@ -185,6 +275,7 @@ fn merge_local(r: &mut Reader, tree: &mut Node, mut over: Node) {
                 .map(String::from)
         })
         .collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
     for mut local in locals {
         let name_entry = match &mut local.kind {
             Kind::Table(entries) => entries
@@ -204,22 +295,19 @@ fn merge_local(r: &mut Reader, tree: &mut Node, mut over: Node) {
         let Some(name) = r.string(&name_entry) else {
             continue;
         };
-        match base_machines
-            .iter_mut()
-            .find(|m| m.get("name").and_then(|e| e.value.as_str()) == Some(name.as_str()))
-        {
-            Some(base) => node::merge_table(base, local),
+        match by_name.get(&name) {
+            Some(&i) => node::merge_table(&mut base_machines[i], local),
             None => {
-                let help = match reader::suggest(
-                    &name,
-                    &known.iter().map(String::as_str).collect::<Vec<_>>(),
-                ) {
+                let help = match r.suggest(&name, &known) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("machines in the Boxfile: {}", known.join(", ")),
+                    None => format!("machines in the Boxfile: {}", reader::listing(&known)),
                 };
                 r.error(
                     &name_entry.value.loc(),
-                    format!("Boxfile.local overrides machine `{name}`, which the Boxfile does not declare"),
+                    format!(
+                        "Boxfile.local overrides machine `{}`, which the Boxfile does not declare",
+                        diagnostic::shown(&name)
+                    ),
                     Some(help),
                 );
             }

@@ -5,6 +5,7 @@
 //! and tagging every node with its [`FileId`] lets `Boxfile.local` be merged
 //! over the Boxfile while diagnostics still name the file a value came from.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use toml_edit::{Item, Table, Value};
@@ -164,8 +165,13 @@ pub(crate) fn merge_table(base: &mut Node, over: Node) {
         };
         return;
     };
+    // Indexed by key: both files may hold very many keys.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, b) in base_entries.iter().enumerate() {
+        index.entry(b.key.clone()).or_insert(i);
+    }
     for entry in over_entries {
-        match base_entries.iter_mut().find(|b| b.key == entry.key) {
+        match index.get(&entry.key).map(|&i| &mut base_entries[i]) {
             Some(b)
                 if matches!(
                     (&b.value.kind, &entry.value.kind),
@@ -175,7 +181,10 @@ pub(crate) fn merge_table(base: &mut Node, over: Node) {
                 merge_table(&mut b.value, entry.value)
             }
             Some(b) => *b = entry,
-            None => base_entries.push(entry),
+            None => {
+                index.insert(entry.key.clone(), base_entries.len());
+                base_entries.push(entry);
+            }
         }
     }
 }

@@ -3,26 +3,32 @@
 
 use std::ops::Range;
 
-use super::diagnostic::{Diagnostic, Sources};
+use super::diagnostic::{shown, Diagnostic, Sources};
 use super::node::{Entry, FileId, Kind, Node};
+use crate::suggest::{did_you_mean, is_transposition, MAX_CANDIDATES};
 
-/// The closest of `candidates` to a misspelled `given`. Swapped adjacent
-/// letters (`zoen`, `wbe`) are the commonest typo and cost two edits, more
-/// than `did_you_mean` allows for short words, so they are tried as well.
-pub(crate) fn suggest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    if let Some(s) = crate::suggest::did_you_mean(given, candidates.iter().copied()) {
-        return Some(s);
+/// Problems kept at most; past this they are only counted. Nobody reads
+/// more, and a crafted Boxfile could otherwise make millions.
+pub(crate) const MAX_PROBLEMS: usize = 1000;
+
+/// Did-you-mean comparisons for one whole Boxfile, so suggestions stay cheap
+/// however many misspellings and candidates a crafted file holds.
+const SUGGESTION_BUDGET: usize = 20_000;
+
+/// At most this many names are listed in a help text.
+const MAX_LISTED: usize = 10;
+
+/// `names` joined for a help text, the first few only.
+pub(crate) fn listing(names: &[&str]) -> String {
+    let mut out: Vec<String> = names
+        .iter()
+        .take(MAX_LISTED)
+        .map(|n| shown(n).into_owned())
+        .collect();
+    if names.len() > MAX_LISTED {
+        out.push(format!("and {} more", names.len() - MAX_LISTED));
     }
-    let g: Vec<char> = given.chars().collect();
-    candidates.iter().copied().find(|c| {
-        let c: Vec<char> = c.chars().collect();
-        c.len() == g.len()
-            && (0..g.len().saturating_sub(1)).any(|i| {
-                let mut swapped = g.clone();
-                swapped.swap(i, i + 1);
-                swapped == c
-            })
-    })
+    out.join(", ")
 }
 
 /// Where something is: a file and a byte span in it.
@@ -54,6 +60,9 @@ impl Entry {
 pub(crate) struct Reader<'a> {
     pub sources: &'a Sources,
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems past [`MAX_PROBLEMS`]: where the first was, and how many.
+    pub dropped: Option<(Loc, usize)>,
+    suggestions_left: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -61,14 +70,50 @@ impl<'a> Reader<'a> {
         Reader {
             sources,
             diagnostics: Vec::new(),
+            dropped: None,
+            suggestions_left: SUGGESTION_BUDGET,
         }
     }
 
     pub fn error(&mut self, at: &Loc, message: impl Into<String>, help: Option<String>) {
+        if self.diagnostics.len() >= MAX_PROBLEMS {
+            match &mut self.dropped {
+                Some((_, n)) => *n += 1,
+                None => self.dropped = Some((at.clone(), 1)),
+            }
+            return;
+        }
         let d = self
             .sources
             .diagnostic(at.file, at.span.clone(), message.into(), help);
         self.diagnostics.push(d);
+    }
+
+    /// The 1-based line of a location, for "the first one is on line N".
+    pub fn line(&self, at: &Loc) -> usize {
+        self.sources.line(at.file, at.span.start)
+    }
+
+    /// The closest of `candidates` to a misspelled `given`. Swapped adjacent
+    /// letters (`zoen`, `wbe`) are the commonest typo and cost two edits,
+    /// more than `did_you_mean` allows for short words, so they are tried as
+    /// well. The work is bounded per call and per Boxfile.
+    pub fn suggest<'c>(&mut self, given: &str, candidates: &[&'c str]) -> Option<&'c str> {
+        if self.diagnostics.len() >= MAX_PROBLEMS {
+            return None;
+        }
+        let n = candidates
+            .len()
+            .min(MAX_CANDIDATES)
+            .min(self.suggestions_left);
+        self.suggestions_left -= n;
+        let candidates = &candidates[..n];
+        did_you_mean(given, candidates.iter().copied()).or_else(|| {
+            candidates
+                .iter()
+                .copied()
+                .find(|c| is_transposition(given, c))
+        })
     }
 
     /// `node` as a table whose keys are all in `known`; unknown keys are
@@ -85,13 +130,13 @@ impl<'a> Reader<'a> {
         };
         for e in entries {
             if !known.contains(&e.key.as_str()) {
-                let help = match suggest(&e.key, known) {
+                let help = match self.suggest(&e.key, known) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("{what} accepts: {}", known.join(", ")),
                 };
                 self.error(
                     &e.key_loc(),
-                    format!("unknown key `{}` in {what}", e.key),
+                    format!("unknown key `{}` in {what}", shown(&e.key)),
                     Some(help),
                 );
             }
@@ -112,7 +157,7 @@ impl<'a> Reader<'a> {
                             &item.loc(),
                             format!(
                                 "each entry of `{}` must be a table, found {}",
-                                e.key,
+                                shown(&e.key),
                                 item.type_name()
                             ),
                             None,
@@ -133,14 +178,14 @@ impl<'a> Reader<'a> {
         if expected == "an array of tables" && e.value.entries().is_some() {
             help = Some(format!(
                 "write `[[{}]]` (double brackets) for each entry",
-                e.key
+                shown(&e.key)
             ));
         }
         self.error(
             &e.value.loc(),
             format!(
                 "`{}` must be {expected}, found {}",
-                e.key,
+                shown(&e.key),
                 e.value.type_name()
             ),
             help,
@@ -203,13 +248,13 @@ impl<'a> Reader<'a> {
             .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let help = match suggest(&s, choices) {
+        let help = match self.suggest(&s, choices) {
             Some(m) => format!("did you mean `{m}`? expected one of {expected}"),
             None => format!("expected one of {expected}"),
         };
         self.error(
             &e.value.loc(),
-            format!("invalid `{}` value `{s}`", e.key),
+            format!("invalid `{}` value `{}`", e.key, shown(&s)),
             Some(help),
         );
         None
@@ -232,7 +277,7 @@ impl<'a> Reader<'a> {
                         &item.loc(),
                         format!(
                             "each entry of `{}` must be a string, found {}",
-                            e.key,
+                            shown(&e.key),
                             item.type_name()
                         ),
                         None,

@@ -3,12 +3,14 @@
 //! and paths are made absolute. Problems local to one value are reported
 //! here; problems between machines are left to `checks`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
+use super::diagnostic::shown;
+use super::host_path::{self, Escape};
 use super::model::*;
-use super::node::{Entry, Node};
+use super::node::{Entry, FileId, Node};
 use super::reader::{Loc, Reader};
 use super::schema;
 use crate::state::ProviderKind;
@@ -61,7 +63,7 @@ pub(crate) fn project(
                             if let Err(why) = check_host_name(&n) {
                                 r.error(
                                     &e.value.loc(),
-                                    format!("invalid project name `{n}`: {why}"),
+                                    format!("invalid project name `{}`: {why}", shown(&n)),
                                     Some(HOST_NAME_HELP.into()),
                                 );
                             }
@@ -114,7 +116,21 @@ pub(crate) fn project(
     let mut spans = Vec::new();
     match get("machine") {
         Some(e) => {
+            let per_machine = inherited_bytes(&defaults, &cloudstack);
+            let mut copied = 0usize;
             for node in r.tables(e) {
+                copied = copied.saturating_add(per_machine);
+                if copied > MAX_INHERITED_BYTES {
+                    r.error(
+                        &node.loc(),
+                        format!(
+                            "too many machines for the size of [defaults] and [cloudstack]: each machine gets a copy ({per_machine} bytes), more than {} MiB in all",
+                            MAX_INHERITED_BYTES >> 20
+                        ),
+                        Some("keep long lists out of [cloudstack] or use fewer machines".into()),
+                    );
+                    break;
+                }
                 let (m, s) = machine(r, node, root, &defaults, default_provider, &cloudstack);
                 machines.push(m);
                 spans.push(s);
@@ -135,6 +151,40 @@ pub(crate) fn project(
         cloudstack,
     };
     (project, spans)
+}
+
+/// What the copies of `[defaults]` and `[cloudstack]` in all machines may
+/// weigh. Every machine holds its own copy, so a crafted Boxfile with a huge
+/// `[cloudstack]` list and many machines would otherwise need gigabytes.
+const MAX_INHERITED_BYTES: usize = 64 << 20;
+
+/// About what one machine's copy of `[defaults]` and `[cloudstack]` weighs.
+fn inherited_bytes(d: &Defaults, cs: &CloudStackSettings) -> usize {
+    const STRING: usize = std::mem::size_of::<String>();
+    let string = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + STRING);
+    let list = |l: &Vec<String>| l.iter().map(|s| s.len() + STRING).sum::<usize>();
+    string(&d.box_name)
+        + string(&d.user)
+        + [
+            &cs.profile,
+            &cs.zone,
+            &cs.template,
+            &cs.service_offering,
+            &cs.disk_offering,
+            &cs.network,
+            &cs.public_ip,
+            &cs.name_pattern,
+        ]
+        .into_iter()
+        .map(string)
+        .sum::<usize>()
+        + list(&cs.security_groups)
+        + list(&cs.affinity_groups)
+        + list(&cs.allow_from)
+        + cs.details
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 * STRING)
+            .sum::<usize>()
 }
 
 fn machine(
@@ -174,7 +224,7 @@ fn machine(
                     if let Err(why) = check_host_name(&n) {
                         r.error(
                             &e.value.loc(),
-                            format!("invalid machine name `{n}`: {why}"),
+                            format!("invalid machine name `{}`: {why}", shown(&n)),
                             Some(HOST_NAME_HELP.into()),
                         );
                     }
@@ -241,7 +291,7 @@ fn machine(
 fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
     let mut out: Vec<Provisioner> = Vec::new();
     // Name locations, to point at the second of two equal names.
-    let mut seen: Vec<(String, Loc)> = Vec::new();
+    let mut seen: HashMap<String, Loc> = HashMap::new();
     for (i, node) in r.tables(e).into_iter().enumerate() {
         let Some(entries) = r.table(node, "[[machine.provision]]", schema::PROVISION) else {
             continue;
@@ -312,7 +362,7 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
                     {
                         r.error(
                             &n.value.loc(),
-                            format!("invalid provisioner name `{name}`"),
+                            format!("invalid provisioner name `{}`", shown(name)),
                             Some("use letters, digits, `-`, `_` and `.`".into()),
                         );
                     }
@@ -330,20 +380,22 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
                 _ => RunPolicy::Once,
             });
         if let Some((name, loc)) = name {
-            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-                let line = r
-                    .sources
-                    .diagnostic(first.file, first.span.clone(), String::new(), None)
-                    .line;
-                r.error(
-                    &loc,
-                    format!("duplicate provisioner name `{name}` in this machine"),
-                    Some(format!(
-                        "the first `{name}` is on line {line}; names must be unique per machine"
-                    )),
-                );
+            match seen.get(&name) {
+                Some(first) => {
+                    let line = r.line(first);
+                    let shown = shown(&name);
+                    r.error(
+                        &loc,
+                        format!("duplicate provisioner name `{shown}` in this machine"),
+                        Some(format!(
+                            "the first `{shown}` is on line {line}; names must be unique per machine"
+                        )),
+                    );
+                }
+                None => {
+                    seen.insert(name.clone(), loc);
+                }
             }
-            seen.push((name.clone(), loc));
             if let Some(kind) = kind {
                 out.push(Provisioner {
                     name,
@@ -371,19 +423,20 @@ fn provisioner_kind(
             inline: r.string(k)?,
         }),
         "script" => {
-            let path = existing_path(r, k, root, true)?;
+            let path = existing_path(r, k, root, true, "provision");
             let args = args
                 .and_then(|a| r.strings(a))
                 .map(|v| v.into_iter().map(|(s, _)| s).collect())
                 .unwrap_or_default();
-            let env: BTreeMap<String, String> = env
-                .and_then(|e| r.string_map(e))
-                .map(|v| v.into_iter().collect())
-                .unwrap_or_default();
-            Some(ProvisionerKind::Script { path, args, env })
+            let env = env.map(|e| script_env(r, e)).unwrap_or_default();
+            Some(ProvisionerKind::Script {
+                path: path?,
+                args,
+                env: env?,
+            })
         }
         _ => {
-            let source = existing_path(r, k, root, false);
+            let source = existing_path(r, k, root, false, "provision");
             let destination = match destination {
                 Some(d) => guest_path(r, d),
                 None => {
@@ -436,7 +489,7 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
     let entries = r.table(node, "a sync folder", schema::SYNC)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let from = match get("from") {
-        Some(e) => existing_path(r, e, root, false),
+        Some(e) => existing_path(r, e, root, false, "sync"),
         None => {
             r.error(
                 &node.loc(),
@@ -461,7 +514,7 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
         .and_then(|e| r.strings(e))
         .map(|v| v.into_iter().map(|(s, _)| s).collect())
         .unwrap_or_default();
-    let owner = get("owner").and_then(|e| user(r, e));
+    let owner = get("owner").and_then(|e| owner(r, e));
     Some(SyncFolder {
         from: from?,
         to: to?,
@@ -503,7 +556,7 @@ fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
                     } else {
                         r.error(
                             &e.value.loc(),
-                            format!("invalid `public_ip` value `{ip}`"),
+                            format!("invalid `public_ip` value `{}`", shown(&ip)),
                             Some("expected `auto`, `source-nat` or an IP address".into()),
                         );
                     }
@@ -517,7 +570,7 @@ fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
                         Ok(()) => cs.allow_from.push(cidr),
                         Err(why) => r.error(
                             &loc,
-                            format!("invalid CIDR `{cidr}` in `allow_from`: {why}"),
+                            format!("invalid CIDR `{}` in `allow_from`: {why}", shown(&cidr)),
                             Some("write an address and a prefix length, e.g. `203.0.113.7/32` or `10.0.0.0/8`".into()),
                         ),
                     }
@@ -607,24 +660,82 @@ fn box_name(r: &mut Reader, e: &Entry) -> Option<String> {
     Some(b)
 }
 
-/// A guest login or owner name, as `useradd` accepts it.
-fn user(r: &mut Reader, e: &Entry) -> Option<String> {
-    let u = r.string(e)?;
+const USER_NAME_HELP: &str = "a user name starts with a lowercase letter or `_`, then lowercase letters, digits, `_` or `-` (at most 32)";
+
+/// A user or group name, as `useradd` and `groupadd` accept it.
+fn is_user_name(u: &str) -> bool {
     let mut chars = u.chars();
-    let ok = u.len() <= 32
+    u.len() <= 32
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !ok {
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A guest login name.
+fn user(r: &mut Reader, e: &Entry) -> Option<String> {
+    let u = r.string(e)?;
+    if !is_user_name(&u) {
         r.error(
             &e.value.loc(),
-            format!("invalid user name `{u}` in `{}`", e.key),
-            Some("a user name starts with a lowercase letter or `_`, then lowercase letters, digits, `_` or `-` (at most 32)".into()),
+            format!("invalid user name `{}` in `{}`", shown(&u), e.key),
+            Some(USER_NAME_HELP.into()),
         );
         return None;
     }
     Some(u)
+}
+
+/// A sync folder's guest owner: `user` or `user:group`, as `chown` takes it.
+fn owner(r: &mut Reader, e: &Entry) -> Option<String> {
+    let o = r.string(e)?;
+    let ok = match o.split_once(':') {
+        Some((user, group)) => is_user_name(user) && is_user_name(group),
+        None => is_user_name(&o),
+    };
+    if !ok {
+        r.error(
+            &e.value.loc(),
+            format!("invalid owner `{}` in `{}`", shown(&o), e.key),
+            Some(format!(
+                "write `user` or `user:group`; {}; a group name follows the same rule",
+                USER_NAME_HELP
+            )),
+        );
+        return None;
+    }
+    Some(o)
+}
+
+/// A `script` provisioner's environment. Each key must be a shell variable
+/// name: it ends up in the guest's environment, and a key such as
+/// `--split-string` or `A=B` could otherwise be read as something else.
+fn script_env(r: &mut Reader, e: &Entry) -> Option<BTreeMap<String, String>> {
+    let mut ok = true;
+    for entry in e.value.entries().unwrap_or_default() {
+        if !is_variable_name(&entry.key) {
+            ok = false;
+            r.error(
+                &entry.key_loc(),
+                format!(
+                    "invalid environment variable name `{}` in `env`",
+                    shown(&entry.key)
+                ),
+                Some("a name is a letter or `_`, then letters, digits or `_`, as in a shell variable".into()),
+            );
+        }
+    }
+    let env = r.string_map(e)?;
+    ok.then(|| env.into_iter().collect())
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name the shell and `env` take as a variable.
+pub(crate) fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn user_data(r: &mut Reader, e: &Entry) -> Option<String> {
@@ -641,10 +752,50 @@ fn user_data(r: &mut Reader, e: &Entry) -> Option<String> {
 }
 
 /// A path on the host, relative to the Boxfile's folder, that must exist
-/// (a file when `file_only`).
-fn existing_path(r: &mut Reader, e: &Entry, root: &Path, file_only: bool) -> Option<PathBuf> {
+/// (a file when `file_only`). A value from the Boxfile must lead inside the
+/// project folder (see `host_path`); one from `Boxfile.local` may lead
+/// anywhere. `array` is the machine's key that holds it, for the hint.
+fn existing_path(
+    r: &mut Reader,
+    e: &Entry,
+    root: &Path,
+    file_only: bool,
+    array: &str,
+) -> Option<PathBuf> {
     let given = r.string(e)?;
+    if given.len() > host_path::MAX_LEN {
+        r.error(
+            &e.value.loc(),
+            format!(
+                "`{}` path is longer than {} bytes",
+                e.key,
+                host_path::MAX_LEN
+            ),
+            None,
+        );
+        return None;
+    }
     let path = absolute(root, &given);
+    if e.value.file == FileId::Boxfile {
+        if let Err(escape) = host_path::inside(root, &path) {
+            let why = match escape {
+                Escape::Outside(to) => format!(
+                    "is outside the project folder (it leads to {})",
+                    to.display()
+                ),
+                Escape::Unresolvable => "may lead outside the project folder (through `..` or a link to something missing)".into(),
+            };
+            r.error(
+                &e.value.loc(),
+                format!("`{}` path `{}` {why}", e.key, shown(&given)),
+                Some(format!(
+                    "a Boxfile reads host files only inside its folder ({}), so that a cloned project cannot reach yours; to use this path on purpose, set this machine's `{array}` in Boxfile.local (personal, never committed), where paths may lead anywhere",
+                    root.display()
+                )),
+            );
+            return None;
+        }
+    }
     let ok = if file_only {
         path.is_file()
     } else {
@@ -656,11 +807,16 @@ fn existing_path(r: &mut Reader, e: &Entry, root: &Path, file_only: bool) -> Opt
         } else {
             "does not exist"
         };
+        let tilde = if given.starts_with('~') {
+            "; `~` is not expanded"
+        } else {
+            ""
+        };
         r.error(
             &e.value.loc(),
-            format!("`{}` path `{given}` {what}", e.key),
+            format!("`{}` path `{}` {what}", e.key, shown(&given)),
             Some(format!(
-                "paths are relative to the Boxfile's folder ({})",
+                "paths are relative to the Boxfile's folder ({}){tilde}",
                 root.display()
             )),
         );
@@ -675,10 +831,14 @@ fn guest_path(r: &mut Reader, e: &Entry) -> Option<String> {
     if !p.starts_with('/') {
         r.error(
             &e.value.loc(),
-            format!("`{}` must be an absolute guest path, found `{p}`", e.key),
+            format!(
+                "`{}` must be an absolute guest path, found `{}`",
+                e.key,
+                shown(&p)
+            ),
             Some(format!(
                 "guest paths start with `/`, e.g. `/{}`",
-                p.trim_start_matches("./")
+                shown(p.trim_start_matches("./"))
             )),
         );
         return None;
@@ -732,7 +892,7 @@ fn check_cidr(cidr: &str) -> Result<(), String> {
     };
     let addr: IpAddr = addr
         .parse()
-        .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        .map_err(|_| format!("`{}` is not an IP address", shown(addr)))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     match len.parse::<u8>() {
         Ok(n) if n <= max => Ok(()),
@@ -749,7 +909,7 @@ fn check_name_pattern(p: &str) -> Result<(), String> {
         };
         let var = &after[..close];
         if !schema::NAME_PATTERN_VARS.contains(&var) {
-            return Err(format!("unknown placeholder `{{{var}}}`"));
+            return Err(format!("unknown placeholder `{{{}}}`", shown(var)));
         }
         rest = &after[close + 1..];
     }

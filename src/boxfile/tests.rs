@@ -461,3 +461,296 @@ fn boxfile_local_cannot_add_or_anonymously_override_machines() {
         ]
     );
 }
+
+#[test]
+fn env_keys_must_be_shell_variable_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.sh"), "#!/bin/sh\n").unwrap();
+    let c = check_text(
+        dir.path(),
+        r#"[[machine]]
+name = "a"
+[[machine.provision]]
+script = "s.sh"
+env = { "--split-string" = "x", "" = "1", "A=B" = "2", "X Y" = "3", OK = "4", _a1 = "5" }
+"#
+        .into(),
+        None,
+    );
+    let found: Vec<String> = c
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "5:9: invalid environment variable name `--split-string` in `env`",
+            "5:33: invalid environment variable name `` in `env`",
+            "5:43: invalid environment variable name `A=B` in `env`",
+            "5:56: invalid environment variable name `X Y` in `env`",
+        ]
+    );
+    assert!(c.project.is_none());
+}
+
+#[test]
+fn sync_owner_may_name_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: String| check_text(dir.path(), text, None);
+    let c = check(
+        "[[machine]]\nname = \"a\"\nsync = [{ from = \".\", to = \"/srv\", owner = \"www-data:www-data\" }]\n".into(),
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let p = c.project.unwrap();
+    assert_eq!(
+        p.machines[0].sync[0].owner.as_deref(),
+        Some("www-data:www-data")
+    );
+    for bad in ["www-data:", ":www-data", "a:B", "a:b:c", "a b"] {
+        let found: Vec<String> = check(format!(
+            "[[machine]]\nname = \"a\"\nsync = [{{ from = \".\", to = \"/srv\", owner = \"{bad}\" }}]\n"
+        ))
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+        .collect();
+        assert_eq!(
+            found,
+            [format!("Boxfile:3:44: invalid owner `{bad}` in `owner`")],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_long_depends_on_chain_is_checked_without_recursion() {
+    // Test threads have a small stack: a recursive search overflowed it
+    // (the binary is run on a 50,000-machine chain in tests/cli).
+    let n = 20_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("[[machine]]\nname = \"m{i}\"\n"));
+        if i + 1 < n {
+            text.push_str(&format!("depends_on = [\"m{}\"]\n", i + 1));
+        }
+    }
+    text.push_str("[[machine]]\nname = \"last\"\ndepends_on = [\"m0\"]\n");
+    let c = check(&text, None);
+    assert!(c.diagnostics.is_empty(), "{:#?}", &c.diagnostics[..1]);
+    // Closing it makes one cycle, named by its ends.
+    text = text.replace(
+        &format!("name = \"m{}\"\n", n - 1),
+        &format!("name = \"m{}\"\ndepends_on = [\"m0\"]\n", n - 1),
+    );
+    let found = problems(&text, None);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].ends_with("`depends_on` forms a cycle: m0 -> m1 -> m2 -> m3 -> m4 -> (19991 more) -> m19996 -> m19997 -> m19998 -> m19999 -> m0"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn twenty_thousand_duplicate_names_are_each_reported_up_to_the_cap() {
+    let text = "[[machine]]\nname = \"web\"\n".repeat(20_000);
+    let c = check(&text, None);
+    assert_eq!(c.diagnostics.len(), reader::MAX_PROBLEMS + 1);
+    assert_eq!(c.problem_count(), 19_999);
+    assert_eq!(
+        c.diagnostics[0].help.as_deref(),
+        Some("the first `web` is on line 2")
+    );
+    let last = c.diagnostics.last().unwrap();
+    assert_eq!(
+        (last.line, last.message.as_str()),
+        (
+            2 * 1001 + 2,
+            "18999 more problem(s) not listed: box lists the first 1000"
+        )
+    );
+}
+
+#[test]
+fn long_names_are_cut_in_messages_and_get_no_suggestion() {
+    let long = "a".repeat(100_000);
+    let found = problems(
+        &format!("[[machine]]\nname = \"web\"\ndepends_on = [\"{long}\"]\n"),
+        None,
+    );
+    assert_eq!(
+        found,
+        [format!(
+            "Boxfile:3:15: `web` depends on `{}…`, which is not a machine in the Boxfile",
+            "a".repeat(96)
+        )]
+    );
+}
+
+#[test]
+fn a_boxfile_that_is_not_utf8_is_a_problem_at_its_first_invalid_byte() {
+    let c = check_bytes(
+        Path::new("/nonexistent/shop"),
+        b"[[machine]]\nname = \"a\"\n# caf\xe9 \xff\n".to_vec(),
+        None,
+    );
+    assert!(c.project.is_none());
+    let d: Vec<(&str, usize, usize, &str)> = c
+        .diagnostics
+        .iter()
+        .map(|d| (d.file.as_str(), d.line, d.column, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        d,
+        [(
+            "Boxfile",
+            3,
+            6,
+            "Boxfile is not UTF-8 text: byte 0xE9 is invalid"
+        )]
+    );
+    let c = check_bytes(
+        Path::new("/nonexistent/shop"),
+        b"[[machine]]\nname = \"a\"\n".to_vec(),
+        Some(b"\xc3(".to_vec()),
+    );
+    assert_eq!(
+        c.diagnostics[0].to_string(),
+        "Boxfile.local:1:1: Boxfile.local is not UTF-8 text: byte 0xC3 is invalid\n  |\n1 | \u{fffd}(\n  | ^\n  = help: save Boxfile.local as UTF-8"
+    );
+}
+
+#[test]
+fn a_boxfile_over_the_size_limit_is_refused_unparsed() {
+    let c = check_bytes(
+        Path::new("/nonexistent/shop"),
+        vec![b'#'; MAX_BYTES as usize + 1],
+        None,
+    );
+    assert_eq!(c.diagnostics.len(), 1);
+    assert_eq!(c.diagnostics[0].message, "Boxfile is larger than 16 MiB");
+}
+
+/// A project folder `shop` with a script, and a `secrets` folder beside it.
+fn project_beside_secrets() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shop");
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    std::fs::write(root.join("conf/setup.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(dir.path().join("secrets/key"), "secret\n").unwrap();
+    (dir, root)
+}
+
+#[test]
+fn boxfile_host_paths_outside_the_project_are_refused() {
+    let (dir, root) = project_beside_secrets();
+    std::os::unix::fs::symlink(dir.path().join("secrets"), root.join("link")).unwrap();
+    let c = check_text(
+        &root,
+        r#"[[machine]]
+name = "a"
+sync = [{ from = "../secrets", to = "/a" }, { from = "/etc", to = "/b" }, { from = "link", to = "/c" }, { from = "conf/../../secrets", to = "/d" }, { from = "conf", to = "/e" }]
+[[machine.provision]]
+script = "../secrets/key"
+[[machine.provision]]
+file = "link/key"
+destination = "/tmp/key"
+[[machine.provision]]
+file = "nothing/../../secrets"
+destination = "/tmp/s"
+"#
+        .into(),
+        None,
+    );
+    let found: Vec<String> = c
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect();
+    let secrets = std::fs::canonicalize(dir.path().join("secrets")).unwrap();
+    let s = secrets.display();
+    assert_eq!(
+        found,
+        [
+            format!("3:18: `from` path `../secrets` is outside the project folder (it leads to {s})"),
+            "3:54: `from` path `/etc` is outside the project folder (it leads to /etc)".to_string(),
+            format!("3:84: `from` path `link` is outside the project folder (it leads to {s})"),
+            format!("3:114: `from` path `conf/../../secrets` is outside the project folder (it leads to {s})"),
+            format!("5:10: `script` path `../secrets/key` is outside the project folder (it leads to {s}/key)"),
+            format!("7:8: `file` path `link/key` is outside the project folder (it leads to {s}/key)"),
+            "10:8: `file` path `nothing/../../secrets` may lead outside the project folder (through `..` or a link to something missing)".to_string(),
+        ]
+    );
+    let help = c.diagnostics[0].help.as_deref().unwrap();
+    assert!(
+        help.contains("set this machine's `sync` in Boxfile.local"),
+        "{help}"
+    );
+    assert!(c.diagnostics[4]
+        .help
+        .as_deref()
+        .unwrap()
+        .contains("set this machine's `provision` in Boxfile.local"));
+}
+
+#[test]
+fn boxfile_local_may_name_host_paths_outside_the_project() {
+    let (dir, root) = project_beside_secrets();
+    let c = check_text(
+        &root,
+        "[[machine]]\nname = \"a\"\nsync = [{ from = \"conf\", to = \"/conf\" }]\n".into(),
+        Some(
+            r#"[[machine]]
+name = "a"
+sync = [{ from = "../secrets", to = "/secrets" }]
+[[machine.provision]]
+script = "../secrets/key"
+"#
+            .into(),
+        ),
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let m = &c.project.unwrap().machines[0];
+    assert_eq!(m.sync[0].from, root.join("../secrets"));
+    assert!(m.sync[0].from.starts_with(&root), "kept as written");
+    assert_eq!(m.sync.len(), 1);
+    let _ = dir;
+}
+
+#[test]
+fn a_link_inside_the_project_to_a_folder_inside_is_fine() {
+    let (_dir, root) = project_beside_secrets();
+    std::os::unix::fs::symlink("conf", root.join("config")).unwrap();
+    let c = check_text(
+        &root,
+        "[[machine]]\nname = \"a\"\nsync = [{ from = \"config\", to = \"/c\" }, { from = \".\", to = \"/all\" }]\n".into(),
+        None,
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+}
+
+#[test]
+fn a_huge_cloudstack_table_is_not_copied_into_thousands_of_machines() {
+    // 480 KB of Boxfile once took more than 4 GB: each machine got a copy.
+    let cidrs: Vec<String> = (0..20_000)
+        .map(|i| format!("\"10.0.{}.{}/32\"", i / 250, i % 250))
+        .collect();
+    let mut text = format!("[cloudstack]\nallow_from = [{}]\n", cidrs.join(", "));
+    for i in 0..5000 {
+        text.push_str(&format!("[[machine]]\nname = \"m{i}\"\n"));
+    }
+    let found = problems(&text, None);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains(": too many machines for the size of [defaults] and [cloudstack]"),
+        "{found:?}"
+    );
+    // The same table with a few machines is fine.
+    let few = text
+        .split("[[machine]]")
+        .take(11)
+        .collect::<Vec<_>>()
+        .join("[[machine]]");
+    assert_eq!(valid(&few, None).machines.len(), 10);
+}

@@ -33,7 +33,7 @@ pub(crate) fn run(g: &Globals, args: crate::cli::ValidateArgs) -> anyhow::Result
             let noun = if n == 1 { "machine" } else { "machines" };
             g.printer.info(&format!("Boxfile is valid ({n} {noun})"));
         } else {
-            let n = checked.diagnostics.len();
+            let n = checked.problem_count();
             let noun = if n == 1 { "problem" } else { "problems" };
             let mut files: Vec<&str> = checked
                 .diagnostics

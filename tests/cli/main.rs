@@ -6,6 +6,7 @@
 mod api;
 mod boxes;
 mod boxfile;
+mod boxfile_fuzz;
 mod cloud;
 mod cloudstack;
 mod foundation;
