@@ -9,9 +9,10 @@
 //! - `.box/machines/<name>/`, the machine's own files (disk overlay, console
 //!   log, host key, sync manifest).
 //!
-//! Every write is atomic; each file carries a schema version.
+//! Every write is atomic; each file carries a schema version. What a
+//! provider keeps about a machine or the project is typed and defined by
+//! that provider (see `provider::data`), under the keys release 1 wrote.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
+use crate::provider::{ProjectData, ProviderData};
 // Lives with the providers; this path stays while `boxfile` and
 // `commands/logs.rs` still import it from here.
 pub use crate::provider::ProviderKind;
@@ -143,7 +145,11 @@ pub struct Resource {
 pub struct MachineState {
     pub schema: u32,
     pub name: String,
-    pub provider: ProviderKind,
+    /// The provider and what it keeps about the machine (QEMU's pid and
+    /// boot facts; CloudStack's pending jobs and host key): the file's
+    /// `provider` and `provider_data`.
+    #[serde(flatten)]
+    pub provider: ProviderData,
     /// The provider's id (QEMU: the machine folder; CloudStack: the VM uuid).
     #[serde(default)]
     pub id: Option<String>,
@@ -159,9 +165,6 @@ pub struct MachineState {
     /// Resources created for this machine, removed on destroy.
     #[serde(default)]
     pub resources: Vec<Resource>,
-    /// Provider-specific data (QEMU pid and sockets, CloudStack pending job).
-    #[serde(default)]
-    pub provider_data: BTreeMap<String, serde_json::Value>,
 }
 
 impl MachineState {
@@ -169,14 +172,13 @@ impl MachineState {
         MachineState {
             schema: SCHEMA_VERSION,
             name: name.to_string(),
-            provider,
+            provider: ProviderData::new(provider),
             id: None,
             status: Status::NotCreated,
             ssh: None,
             ports: Vec::new(),
             provisioned: Vec::new(),
             resources: Vec::new(),
-            provider_data: BTreeMap::new(),
         }
     }
 }
@@ -187,8 +189,10 @@ pub struct ProjectState {
     pub schema: u32,
     #[serde(default)]
     pub resources: Vec<Resource>,
-    #[serde(default)]
-    pub provider_data: BTreeMap<String, serde_json::Value>,
+    /// Each provider's project-wide data (the hub's links, the cloud's key
+    /// pair, security group and IPs).
+    #[serde(default, rename = "provider_data")]
+    pub providers: ProjectData,
 }
 
 impl Default for ProjectState {
@@ -196,7 +200,7 @@ impl Default for ProjectState {
         ProjectState {
             schema: SCHEMA_VERSION,
             resources: Vec::new(),
-            provider_data: BTreeMap::new(),
+            providers: ProjectData::default(),
         }
     }
 }

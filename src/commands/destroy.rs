@@ -73,7 +73,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
                 let Some(state) = ctx.store.load_machine(&name)? else {
                     return Ok(());
                 };
-                let provider = provider_of(&providers, state.provider)?;
+                let provider = provider_of(&providers, state.provider.kind())?;
                 events.emit(&name, "destroying", None);
                 provider.destroy(state).await?;
                 ctx.store.remove_machine(&name)?;
@@ -88,7 +88,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
     // Project-wide resources go once no machine of that provider is left.
     let remaining = ws.store.machines()?;
     for (kind, provider) in &providers {
-        if !remaining.iter().any(|s| s.provider == *kind) {
+        if !remaining.iter().any(|s| s.provider.kind() == *kind) {
             provider.destroy_project().await?;
         }
     }

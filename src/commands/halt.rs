@@ -42,7 +42,7 @@ pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatu
             let Some(state) = ctx.store.load_machine(&name)? else {
                 return Ok(());
             };
-            let provider = provider_of(&providers, state.provider)?;
+            let provider = provider_of(&providers, state.provider.kind())?;
             ctx.printer.machine(&name, "halting");
             let state = provider.halt(state, force).await?;
             ctx.store.save_machine(&state)?;

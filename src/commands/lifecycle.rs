@@ -15,8 +15,9 @@ pub(crate) async fn providers_for(
 ) -> anyhow::Result<BTreeMap<ProviderKind, Arc<Provider>>> {
     let mut out = BTreeMap::new();
     for s in states {
-        if let Entry::Vacant(slot) = out.entry(s.provider) {
-            slot.insert(Arc::new(Provider::open(s.provider, ctx).await?));
+        let kind = s.provider.kind();
+        if let Entry::Vacant(slot) = out.entry(kind) {
+            slot.insert(Arc::new(Provider::open(kind, ctx).await?));
         }
     }
     Ok(out)

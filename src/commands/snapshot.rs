@@ -23,7 +23,7 @@ pub(crate) async fn run(g: &Globals, cmd: SnapshotCommand) -> anyhow::Result<Exi
             format!("run `box up {name}` first"),
         )
     })?;
-    let provider = Provider::open(state.provider, &ws.context()).await?;
+    let provider = Provider::open(state.provider.kind(), &ws.context()).await?;
     let listing = matches!(op, SnapshotOp::List);
     // The guest's disk goes back in time: what the sync manifest says was
     // sent may no longer be there.

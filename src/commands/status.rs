@@ -80,7 +80,7 @@ async fn refresh(
     let ctx = ws.context();
     let mut by_kind: BTreeMap<ProviderKind, Vec<MachineState>> = BTreeMap::new();
     for s in states.into_values() {
-        by_kind.entry(s.provider).or_default().push(s);
+        by_kind.entry(s.provider.kind()).or_default().push(s);
     }
     // A CloudStack project with lost state is found again by tag.
     if ws
@@ -115,7 +115,7 @@ fn row(s: MachineState, in_boxfile: bool) -> Row {
             .map(|p| format!("{}:{}->{}", p.address, p.host, p.guest))
             .collect(),
         name: s.name,
-        provider: s.provider,
+        provider: s.provider.kind(),
         status: s.status,
         in_boxfile,
     }

@@ -153,11 +153,12 @@ async fn bring_up(
         .store
         .load_machine(name)?
         .unwrap_or_else(|| MachineState::new(name, machine.provider));
-    if state.provider != machine.provider && state.status != Status::NotCreated {
+    if state.provider.kind() != machine.provider && state.status != Status::NotCreated {
         anyhow::bail!(crate::error::Hinted::new(
             format!(
                 "`{name}` exists on the {} provider but the Boxfile now says {}",
-                state.provider, machine.provider
+                state.provider.kind(),
+                machine.provider
             ),
             format!("run `box destroy {name}` first, then `box up {name}`"),
         ));

@@ -9,6 +9,7 @@
 //! box killed mid-command resumes from what was recorded.
 
 pub mod cloudstack;
+mod data;
 pub mod local;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::boxfile::{Machine, Project};
 use crate::config::Paths;
 use crate::output::Printer;
+pub use data::{ProjectData, ProviderData};
+
 use crate::state::{MachineState, StateStore, Status};
 
 /// What every provider method gets: the project, its state and the printer.

@@ -13,6 +13,7 @@
 //! collide, and a lost `.box/` is rebuilt from the cloud.
 
 mod api;
+mod data;
 mod names;
 mod reach;
 mod shared;
@@ -34,6 +35,8 @@ use crate::state::{
 
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
+
+pub use data::{CloudStackData, CloudStackProjectData, Deploy, ProjectIp, SecurityGroup};
 
 /// Who and where this environment is: the names and tags of its resources.
 #[derive(Clone)]
@@ -325,7 +328,7 @@ impl CloudStack {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         for mut s in states {
-            if s.provider != ProviderKind::CloudStack {
+            if s.provider.kind() != ProviderKind::CloudStack {
                 out.push(s);
                 continue;
             }

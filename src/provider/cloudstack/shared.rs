@@ -9,12 +9,11 @@
 use std::collections::BTreeSet;
 
 use cloudstack::{Params, PublicIpAddress, SecurityGroup};
-use serde_json::json;
 
 use crate::state::{ProjectState, Resource, ResourceKind};
 
 use super::api::{convert, not_found, with_retries, Api};
-use super::Env;
+use super::{Env, ProjectIp, SecurityGroup as GroupRecord};
 
 fn record(ps: &mut ProjectState, kind: ResourceKind, id: &str, note: &str) {
     if !ps.resources.iter().any(|r| r.kind == kind && r.id == id) {
@@ -37,11 +36,7 @@ pub async fn ensure_keypair(
 ) -> anyhow::Result<bool> {
     let name = env.keypair_name();
     let ours = crate::keys::public_key_without_comment(public);
-    let recorded = ps
-        .provider_data
-        .get("cloudstack.keypair.public")
-        .and_then(|v| v.as_str())
-        == Some(ours.as_str());
+    let recorded = ps.providers.cloudstack.keypair_public.as_deref() == Some(ours.as_str());
     let existing = api
         .client
         .list_ssh_key_pairs(&Params::new().set("name", &name))
@@ -81,8 +76,7 @@ pub async fn ensure_keypair(
     })
     .await
     .map_err(|e| convert(e, &format!("cannot register the SSH key pair `{name}`")))?;
-    ps.provider_data
-        .insert("cloudstack.keypair.public".into(), json!(ours));
+    ps.providers.cloudstack.keypair_public = Some(ours);
     record(ps, ResourceKind::SshKeyPair, &name, "the project's SSH key");
     Ok(exists)
 }
@@ -133,10 +127,10 @@ pub async fn ensure_security_group(
         &group.id,
         &format!("security group {name}"),
     );
-    ps.provider_data.insert(
-        "cloudstack.security_group".into(),
-        json!({"id": group.id, "name": name}),
-    );
+    ps.providers.cloudstack.security_group = Some(GroupRecord {
+        id: group.id.clone(),
+        name: name.clone(),
+    });
 
     for (protocol, port) in ports {
         for cidr in cidrs {
@@ -195,12 +189,12 @@ pub async fn ensure_project_ip(
     tagged: &[PublicIpAddress],
     ps: &mut ProjectState,
 ) -> anyhow::Result<PublicIpAddress> {
-    let key = format!("cloudstack.ip.{network_id}");
     let recorded = ps
-        .provider_data
-        .get(&key)
-        .and_then(|v| v["id"].as_str())
-        .map(str::to_string);
+        .providers
+        .cloudstack
+        .ips
+        .get(network_id)
+        .map(|ip| ip.id.clone());
     let on_network = |ip: &&PublicIpAddress| {
         ip.associatednetworkid.as_deref() == Some(network_id)
             || ip.networkid.as_deref() == Some(network_id)
@@ -240,7 +234,13 @@ pub async fn ensure_project_ip(
             // Recorded before the wait: a kill now leaves a known IP, not an orphan.
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
                 record(ps, ResourceKind::PublicIp, &id, "the project's public IP");
-                ps.provider_data.insert(key.clone(), json!({"id": id}));
+                ps.providers.cloudstack.ips.insert(
+                    network_id.to_string(),
+                    ProjectIp {
+                        id: id.clone(),
+                        address: None,
+                    },
+                );
                 super::save_project(env, ps)?;
             }
             let ip: PublicIpAddress = api
@@ -257,8 +257,13 @@ pub async fn ensure_project_ip(
         &ip.id,
         "the project's public IP",
     );
-    ps.provider_data
-        .insert(key, json!({"id": ip.id, "address": ip.ipaddress}));
+    ps.providers.cloudstack.ips.insert(
+        network_id.to_string(),
+        ProjectIp {
+            id: ip.id.clone(),
+            address: Some(ip.ipaddress.clone()),
+        },
+    );
     Ok(ip)
 }
 
@@ -362,11 +367,9 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
                 }
             }
             ps.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
-            ps.provider_data.retain(|k, v| {
-                !(k.starts_with("cloudstack.") && (v["id"].as_str() == Some(r.id.as_str())))
-            });
+            ps.providers.cloudstack.forget(&r.id);
             if kind == ResourceKind::SshKeyPair {
-                ps.provider_data.remove("cloudstack.keypair.public");
+                ps.providers.cloudstack.keypair_public = None;
             }
             super::save_project(env, ps)?;
         }

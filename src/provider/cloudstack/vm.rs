@@ -17,18 +17,24 @@ use serde_json::json;
 use crate::boxfile::Machine;
 use crate::cloudinit::Seed;
 use crate::error::Hinted;
-use crate::state::{ForwardedPort, MachineState, ProviderKind, ResourceKind, SshTarget, Status};
+use crate::state::{ForwardedPort, MachineState, ResourceKind, SshTarget, Status};
 
 use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
 use super::names::{Plan, Reach};
 use super::reach::{self, Want};
-use super::{allow_from, record, CloudStack};
+use super::{allow_from, record, CloudStack, CloudStackData, Deploy};
 
 /// CloudStack accepts at most this much base64 user data over POST.
 const MAX_USER_DATA: usize = 32 * 1024;
 
 /// How long a VM may stay in a transitional state (Starting, Stopping).
 const VM_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// The machine's CloudStack data: the provider's methods make a machine a
+/// CloudStack one.
+fn data(st: &mut MachineState) -> &mut CloudStackData {
+    st.provider.cloudstack_mut()
+}
 
 /// A VM that no longer counts: destroyed or on its way out.
 pub fn gone(vm: &VirtualMachine) -> bool {
@@ -41,8 +47,10 @@ pub fn gone(vm: &VirtualMachine) -> bool {
 /// Takes what the cloud says about a VM into the machine's state (status
 /// and id); used by `refresh`.
 pub fn absorb(s: &mut MachineState, vm: &VirtualMachine) {
-    s.provider = ProviderKind::CloudStack;
     if s.id.is_none() {
+        if let Some(k) = vm.tag("box:hostkey") {
+            data(s).host_key = Some(k.to_string());
+        }
         s.id = Some(vm.id.clone());
         record(
             s,
@@ -50,9 +58,6 @@ pub fn absorb(s: &mut MachineState, vm: &VirtualMachine) {
             &vm.id,
             format!("VM {}", vm.name.as_deref().unwrap_or("")),
         );
-        if let Some(k) = vm.tag("box:hostkey") {
-            s.provider_data.insert("host_key".into(), json!(k));
-        }
     }
     s.status = status_of(vm);
 }
@@ -105,10 +110,10 @@ pub async fn up(
             anyhow::anyhow!("the CloudStack provider was not prepared for `{name}`")
         })?;
     let mut st = state;
-    st.provider = ProviderKind::CloudStack;
     let vm_name = p.env.vm_name(machine);
-    st.provider_data.insert("env".into(), json!(p.env.id));
-    st.provider_data.insert("vm_name".into(), json!(vm_name));
+    let d = data(&mut st);
+    d.env = Some(p.env.id.clone());
+    d.vm_name = Some(vm_name.clone());
 
     // Find the VM this machine already has, if any.
     let mut vm: Option<VirtualMachine> = None;
@@ -117,7 +122,7 @@ pub async fn up(
             .await
             .map_err(|e| convert(e, &format!("cannot look up the VM of `{name}`")))?
             .filter(|v| !gone(v));
-        if vm.is_none() && !st.provider_data.contains_key("deploy_job") {
+        if vm.is_none() && data(&mut st).deploy_job.is_none() {
             p.ctx.printer.warn(&format!(
                 "{name}: its VM {id} is gone from the cloud; deploying a new one"
             ));
@@ -136,7 +141,7 @@ pub async fn up(
             vm = Some(found.clone());
         }
     }
-    if vm.is_none() && st.provider_data.contains_key("deploy") {
+    if vm.is_none() && data(&mut st).deploy.is_some() {
         // A run was killed while deploying: the name is the VM's identity.
         vm = by_name(api, &vm_name)
             .await
@@ -153,20 +158,13 @@ pub async fn up(
             format!("VM {vm_name}"),
         );
         if let Some(k) = v.tag("box:hostkey") {
-            st.provider_data
-                .entry("host_key".into())
-                .or_insert(json!(k));
+            data(&mut st).host_key.get_or_insert_with(|| k.to_string());
         }
         p.save(&st)?;
     }
 
     // A deploy job recorded by an earlier run: its outcome decides.
-    if let Some(jobid) = st
-        .provider_data
-        .get("deploy_job")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-    {
+    if let Some(jobid) = data(&mut st).deploy_job.clone() {
         let job = Some(cloudstack::JobRef {
             jobid: jobid.clone(),
             id: st.id.clone(),
@@ -186,7 +184,7 @@ pub async fn up(
             // The job is no longer known (too old): the VM's own state decides.
             Err(_) => {}
         }
-        st.provider_data.remove("deploy_job");
+        data(&mut st).deploy_job = None;
         p.save(&st)?;
     }
 
@@ -194,18 +192,14 @@ pub async fn up(
         Some(v) => v,
         None => deploy(p, machine, plan, &vm_name, &key.public, &mut st).await?,
     };
-    st.provider_data.remove("deploy");
-    st.provider_data.remove("deploy_job");
+    let d = data(&mut st);
+    d.deploy = None;
+    d.deploy_job = None;
     p.save(&st)?;
 
     let vm = running(p, &mut st, vm).await?;
 
-    let host_key = st
-        .provider_data
-        .get("host_key")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| {
+    let host_key = data(&mut st).host_key.clone().ok_or_else(|| {
             Hinted::new(
                 format!("the host key of `{name}` is unknown (its VM was not made by this box)"),
                 format!("run `box destroy {name}` and `box up {name}` to make a VM whose host key box knows"),
@@ -321,10 +315,11 @@ async fn deploy(
     }
 
     // The intent first: a kill from here on is resumed by the VM's name.
-    st.provider_data
-        .insert("deploy".into(), json!({ "name": vm_name }));
-    st.provider_data
-        .insert("host_key".into(), json!(host.public));
+    let d = data(st);
+    d.deploy = Some(Deploy {
+        name: vm_name.to_string(),
+    });
+    d.host_key = Some(host.public.clone());
     st.status = Status::Creating;
     p.save(st)?;
     p.ctx.printer.machine(
@@ -344,13 +339,13 @@ async fn deploy(
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(hinted) => {
-                        st.provider_data.remove("deploy");
+                        data(st).deploy = None;
                         st.status = Status::NotCreated;
                         p.save(st)?;
                         return Err(hinted);
                     }
                 }
-                st.provider_data.remove("deploy");
+                data(st).deploy = None;
                 st.status = Status::NotCreated;
                 p.save(st)?;
                 return Err(convert(
@@ -375,7 +370,7 @@ async fn deploy(
                 attempt += 1;
             }
             Err(e) => {
-                st.provider_data.remove("deploy");
+                data(st).deploy = None;
                 st.status = Status::NotCreated;
                 p.save(st)?;
                 return Err(convert(
@@ -395,7 +390,7 @@ async fn deploy(
                 format!("VM {vm_name}"),
             );
         }
-        st.provider_data.insert("deploy_job".into(), json!(j.jobid));
+        data(st).deploy_job = Some(j.jobid.clone());
         p.save(st)?;
     }
     match api
@@ -476,8 +471,9 @@ async fn failed_deploy(p: &CloudStack, st: &mut MachineState, e: Error) -> anyho
         st.resources
             .retain(|r| r.kind != ResourceKind::VirtualMachine);
     }
-    st.provider_data.remove("deploy");
-    st.provider_data.remove("deploy_job");
+    let d = data(st);
+    d.deploy = None;
+    d.deploy_job = None;
     st.status = if left.is_some() {
         Status::Error
     } else {
@@ -801,7 +797,7 @@ pub async fn halt(
     let result = async {
         let (job, first) = p.api.start("stopVirtualMachine", &params).await?;
         if let Some(j) = &job {
-            st.provider_data.insert("stop_job".into(), json!(j.jobid));
+            data(&mut st).stop_job = Some(j.jobid.clone());
             let _ = p.save(&st);
         }
         p.api
@@ -810,7 +806,7 @@ pub async fn halt(
             .map(|_| first)
     }
     .await;
-    st.provider_data.remove("stop_job");
+    data(&mut st).stop_job = None;
     match result {
         Ok(_) => {
             st.status = Status::Stopped;
@@ -877,22 +873,17 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
         .or(p.ctx.project.cloudstack.expunge);
     // A deploy whose answer never came: find its VM by name.
     if st.id.is_none() {
-        let vm_name = st
-            .provider_data
-            .get("vm_name")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        if let Some(vm_name) = vm_name {
-            if st.provider_data.contains_key("deploy") {
-                if let Ok(Some(v)) = by_name(api, &vm_name).await {
-                    st.id = Some(v.id.clone());
-                    record(
-                        &mut st,
-                        ResourceKind::VirtualMachine,
-                        &v.id,
-                        format!("VM {vm_name}"),
-                    );
-                }
+        let d = data(&mut st);
+        let pending = d.deploy.as_ref().and(d.vm_name.clone());
+        if let Some(vm_name) = pending {
+            if let Ok(Some(v)) = by_name(api, &vm_name).await {
+                st.id = Some(v.id.clone());
+                record(
+                    &mut st,
+                    ResourceKind::VirtualMachine,
+                    &v.id,
+                    format!("VM {vm_name}"),
+                );
             }
         }
     }

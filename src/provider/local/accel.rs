@@ -14,7 +14,8 @@ pub struct BadAccel {
 }
 
 /// A concrete accelerator (never `auto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Chosen {
     Kvm,
     Hvf,

@@ -10,7 +10,6 @@
 //! Boxfile) reconnects every running machine by itself.
 
 use anyhow::Context as _;
-use serde_json::json;
 
 use super::net::{self, RunDir};
 use super::process;
@@ -22,10 +21,11 @@ pub async fn ensure(ctx: &Context, run: &RunDir, machines: &[String]) -> anyhow:
     let pidfile = run.hub_pidfile()?;
     let mark = pidfile.to_string_lossy().into_owned();
     let mut project = ctx.store.load_project()?;
-    let recorded: Vec<String> = project
-        .provider_data
-        .get("local_hub_machines")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    let recorded = project
+        .providers
+        .local
+        .hub_machines
+        .clone()
         .unwrap_or_default();
     if let Some(pid) = process::read_pidfile(&pidfile) {
         if process::alive(pid, &mark) {
@@ -64,9 +64,7 @@ pub async fn ensure(ctx: &Context, run: &RunDir, machines: &[String]) -> anyhow:
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    project
-        .provider_data
-        .insert("local_hub_machines".into(), json!(machines));
+    project.providers.local.hub_machines = Some(machines.to_vec());
     ctx.store.save_project(&project)?;
     Ok(())
 }
@@ -74,7 +72,7 @@ pub async fn ensure(ctx: &Context, run: &RunDir, machines: &[String]) -> anyhow:
 /// Stops the hub and removes its sockets and its record.
 pub async fn stop(ctx: &Context, run: &RunDir) {
     if let Ok(mut project) = ctx.store.load_project() {
-        if project.provider_data.remove("local_hub_machines").is_some() {
+        if project.providers.local.hub_machines.take().is_some() {
             let _ = ctx.store.save_project(&project);
         }
     }

@@ -8,6 +8,7 @@
 //! private network carried over Unix sockets by a hub process (see `hub`).
 
 pub mod accel;
+mod data;
 pub mod disk;
 mod hub;
 mod image;
@@ -16,17 +17,17 @@ mod process;
 pub mod qemu;
 pub mod qmp;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-use anyhow::Context as _;
-use serde_json::{json, Value};
 
 use crate::boxfile::Machine;
 use crate::cloudinit::{self, DhcpNic, PrivateNic, Seed};
 use crate::error::Hinted;
-use crate::provider::{Context, SnapshotInfo, SnapshotOp};
+use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
 use crate::state::{ForwardedPort, MachineState, SshTarget, Status};
+use anyhow::Context as _;
+
+pub use data::{Boot, LocalData, LocalProjectData};
 
 use accel::Chosen;
 use net::RunDir;
@@ -67,20 +68,9 @@ fn seconds_from_env(var: &str, default: Duration) -> Duration {
         .unwrap_or(default)
 }
 
-fn data_str(state: &MachineState, key: &str) -> Option<String> {
-    state
-        .provider_data
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-fn data_pid(state: &MachineState) -> Option<u32> {
-    state
-        .provider_data
-        .get("pid")
-        .and_then(Value::as_u64)
-        .and_then(|p| u32::try_from(p).ok())
+/// The QEMU pid recorded for a machine.
+fn recorded_pid(state: &MachineState) -> Option<u32> {
+    state.provider.local().and_then(|d| d.pid)
 }
 
 /// A snapshot name goes into a monitor command line: keep it plain.
@@ -175,7 +165,7 @@ impl Local {
     ) -> anyhow::Result<MachineState> {
         let name = machine.name.clone();
         let dir = self.ctx.store.machine_dir(&name);
-        if let Some(pid) = data_pid(&state) {
+        if let Some(pid) = recorded_pid(&state) {
             if process::alive(pid, &marker(&dir)) {
                 state.status = Status::Running;
                 return Ok(state);
@@ -189,22 +179,24 @@ impl Local {
 
         // Boot facts of the box, recorded at creation: a restart must not
         // depend on the store still offering the same newest version.
-        if !disk_path.exists() || data_str(&state, "base").is_none() {
+        let recorded_base = state.provider.local().and_then(|d| d.base.as_ref());
+        if !disk_path.exists() || recorded_base.is_none() {
             state.status = Status::Creating;
             let image = self.image(&machine.box_name).await?;
-            state.provider_data.insert("box".into(), json!(image.name));
-            state
-                .provider_data
-                .insert("box_version".into(), json!(image.version));
-            state
-                .provider_data
-                .insert("base".into(), json!(image.disk.to_string_lossy()));
-            let boot = json!({
-                "kernel": image.kernel.as_ref().map(|p| p.to_string_lossy().into_owned()),
-                "initrd": image.initrd.as_ref().map(|p| p.to_string_lossy().into_owned()),
-                "cmdline": image.cmdline.clone().or_else(|| image.kernel.as_ref().map(|_| crate::boxes::DEFAULT_CMDLINE.to_string())),
+            let data = state.provider.local_mut();
+            data.box_name = Some(image.name.clone());
+            data.box_version = Some(image.version.clone());
+            data.base = Some(image.disk.clone());
+            data.boot = Some(Boot {
+                kernel: image.kernel.clone(),
+                initrd: image.initrd.clone(),
+                cmdline: image.cmdline.clone().or_else(|| {
+                    image
+                        .kernel
+                        .as_ref()
+                        .map(|_| crate::boxes::DEFAULT_CMDLINE.to_string())
+                }),
             });
-            state.provider_data.insert("boot".into(), boot);
             if !disk_path.exists() {
                 self.ctx.printer.verbose(&format!(
                     "{name}: creating a copy-on-write disk over {}",
@@ -233,15 +225,10 @@ impl Local {
             .unwrap_or(0);
         let (pid, ssh_port, ports) = self.launch(machine, &state, &dir, chosen, private).await?;
 
-        state.provider_data.insert("pid".into(), json!(pid));
-        state
-            .provider_data
-            .insert("accel".into(), json!(chosen.as_str()));
-        // Outside tools (the benchmark's bare QEMU) need it to reuse the seed.
-        state.provider_data.insert(
-            "nat_mac".into(),
-            json!(net::mac(self.ctx.store.dir(), &name, 0)),
-        );
+        let data = state.provider.local_mut();
+        data.pid = Some(pid);
+        data.accel = Some(chosen);
+        data.nat_mac = Some(net::mac(self.ctx.store.dir(), &name, 0));
         state.status = Status::Running;
         state.ssh = Some(SshTarget {
             host: "127.0.0.1".into(),
@@ -259,7 +246,7 @@ impl Local {
         {
             self.stop_process(&state, true).await;
             state.status = Status::Error;
-            state.provider_data.remove("pid");
+            state.provider.local_mut().pid = None;
             self.ctx.store.save_machine(&state)?;
             return Err(e);
         }
@@ -349,13 +336,11 @@ impl Local {
         private: Option<qemu::DgramLink>,
     ) -> anyhow::Result<(u32, u16, Vec<ForwardedPort>)> {
         let boot = state
-            .provider_data
-            .get("boot")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let path_of = |k: &str| boot.get(k).and_then(Value::as_str).map(PathBuf::from);
-        let kernel = path_of("kernel");
-        let initrd = path_of("initrd");
+            .provider
+            .local()
+            .and_then(|d| d.boot.clone())
+            .unwrap_or_default();
+        let (kernel, initrd) = (boot.kernel, boot.initrd);
         for p in kernel.iter().chain(initrd.iter()) {
             if !p.exists() {
                 return Err(Hinted::new(
@@ -413,10 +398,7 @@ impl Local {
                 seed: dir.join(SEED),
                 kernel: kernel.clone(),
                 initrd: initrd.clone(),
-                cmdline: boot
-                    .get("cmdline")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                cmdline: boot.cmdline.clone(),
                 nat_mac: net::mac(self.ctx.store.dir(), &machine.name, 0),
                 forwards,
                 restrict: self.ctx.isolated,
@@ -537,7 +519,7 @@ impl Local {
     async fn stop_process(&self, state: &MachineState, force: bool) {
         let dir = self.ctx.store.machine_dir(&state.name);
         let mark = marker(&dir);
-        let Some(pid) = data_pid(state) else {
+        let Some(pid) = recorded_pid(state) else {
             return;
         };
         if !process::alive(pid, &mark) {
@@ -598,7 +580,7 @@ impl Local {
             .unwrap_or_default()
             .iter()
             .any(|s| {
-                data_pid(s).is_some_and(|pid| {
+                recorded_pid(s).is_some_and(|pid| {
                     process::alive(pid, &marker(&self.ctx.store.machine_dir(&s.name)))
                 })
             });
@@ -610,7 +592,7 @@ impl Local {
     pub async fn halt(&self, mut state: MachineState, force: bool) -> anyhow::Result<MachineState> {
         self.stop_process(&state, force).await;
         self.remove_sockets(&state.name);
-        state.provider_data.remove("pid");
+        state.provider.local_mut().pid = None;
         if state.status != Status::NotCreated {
             state.status = Status::Stopped;
         }
@@ -624,10 +606,13 @@ impl Local {
         self.stop_process(&state, true).await;
         self.remove_sockets(&state.name);
         let dir = self.ctx.store.machine_dir(&state.name);
-        if let (Some(name), Some(version)) =
-            (data_str(&state, "box"), data_str(&state, "box_version"))
+        if let Some(LocalData {
+            box_name: Some(name),
+            box_version: Some(version),
+            ..
+        }) = state.provider.local()
         {
-            image::unregister_use(&self.ctx, &name, &version, &dir.join(DISK));
+            image::unregister_use(&self.ctx, name, version, &dir.join(DISK));
         }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
@@ -637,7 +622,7 @@ impl Local {
             }
         }
         let mut gone = state.clone();
-        gone.provider_data.remove("pid");
+        gone.provider.local_mut().pid = None;
         self.ctx.store.save_machine(&gone)?;
         self.hub_if_idle().await;
         let others = self
@@ -664,7 +649,7 @@ impl Local {
             .into_iter()
             .map(|mut s| {
                 let dir = self.ctx.store.machine_dir(&s.name);
-                let alive = data_pid(&s).is_some_and(|pid| process::alive(pid, &marker(&dir)));
+                let alive = recorded_pid(&s).is_some_and(|pid| process::alive(pid, &marker(&dir)));
                 if alive {
                     s.status = Status::Running;
                 } else if matches!(s.status, Status::Running | Status::Creating) {
@@ -689,7 +674,7 @@ impl Local {
             )
             .into());
         }
-        let running = data_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir)));
+        let running = recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir)));
         let qmp_path = self.run.qmp(&state.name)?;
         let hmp = |line: String| {
             let qmp_path = qmp_path.clone();
@@ -789,7 +774,7 @@ fn local_machines(project: &crate::boxfile::Project) -> Vec<&Machine> {
     project
         .machines
         .iter()
-        .filter(|m| m.provider == crate::state::ProviderKind::Local)
+        .filter(|m| m.provider == ProviderKind::Local)
         .collect()
 }
 
