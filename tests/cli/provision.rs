@@ -333,7 +333,9 @@ fn a_folder_onto_an_existing_file_fails_and_keeps_the_file() {
     );
     assert
         .failure()
-        .stderr(predicate::str::contains("provisioner `as-root` could not copy"))
+        .stderr(predicate::str::contains(
+            "provisioner `as-root` could not copy",
+        ))
         .stderr(predicate::str::contains("app.conf': File exists"));
     assert_eq!(tree(&guest.path().join("root")), ["app.conf = keep me"]);
 }
@@ -544,4 +546,35 @@ run = "never"
         "root\nbox\n"
     );
     p.ok(&["destroy", "--force"]);
+}
+
+#[test]
+fn a_script_without_env_or_args_runs_under_sh_from_its_staging_folder() {
+    let sshd = Sshd::start();
+    let guest = guest_dir();
+    let log = guest.path().join("log");
+    let boxfile = r#"[project]
+name = "proj"
+
+[[machine]]
+name = "web"
+
+[[machine.provision]]
+script = "plain.sh"
+"#;
+    let p = Project::new(boxfile, &[("web", sshd.target())]);
+    // No `#!`: it runs under sh; `$0` is its staged copy, removed after.
+    std::fs::write(
+        p.path().join("plain.sh"),
+        format!("echo \"$0\" > {}\n", log.display()),
+    )
+    .unwrap();
+    p.cmd().arg("provision").assert().success();
+    let staged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        staged.starts_with("/tmp/box-provision.") && staged.ends_with("/plain.sh\n"),
+        "{staged}"
+    );
+    assert!(!std::path::Path::new(staged.trim()).exists());
+    assert_eq!(p.state("web").provisioned, ["script-1"]);
 }
