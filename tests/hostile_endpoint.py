@@ -17,6 +17,7 @@ Modes:
   job-never-finishes
                  proxies every call to --upstream (cloudstack-sim), except
                  queryAsyncJobResult, which answers "pending" forever
+  job-flaky      the same, but of every five polls four answer HTTP 500
 """
 
 import argparse
@@ -24,6 +25,7 @@ import http.client
 import json
 import socketserver
 import sys
+import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -220,8 +222,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(tail)
         self.wfile.flush()
 
-    def mode_job_never_finishes(self):
+    def mode_job_flaky(self):
+        self.mode_job_never_finishes(flaky=True)
+
+    def mode_job_never_finishes(self, flaky=False):
         params, body = self.params()
+        if params.get("command") == "queryAsyncJobResult" and flaky:
+            with self.server.lock:
+                self.server.polls += 1
+                failing = self.server.polls % 5 != 1
+            if failing:
+                self.send_fixed(500, "text/html", b"<html>busy</html>")
+                return
         if params.get("command") == "queryAsyncJobResult":
             jobid = params.get("jobid", "")
             answer = {"queryasyncjobresultresponse": {
@@ -251,13 +263,13 @@ class Server(ThreadingHTTPServer):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["endless", "huge-length", "drip", "slow-headers", "invalid-json",
-                                         "http-500", "big-json", "job-never-finishes"])
+                                         "http-500", "big-json", "job-never-finishes", "job-flaky"])
     parser.add_argument("--upstream", help="the simulator to proxy to (job-never-finishes)")
     parser.add_argument("--size-mb", type=int, default=200, help="body size for big-json")
     args = parser.parse_args()
-    if args.mode == "job-never-finishes":
+    if args.mode in ("job-never-finishes", "job-flaky"):
         if not args.upstream:
-            parser.error("job-never-finishes needs --upstream")
+            parser.error(f"{args.mode} needs --upstream")
         host = urllib.parse.urlsplit(args.upstream).hostname
         if not (host == "localhost" or host == "::1" or host.startswith("127.")):
             parser.error("--upstream must be on loopback")
@@ -265,6 +277,8 @@ def main():
     server.mode = args.mode
     server.upstream = args.upstream
     server.size_mb = args.size_mb
+    server.lock = threading.Lock()
+    server.polls = 0
     print(f"listening on http://127.0.0.1:{server.server_address[1]}/client/api", flush=True)
     try:
         server.serve_forever()

@@ -682,3 +682,31 @@ fn up_whose_deploy_job_never_finishes_says_what_it_left_and_destroy_removes_it()
         .list(home.path(), "listPortForwardingRules", &[])
         .is_empty());
 }
+
+#[test]
+fn up_keeps_one_job_deadline_when_polls_fail_in_between() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
+    let sim = crate::cloud::Sim::start(&[]);
+    // Four polls in five fail: each failure used to start the wait anew.
+    let h = Hostile::start("job-flaky", &["--upstream", &sim.url]);
+    let out = limited_box(
+        home.path(),
+        &dir,
+        &h.url,
+        &[
+            ("CLOUDSTACK_API_KEY", crate::cloud::KEY),
+            ("CLOUDSTACK_SECRET_KEY", crate::cloud::SECRET),
+            ("BOX_CLOUDSTACK_JOB_TIMEOUT", "2"),
+        ],
+        &["up", "--no-connect", "db"],
+    );
+    let err = fails_with(&out, "of `deployVirtualMachine` did not finish within 2s");
+    assert!(!err.contains("HTTP 500"), "{err}");
+    sim.cmd(home.path(), &dir)
+        .args(["destroy", "--force"])
+        .assert()
+        .success();
+}

@@ -200,8 +200,18 @@ impl Client {
     /// Polls `queryAsyncJobResult` with backoff until the job ends or the
     /// poll policy's timeout passes; the `jobresult` on success.
     pub async fn wait_job(&self, command: &str, jobid: &str) -> Result<Value, Error> {
+        self.wait_job_since(command, jobid, Instant::now()).await
+    }
+
+    /// [`Client::wait_job`] for a wait that began at `start`: a caller that
+    /// retries the wait after a failed poll keeps one deadline in all.
+    pub async fn wait_job_since(
+        &self,
+        command: &str,
+        jobid: &str,
+        start: Instant,
+    ) -> Result<Value, Error> {
         let policy = &self.config.jobs;
-        let start = Instant::now();
         let mut n = 0;
         loop {
             let job = self.query_async_job_result(jobid).await?;
@@ -216,7 +226,7 @@ impl Client {
                     waited,
                 });
             }
-            tokio::time::sleep(policy.delay(n).min(policy.timeout - waited)).await;
+            tokio::time::sleep(policy.delay(n).min(policy.timeout.saturating_sub(waited))).await;
             n += 1;
         }
     }

@@ -159,9 +159,11 @@ impl Api {
     }
 
     /// Polls a job to its end. Polling is a read, so a poll the cloud
-    /// failed to answer (after the client's own retries) is simply repeated.
+    /// failed to answer (after the client's own retries) is simply repeated,
+    /// within the one job timeout.
     async fn wait(&self, command: &str, jobid: &str) -> Result<Value, Error> {
-        with_retries(|| self.client.wait_job(command, jobid)).await
+        let start = std::time::Instant::now();
+        with_retries(|| self.client.wait_job_since(command, jobid, start)).await
     }
 }
 
