@@ -20,10 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::provider::{ProjectData, ProviderData};
-// Lives with the providers; this path stays while `boxfile` and
-// `commands/logs.rs` still import it from here.
-pub use crate::provider::ProviderKind;
+use crate::provider::{ProjectData, ProviderData, ProviderKind};
 
 /// Bumped when the layout of a state file changes; older files are migrated on read.
 pub const SCHEMA_VERSION: u32 = 1;

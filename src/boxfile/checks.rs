@@ -7,7 +7,7 @@ use super::diagnostic::shown;
 use super::model::{Machine, Project};
 use super::reader::{listing, Loc, Reader};
 use super::resolve::MachineSpans;
-use crate::state::ProviderKind;
+use crate::provider::ProviderKind;
 
 pub(crate) fn run(r: &mut Reader, project: &Project, spans: &[MachineSpans]) {
     let machines = &project.machines;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::state::ProviderKind;
+use crate::provider::ProviderKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {

@@ -13,7 +13,7 @@ use super::model::*;
 use super::node::{Entry, FileId, Node};
 use super::reader::{Loc, Reader};
 use super::schema;
-use crate::state::ProviderKind;
+use crate::provider::ProviderKind;
 
 pub(crate) const DEFAULT_BOX: &str = "debian-12";
 pub(crate) const DEFAULT_CPUS: u32 = 1;

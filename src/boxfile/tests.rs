@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::state::ProviderKind;
+use crate::provider::ProviderKind;
 
 fn check(boxfile: &str, local: Option<&str>) -> Checked {
     check_text(

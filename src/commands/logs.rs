@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use crate::cli::LogsArgs;
 use crate::error::{ExitStatus, Hinted, NotAvailable};
-use crate::state::ProviderKind;
+use crate::provider::ProviderKind;
 
 use super::workspace::Workspace;
 use super::Globals;

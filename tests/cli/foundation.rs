@@ -6,7 +6,8 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
-use boxcli::state::{MachineState, ProviderKind, SshTarget, StateStore, Status};
+use boxcli::provider::ProviderKind;
+use boxcli::state::{MachineState, SshTarget, StateStore, Status};
 use predicates::prelude::*;
 
 use crate::cloud::Sim;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boxcli::state::{MachineState, ProviderKind, SshTarget, StateStore, Status};
+use boxcli::provider::ProviderKind;
+use boxcli::state::{MachineState, SshTarget, StateStore, Status};
 
 use crate::support;
 

@@ -28,10 +28,8 @@ use cloudstack::{Params, PublicIpAddress, VirtualMachine};
 
 use crate::boxfile::Machine;
 use crate::keys::KeyPair;
-use crate::provider::{Context, SnapshotInfo, SnapshotOp};
-use crate::state::{
-    MachineState, ProjectState, ProviderKind, Resource, ResourceKind, StateStore, Status,
-};
+use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
+use crate::state::{MachineState, ProjectState, Resource, ResourceKind, StateStore, Status};
 
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
