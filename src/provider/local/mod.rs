@@ -20,12 +20,13 @@ pub mod qmp;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use crate::boxfile::Machine;
 use crate::cloudinit::{self, DhcpNic, PrivateNic, Seed};
 use crate::error::Hinted;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
 use crate::state::{ForwardedPort, MachineState, SshTarget, Status};
-use anyhow::Context as _;
 
 pub use data::{Boot, LocalData, LocalProjectData};
 
