@@ -20,7 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The environment id of the folder the cloudstack fixture was made in; it
-/// is part of resource names and tags (see `box::project::environment_id`).
+/// is part of resource names and tags (see `boxcli::project::environment_id`).
 const FIXTURE_ENV: &str = "hm81hi";
 
 /// Copies a fixture's project into `root/shop`, its `dot-box/` (git ignores
