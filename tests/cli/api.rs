@@ -9,18 +9,17 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::harness::Test;
 use crate::support;
 
 const URL: &str = "http://127.0.0.1:9/client/api";
 
-fn api(home: &std::path::Path, url: &str, key: &str, secret: &str) -> assert_cmd::Command {
-    let mut cmd = support::box_cmd(home);
-    cmd.current_dir(home)
+/// A test whose `box` runs call `url` with these credentials.
+fn endpoint(url: &str, key: &str, secret: &str) -> Test {
+    Test::new()
         .env("CLOUDSTACK_API_URL", url)
         .env("CLOUDSTACK_API_KEY", key)
         .env("CLOUDSTACK_SECRET_KEY", secret)
-        .arg("api");
-    cmd
 }
 
 fn percent_encoded(signature: &str) -> String {
@@ -71,18 +70,13 @@ const VECTORS: &[Vector] = &[
 
 #[test]
 fn dry_run_prints_the_published_vector_signatures() {
-    let home = tempfile::tempdir().unwrap();
     for (key, secret, command, params, to_sign, signature) in VECTORS {
-        let out = api(home.path(), URL, key, secret)
+        let args = [&["api", command][..], params, &["--dry-run"]].concat();
+        let stdout = endpoint(URL, key, secret)
+            .run(args)
             .env("BOX_SIGNATURE_VERSION", "2")
-            .arg(command)
-            .args(*params)
-            .arg("--dry-run")
-            .assert()
             .success()
-            .get_output()
-            .clone();
-        let stdout = String::from_utf8(out.stdout).unwrap();
+            .stdout;
         assert!(
             stdout.contains(&format!("string to sign: {to_sign}\n")),
             "{command}: {stdout}"
@@ -97,71 +91,48 @@ fn dry_run_prints_the_published_vector_signatures() {
 
 #[test]
 fn dry_run_with_explicit_expires_and_version_is_deterministic() {
-    let home = tempfile::tempdir().unwrap();
-    let out = api(home.path(), URL, "fnord", "abracadabra")
-        .args([
+    endpoint(URL, "fnord", "abracadabra")
+        .run([
+            "api",
             "listZones",
             "signatureVersion=3",
             "expires=2030-01-01T00:00:00+0000",
             "--dry-run",
         ])
-        .assert()
         .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    // The signature was computed independently (Python's hmac and base64).
-    assert_eq!(
-        stdout,
-        "string to sign: apikey=fnord&command=listzones&expires=2030-01-01t00%3a00%3a00%2b0000&response=json&signatureversion=3\n\
-         GET http://127.0.0.1:9/client/api?apiKey=fnord&command=listZones&response=json&signatureVersion=3&expires=2030-01-01T00%3A00%3A00%2B0000&signature=LTZ9H0bFNTTeaeWRL8H4X06EUXA%3D\n"
-    );
-    assert!(!String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("abracadabra"));
+        // The signature was computed independently (Python's hmac and base64).
+        .stdout_is(
+            "string to sign: apikey=fnord&command=listzones&expires=2030-01-01t00%3a00%3a00%2b0000&response=json&signatureversion=3\n\
+             GET http://127.0.0.1:9/client/api?apiKey=fnord&command=listZones&response=json&signatureVersion=3&expires=2030-01-01T00%3A00%3A00%2B0000&signature=LTZ9H0bFNTTeaeWRL8H4X06EUXA%3D\n",
+        )
+        .stderr_lacks("abracadabra");
 }
 
 #[test]
 fn dry_run_adds_expiry_by_default() {
-    let home = tempfile::tempdir().unwrap();
-    let out = api(home.path(), URL, "k", "s3cr3t-value")
-        .args(["listZones", "--dry-run"])
-        .assert()
+    endpoint(URL, "k", "s3cr3t-value")
+        .run(["api", "listZones", "--dry-run"])
         .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("signatureVersion=3") && stdout.contains("&expires=20"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("s3cr3t-value"));
+        .stdout_has("signatureVersion=3")
+        .stdout_has("&expires=20")
+        .stdout_lacks("s3cr3t-value");
 }
 
 #[test]
 fn missing_credentials_are_explained() {
-    let home = tempfile::tempdir().unwrap();
-    support::box_cmd(home.path())
-        .current_dir(home.path())
-        .args(["api", "listZones"])
-        .assert()
+    Test::new()
+        .run(["api", "listZones"])
         .failure()
-        .stderr(predicates::str::contains(
-            "no CloudStack credentials for profile `default`",
-        ))
-        .stderr(predicates::str::contains("hint: set CLOUDSTACK_API_URL"));
+        .stderr_has("no CloudStack credentials for profile `default`")
+        .stderr_has("hint: set CLOUDSTACK_API_URL");
 }
 
 #[test]
 fn parameters_must_be_key_value() {
-    let home = tempfile::tempdir().unwrap();
-    api(home.path(), URL, "k", "s")
-        .args(["listZones", "zoneid"])
-        .assert()
+    endpoint(URL, "k", "s")
+        .run(["api", "listZones", "zoneid"])
         .failure()
-        .stderr(predicates::str::contains(
-            "hint: write parameters as key=value",
-        ));
+        .stderr_has("hint: write parameters as key=value");
 }
 
 /// A one-thread-per-connection HTTP/1.1 stand-in answering by command.
@@ -235,26 +206,18 @@ fn a_list_call_prints_pretty_json_and_logs_at_vv() {
             json!({"listzonesresponse": {"count": 1, "zone": [{"id": "z-1", "name": "lab"}]}}),
         )
     });
-    let home = tempfile::tempdir().unwrap();
-    let out = api(home.path(), &url, "the-api-key", "the-secret-key")
-        .args(["-vv", "listZones", "available=true"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = endpoint(&url, "the-api-key", "the-secret-key")
+        .run(["api", "-vv", "listZones", "available=true"])
+        .success();
     assert_eq!(
-        stdout,
+        out.json(),
         json!({"count": 1, "zone": [{"id": "z-1", "name": "lab"}]})
     );
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("api: GET listZones"), "{stderr}");
-    assert!(
-        stderr.contains("available=true") && stderr.contains("-> 200 in"),
-        "{stderr}"
-    );
+    out.stderr_has("api: GET listZones")
+        .stderr_has("available=true")
+        .stderr_has("-> 200 in");
     for secret in ["the-api-key", "the-secret-key", "signature="] {
-        assert!(!stderr.contains(secret), "{secret} leaked: {stderr}");
+        out.stderr_lacks(secret);
     }
 }
 
@@ -279,24 +242,18 @@ fn an_async_call_waits_for_its_job_unless_no_wait() {
         }
         _ => (200, json!({"stopvirtualmachineresponse": {"jobid": "j-1"}})),
     });
-    let home = tempfile::tempdir().unwrap();
-    let out = api(home.path(), &url, "k", "s")
-        .args(["stopVirtualMachine", "id=vm-1"])
-        .assert()
+    let t = endpoint(&url, "k", "s");
+    let v = t
+        .run(["api", "stopVirtualMachine", "id=vm-1"])
         .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .json();
     assert_eq!(v["virtualmachine"]["state"], "Stopped");
     assert_eq!(polls.load(Ordering::SeqCst), 2);
 
-    let out = api(home.path(), &url, "k", "s")
-        .args(["stopVirtualMachine", "id=vm-1", "--no-wait"])
-        .assert()
+    let v = t
+        .run(["api", "stopVirtualMachine", "id=vm-1", "--no-wait"])
         .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .json();
     assert_eq!(v, json!({"jobid": "j-1"}));
     assert_eq!(polls.load(Ordering::SeqCst), 2);
 }
@@ -310,15 +267,11 @@ fn an_api_error_prints_the_error_text_and_a_hint() {
             "errortext": "Unable to execute API command deployvirtualmachine due to missing parameter zoneid"}}),
         )
     });
-    let home = tempfile::tempdir().unwrap();
-    api(home.path(), &url, "k", "s")
-        .args(["deployVirtualMachine", "templateid=t"])
-        .assert()
+    endpoint(&url, "k", "s")
+        .run(["api", "deployVirtualMachine", "templateid=t"])
         .failure()
-        .stderr(predicates::str::contains("missing parameter zoneid"))
-        .stderr(predicates::str::contains(
-            "hint: check the value of parameter `zoneid`",
-        ));
+        .stderr_has("missing parameter zoneid")
+        .stderr_has("hint: check the value of parameter `zoneid`");
 }
 
 /// `tests/hostile_endpoint.py` serving one misbehaviour on loopback,
@@ -558,28 +511,17 @@ fn a_large_list_answer_is_printed_whole_and_unchanged() {
 
 #[test]
 fn invalid_limit_settings_are_named_with_where_they_come_from() {
-    let home = tempfile::tempdir().unwrap();
-    api(home.path(), URL, "k", "s")
+    let t = endpoint(URL, "k", "s");
+    t.run(["api", "listZones"])
         .env("BOX_CLOUDSTACK_TIMEOUT", "soon")
-        .arg("listZones")
-        .assert()
         .code(1)
-        .stderr(predicates::str::contains(
-            "error: BOX_CLOUDSTACK_TIMEOUT is `soon`, but must be a whole number above 0",
-        ));
-    std::fs::write(
-        home.path().join("config.toml"),
-        "[profiles.default]\nmax_response_mb = 0\n",
-    )
-    .unwrap();
-    api(home.path(), URL, "k", "s")
-        .arg("listZones")
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains(format!(
-            "error: `max_response_mb` of profile `default` in {} is `0`",
-            home.path().join("config.toml").display()
-        )));
+        .stderr_has("error: BOX_CLOUDSTACK_TIMEOUT is `soon`, but must be a whole number above 0");
+    let config = t.home().join("config.toml");
+    std::fs::write(&config, "[profiles.default]\nmax_response_mb = 0\n").unwrap();
+    t.run(["api", "listZones"]).code(1).stderr_has(&format!(
+        "error: `max_response_mb` of profile `default` in {} is `0`",
+        config.display()
+    ));
 }
 
 const CLOUD_PROJECT: &str = r#"
@@ -601,10 +543,8 @@ name = "db"
 
 #[test]
 fn up_on_a_hostile_endpoint_ends_with_a_clear_error_for_each_misbehaviour() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
+    let t = Test::new();
+    let demo = t.project("demo", CLOUD_PROJECT);
     for (mode, message) in [
         (
             "endless",
@@ -624,8 +564,8 @@ fn up_on_a_hostile_endpoint_ends_with_a_clear_error_for_each_misbehaviour() {
     ] {
         let h = Hostile::start(mode, &[]);
         let out = limited_box(
-            home.path(),
-            &dir,
+            t.home(),
+            demo.dir(),
             &h.url,
             &[("BOX_CLOUDSTACK_TIMEOUT", "2")],
             &["up", "--no-connect"],
@@ -640,16 +580,13 @@ fn up_on_a_hostile_endpoint_ends_with_a_clear_error_for_each_misbehaviour() {
 
 #[test]
 fn up_whose_deploy_job_never_finishes_says_what_it_left_and_destroy_removes_it() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
-    let sim = crate::cloud::Sim::start(&[]);
+    let t = Test::new().simulator(&[]);
+    let demo = t.project("demo", CLOUD_PROJECT);
     // The simulator's jobs finish; through this proxy they never do.
-    let h = Hostile::start("job-never-finishes", &["--upstream", &sim.url]);
+    let h = Hostile::start("job-never-finishes", &["--upstream", &t.sim().url]);
     let out = limited_box(
-        home.path(),
-        &dir,
+        t.home(),
+        demo.dir(),
         &h.url,
         &[
             ("CLOUDSTACK_API_KEY", crate::cloud::KEY),
@@ -664,37 +601,29 @@ fn up_whose_deploy_job_never_finishes_says_what_it_left_and_destroy_removes_it()
         err.contains("what box started is recorded in .box/, so the same command run again picks it up, and `box destroy` removes it"),
         "{err}"
     );
-    let vms = sim.list(home.path(), "listVirtualMachines", &[]);
+    let vms = t.list("listVirtualMachines");
     assert_eq!(vms.len(), 1, "the deploy went through: {vms:?}");
 
-    sim.cmd(home.path(), &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    let left: Vec<Value> = sim
-        .list(home.path(), "listVirtualMachines", &[])
+    demo.run(["destroy", "--force"]).success();
+    let left: Vec<Value> = t
+        .list("listVirtualMachines")
         .into_iter()
         .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
         .collect();
     assert!(left.is_empty(), "no orphan VM: {left:?}");
-    assert!(sim.list(home.path(), "listSSHKeyPairs", &[]).is_empty());
-    assert!(sim
-        .list(home.path(), "listPortForwardingRules", &[])
-        .is_empty());
+    assert!(t.list("listSSHKeyPairs").is_empty());
+    assert!(t.list("listPortForwardingRules").is_empty());
 }
 
 #[test]
 fn up_keeps_one_job_deadline_when_polls_fail_in_between() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("Boxfile"), CLOUD_PROJECT).unwrap();
-    let sim = crate::cloud::Sim::start(&[]);
+    let t = Test::new().simulator(&[]);
+    let demo = t.project("demo", CLOUD_PROJECT);
     // Four polls in five fail: each failure used to start the wait anew.
-    let h = Hostile::start("job-flaky", &["--upstream", &sim.url]);
+    let h = Hostile::start("job-flaky", &["--upstream", &t.sim().url]);
     let out = limited_box(
-        home.path(),
-        &dir,
+        t.home(),
+        demo.dir(),
         &h.url,
         &[
             ("CLOUDSTACK_API_KEY", crate::cloud::KEY),
@@ -705,8 +634,5 @@ fn up_keeps_one_job_deadline_when_polls_fail_in_between() {
     );
     let err = fails_with(&out, "of `deployVirtualMachine` did not finish within 2s");
     assert!(!err.contains("HTTP 500"), "{err}");
-    sim.cmd(home.path(), &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
+    demo.run(["destroy", "--force"]).success();
 }

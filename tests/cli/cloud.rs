@@ -77,12 +77,18 @@ impl Sim {
     /// `box` in `dir` with this cloud's credentials.
     pub fn cmd(&self, home: &Path, dir: &Path) -> assert_cmd::Command {
         let mut cmd = support::box_cmd(home);
-        cmd.current_dir(dir)
-            .env("CLOUDSTACK_API_URL", &self.url)
-            .env("CLOUDSTACK_API_KEY", KEY)
-            .env("CLOUDSTACK_SECRET_KEY", SECRET)
-            .env("BOX_CLOUDSTACK_JOB_TIMEOUT", "120");
+        cmd.current_dir(dir).envs(self.env());
         cmd
+    }
+
+    /// The environment that points `box` at this cloud.
+    pub fn env(&self) -> [(&str, &str); 4] {
+        [
+            ("CLOUDSTACK_API_URL", &self.url),
+            ("CLOUDSTACK_API_KEY", KEY),
+            ("CLOUDSTACK_SECRET_KEY", SECRET),
+            ("BOX_CLOUDSTACK_JOB_TIMEOUT", "120"),
+        ]
     }
 
     /// The items of a list command, read with `box api`.
@@ -107,6 +113,36 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Everything a box project may leave on the cloud, as counts.
+    pub fn census(&self, home: &Path) -> Census {
+        let vms: Vec<Value> = self
+            .list(home, "listVirtualMachines", &[])
+            .into_iter()
+            .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+            .collect();
+        let mut names: Vec<String> = vms
+            .iter()
+            .map(|v| v["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        names.sort();
+        Census {
+            vm_names: names,
+            pf_rules: self.list(home, "listPortForwardingRules", &[]).len(),
+            fw_rules: self.list(home, "listFirewallRules", &[]).len(),
+            keypairs: self.list(home, "listSSHKeyPairs", &[]).len(),
+            groups: self
+                .list(home, "listSecurityGroups", &[])
+                .iter()
+                .filter(|g| g["name"] != "default")
+                .count(),
+            extra_ips: self
+                .list(home, "listPublicIpAddresses", &[])
+                .iter()
+                .filter(|ip| ip["issourcenat"] != Value::Bool(true))
+                .count(),
+        }
+    }
+
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on the pid of the child this test started.
@@ -115,5 +151,31 @@ impl Sim {
         let status = self.child.wait().expect("the simulator exits");
         std::mem::forget(self);
         status
+    }
+}
+
+/// What a box project may leave on a cloud: VMs by name (sorted), the rest
+/// counted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Census {
+    pub vm_names: Vec<String>,
+    pub pf_rules: usize,
+    pub fw_rules: usize,
+    pub keypairs: usize,
+    pub groups: usize,
+    pub extra_ips: usize,
+}
+
+impl Census {
+    /// A cloud with nothing of box's left on it.
+    pub fn empty() -> Census {
+        Census {
+            vm_names: vec![],
+            pf_rules: 0,
+            fw_rules: 0,
+            keypairs: 0,
+            groups: 0,
+            extra_ips: 0,
+        }
     }
 }

@@ -4,77 +4,13 @@
 //! faults, and `destroy` leaving nothing behind. The cloud's own lists
 //! (through `box api`) are the judge.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cloud::{Census, Sim, KEY, SECRET};
+use crate::harness::{Project, Test};
 use crate::support;
-
-use crate::cloud::{Sim, KEY, SECRET};
-
-impl Sim {
-    /// Everything a box project may leave on the cloud, as counts.
-    pub fn census(&self, home: &Path) -> Census {
-        let vms: Vec<Value> = self
-            .list(home, "listVirtualMachines", &[])
-            .into_iter()
-            .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
-            .collect();
-        let mut names: Vec<String> = vms
-            .iter()
-            .map(|v| v["name"].as_str().unwrap_or("").to_string())
-            .collect();
-        names.sort();
-        Census {
-            vm_names: names,
-            pf_rules: self.list(home, "listPortForwardingRules", &[]).len(),
-            fw_rules: self.list(home, "listFirewallRules", &[]).len(),
-            keypairs: self.list(home, "listSSHKeyPairs", &[]).len(),
-            groups: self
-                .list(home, "listSecurityGroups", &[])
-                .iter()
-                .filter(|g| g["name"] != "default")
-                .count(),
-            extra_ips: self
-                .list(home, "listPublicIpAddresses", &[])
-                .iter()
-                .filter(|ip| ip["issourcenat"] != Value::Bool(true))
-                .count(),
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Census {
-    pub vm_names: Vec<String>,
-    pub pf_rules: usize,
-    pub fw_rules: usize,
-    pub keypairs: usize,
-    pub groups: usize,
-    pub extra_ips: usize,
-}
-
-impl Census {
-    fn empty() -> Census {
-        Census {
-            vm_names: vec![],
-            pf_rules: 0,
-            fw_rules: 0,
-            keypairs: 0,
-            groups: 0,
-            extra_ips: 0,
-        }
-    }
-}
-
-fn project(root: &Path, name: &str, boxfile: &str) -> PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Boxfile"), boxfile).unwrap();
-    dir
-}
 
 const ADVANCED: &str = r#"
 [project]
@@ -117,33 +53,21 @@ depends_on = ["db"]
 name = "db"
 "#;
 
-fn machine_state(dir: &Path, name: &str) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(dir.join(".box/machines").join(format!("{name}.json"))).unwrap(),
-    )
-    .unwrap()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
+const UP: [&str; 2] = ["up", "--no-connect"];
+const UP_DB: [&str; 3] = ["up", "--no-connect", "db"];
+const DESTROY: [&str; 2] = ["destroy", "--force"];
 
 #[test]
 fn advanced_zone_up_forwards_ssh_and_ports_through_the_firewall_and_destroy_removes_all() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(home, "demo", ADVANCED);
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
+    let t = Test::new().simulator(&[]);
+    let demo = t.project("demo", ADVANCED);
+    demo.run(UP).success();
 
-    let web = machine_state(&dir, "web");
+    let web = demo.machine("web");
     assert_eq!(web["status"], "running");
     let ssh = &web["ssh"];
-    let source_nat = sim
-        .list(home, "listPublicIpAddresses", &[])
+    let source_nat = t
+        .list("listPublicIpAddresses")
         .into_iter()
         .find(|ip| ip["issourcenat"] == true)
         .expect("the network's source NAT IP");
@@ -156,17 +80,17 @@ fn advanced_zone_up_forwards_ssh_and_ports_through_the_firewall_and_destroy_remo
     assert_eq!(web["ports"][0]["guest"], 80);
     assert_eq!(web["ports"][0]["host"], 8080);
 
-    let c = sim.census(home);
+    let c = t.census();
     assert_eq!(c.vm_names.len(), 2, "{c:?}");
     assert!(c.vm_names.iter().all(|n| n.starts_with("demo-")), "{c:?}");
     assert_eq!((c.pf_rules, c.fw_rules, c.keypairs), (3, 3, 1), "{c:?}");
-    for rule in sim.list(home, "listFirewallRules", &[]) {
+    for rule in t.list("listFirewallRules") {
         assert_eq!(
             rule["cidrlist"], "127.0.0.0/8",
             "firewall limited to allow_from: {rule}"
         );
     }
-    let vm = &sim.list(home, "listVirtualMachines", &[])[0];
+    let vm = &t.list("listVirtualMachines")[0];
     let tags: Vec<&str> = vm["tags"]
         .as_array()
         .unwrap()
@@ -178,54 +102,35 @@ fn advanced_zone_up_forwards_ssh_and_ports_through_the_firewall_and_destroy_remo
     }
 
     // `status` and `ssh-config` read state only: they work with the cloud gone.
-    let offline = |args: &[&str]| {
-        let mut cmd = support::box_cmd(home);
-        cmd.current_dir(&dir)
-            .env("CLOUDSTACK_API_URL", "http://127.0.0.1:9/client/api")
-            .env("CLOUDSTACK_API_KEY", KEY)
-            .env("CLOUDSTACK_SECRET_KEY", SECRET)
-            .args(args)
-            .assert()
-            .success()
-    };
-    offline(&["status"]);
-    offline(&["ssh-config", "web"]);
-
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
+    let gone = "http://127.0.0.1:9/client/api";
+    demo.run(["status"])
+        .env("CLOUDSTACK_API_URL", gone)
         .success();
-    assert_eq!(sim.census(home), Census::empty());
-    assert!(!dir.join(".box/machines/web.json").exists());
+    demo.run(["ssh-config", "web"])
+        .env("CLOUDSTACK_API_URL", gone)
+        .success();
+
+    demo.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
+    assert!(!demo.dir().join(".box/machines/web.json").exists());
 }
 
 #[test]
 fn up_twice_creates_nothing_new() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(home, "demo", ADVANCED);
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    let before = sim.census(home);
-    let web = machine_state(&dir, "web");
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), before);
-    assert_eq!(machine_state(&dir, "web")["ssh"], web["ssh"]);
+    let t = Test::new().simulator(&[]);
+    let demo = t.project("demo", ADVANCED);
+    demo.run(UP).success();
+    let before = t.census();
+    let web = demo.machine("web");
+    demo.run(UP).success();
+    assert_eq!(t.census(), before);
+    assert_eq!(demo.machine("web")["ssh"], web["ssh"]);
 }
 
 #[test]
 fn basic_zone_machines_are_reached_on_their_nic_through_the_project_security_group() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(
-        home,
+    let t = Test::new().simulator(&[]);
+    let basic = t.project(
         "basic",
         r#"
 [project]
@@ -241,16 +146,13 @@ name = "web"
 ports = [{ guest = 80, host = 8080 }]
 "#,
     );
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    let web = machine_state(&dir, "web");
+    basic.run(UP).success();
+    let web = basic.machine("web");
     assert_eq!(web["ssh"]["port"], 22);
-    let vm = &sim.list(home, "listVirtualMachines", &[])[0];
+    let vm = &t.list("listVirtualMachines")[0];
     assert_eq!(web["ssh"]["host"], vm["nic"][0]["ipaddress"], "{web}");
-    let groups: Vec<Value> = sim
-        .list(home, "listSecurityGroups", &[])
+    let groups: Vec<Value> = t
+        .list("listSecurityGroups")
         .into_iter()
         .filter(|g| g["name"] != "default")
         .collect();
@@ -266,64 +168,39 @@ ports = [{ guest = 80, host = 8080 }]
         "{ingress:?}"
     );
 
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), Census::empty());
+    basic.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn unknown_names_fail_with_a_suggestion_before_anything_is_created() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(
-        home,
+    let t = Test::new().simulator(&[]);
+    let typo = t.project(
         "typo",
         &ADVANCED.replace("zone = \"Sim-Advanced\"", "zone = \"Sim-Advanced\"\ntemplate = \"Debain 12\"\nservice_offering = \"Smal Instance\""),
     );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("unknown template `Debain 12`"), "{err}");
-    assert!(err.contains("did you mean `Debian 12`"), "{err}");
-    assert!(err.contains("`Smal Instance`"), "{err}");
-    assert!(err.contains("nothing was created"), "{err}");
-    assert_eq!(sim.census(home), Census::empty());
+    typo.run(UP)
+        .failure()
+        .stderr_has("unknown template `Debain 12`")
+        .stderr_has("did you mean `Debian 12`")
+        .stderr_has("`Smal Instance`")
+        .stderr_has("nothing was created");
+    assert_eq!(t.census(), Census::empty());
 
-    let dir = project(
-        home,
-        "zone",
-        &ADVANCED.replace("Sim-Advanced", "Sim-Advancd"),
-    );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect"])
+    let zone = t.project("zone", &ADVANCED.replace("Sim-Advanced", "Sim-Advancd"));
+    zone.run(UP)
         .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(err.contains("did you mean `Sim-Advanced`"), "{err}");
-    assert_eq!(sim.census(home), Census::empty());
+        .stderr_has("did you mean `Sim-Advanced`");
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn three_machines_come_up_in_dependency_order() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(home, "trio", THREE);
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let events: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+    let t = Test::new().simulator(&[]);
+    let trio = t.project("trio", THREE);
+    let out = trio.run(["up", "--no-connect", "--json"]).success();
+    let events: Vec<(String, String)> = out
+        .stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|v| {
@@ -341,79 +218,56 @@ fn three_machines_come_up_in_dependency_order() {
     };
     assert!(at("db", "ready") < at("app", "starting"), "{events:?}");
     assert!(at("app", "ready") < at("web", "starting"), "{events:?}");
-    assert_eq!(sim.census(home).vm_names.len(), 3);
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), Census::empty());
+    assert_eq!(t.census().vm_names.len(), 3);
+    trio.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn up_after_losing_dot_box_adopts_the_vms_and_never_a_teammates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
+    let t = Test::new().simulator(&[]);
     // A teammate: same project, another folder, so another environment id.
-    let mate = project(&home.join("mate"), "demo", ADVANCED);
-    sim.cmd(home, &mate)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    let dir = project(home, "demo", ADVANCED);
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    let before = sim.census(home);
+    let mate = t.project("mate/demo", ADVANCED);
+    mate.run(UP).success();
+    let demo = t.project("demo", ADVANCED);
+    demo.run(UP).success();
+    let before = t.census();
     assert_eq!(before.vm_names.len(), 4, "{before:?}");
-    let web_id = machine_state(&dir, "web")["id"].clone();
+    let web_id = demo.machine("web")["id"].clone();
 
-    std::fs::remove_dir_all(dir.join(".box")).unwrap();
-    let out = sim
-        .cmd(home, &dir)
-        .args(["status", "--refresh"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(machine_state(&dir, "web")["id"], web_id, "adopted by tag");
+    std::fs::remove_dir_all(demo.dir().join(".box")).unwrap();
+    demo.run(["status", "--refresh"]).success();
+    assert_eq!(demo.machine("web")["id"], web_id, "adopted by tag");
 
-    std::fs::remove_dir_all(dir.join(".box")).unwrap();
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .assert()
-        .success();
-    let after = sim.census(home);
+    std::fs::remove_dir_all(demo.dir().join(".box")).unwrap();
+    demo.run(UP).success();
+    let after = t.census();
     assert_eq!(after.vm_names, before.vm_names, "no new VM");
     assert_eq!(
         (after.pf_rules, after.fw_rules),
         (before.pf_rules, before.fw_rules)
     );
-    assert_eq!(machine_state(&dir, "web")["id"], web_id);
+    assert_eq!(demo.machine("web")["id"], web_id);
 
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    let left = sim.census(home);
+    demo.run(DESTROY).success();
+    let left = t.census();
     assert_eq!(
         left.vm_names.len(),
         2,
         "only the teammate's VMs are left: {left:?}"
     );
     assert!(
-        left.vm_names
-            .iter()
-            .all(|n| mate_env_names(&mate).contains(n)),
+        left.vm_names.iter().all(|n| vm_names(&mate).contains(n)),
         "{left:?}"
     );
 }
 
-fn mate_env_names(mate: &Path) -> Vec<String> {
+/// The names of the VMs of `project`'s two machines, from its state.
+fn vm_names(project: &Project) -> Vec<String> {
     ["web", "db"]
         .iter()
         .map(|m| {
-            machine_state(mate, m)["provider_data"]["vm_name"]
+            project.machine(m)["provider_data"]["vm_name"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -423,41 +277,23 @@ fn mate_env_names(mate: &Path) -> Vec<String> {
 
 #[test]
 fn sigkill_during_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
     // Long enough jobs that the kills land inside deploys, rule creations
     // and waits, wherever they land exactly.
-    let sim = Sim::start(&["--job-duration", "400ms"]);
+    let t = Test::new().simulator(&["--job-duration", "400ms"]);
     let boxfile = ADVANCED.replace("allow_from", "public_ip = \"auto\"\nallow_from");
+    let mut projects = Vec::new();
     for (i, delay_ms) in [150u64, 500, 900, 1400, 2200].into_iter().enumerate() {
-        let dir = project(home, &format!("kill{i}"), &boxfile);
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("box"))
-            .current_dir(&dir)
-            .env("BOX_HOME", home)
-            .env("NO_COLOR", "1")
-            .env("CLOUDSTACK_API_URL", &sim.url)
-            .env("CLOUDSTACK_API_KEY", KEY)
-            .env("CLOUDSTACK_SECRET_KEY", SECRET)
-            .args(["up", "--no-connect"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        let out = sim
-            .cmd(home, &dir)
-            .args(["up", "--no-connect"])
-            .output()
-            .unwrap();
+        let project = t.project(format!("kill{i}"), &boxfile);
+        project.run(UP).kill_after(Duration::from_millis(delay_ms));
+        let out = project.run(UP).output();
         assert!(
             out.status.success(),
             "resume after a kill at {delay_ms}ms: {}",
-            stderr(&out)
+            out.stderr
         );
+        projects.push(project);
     }
-    let c = sim.census(home);
+    let c = t.census();
     let mut uniq = c.vm_names.clone();
     uniq.dedup();
     assert_eq!(uniq, c.vm_names, "no duplicate VM: {c:?}");
@@ -467,20 +303,15 @@ fn sigkill_during_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
     assert_eq!(c.keypairs, 5, "{c:?}");
     assert_eq!(c.extra_ips, 5, "one acquired IP per project: {c:?}");
 
-    for i in 0..5 {
-        sim.cmd(home, &home.join(format!("kill{i}")))
-            .args(["destroy", "--force"])
-            .assert()
-            .success();
+    for project in &projects {
+        project.run(DESTROY).success();
     }
-    assert_eq!(sim.census(home), Census::empty());
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn transient_faults_are_survived_and_destroy_still_removes_everything() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[
+    let t = Test::new().simulator(&[
         "--seed",
         "7",
         "--throttle",
@@ -498,175 +329,89 @@ fn transient_faults_are_survived_and_destroy_still_removes_everything() {
         "--fail",
         "createTags:0.2:503",
     ]);
-    let dir = project(
-        home,
+    let trio = t.project(
         "trio",
         &THREE.replace("allow_from", "public_ip = \"auto\"\nallow_from"),
     );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let c = sim.census(home);
+    trio.run(UP).success();
+    let c = t.census();
     assert_eq!(c.vm_names.len(), 3, "{c:?}");
     assert_eq!((c.pf_rules, c.fw_rules, c.extra_ips), (3, 3, 1), "{c:?}");
-    let out = sim
-        .cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(sim.census(home), Census::empty());
+    trio.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn failed_jobs_are_reported_with_the_clouds_message_and_leave_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let state = tmp.path().join("sim-state");
-    let dir = project(home, "demo", ADVANCED);
-    {
-        let sim = Sim::start_with_state(&["--fail-jobs", "1"], Some(&state));
-        let out = sim
-            .cmd(home, &dir)
-            .args(["up", "--no-connect"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(
-            err.contains("Injected fault"),
-            "the cloud's own message: {err}"
-        );
-        assert!(err.contains("deploying `db` failed"), "{err}");
-    }
+    let t = Test::new();
+    let state = t.home().join("sim-state");
+    let t = t.simulator_with_state(&["--fail-jobs", "1"], &state);
+    t.project("demo", ADVANCED)
+        .run(UP)
+        .failure()
+        .stderr_has("Injected fault") // the cloud's own message
+        .stderr_has("deploying `db` failed");
     // The same cloud, healthy again: what the failure left is cleaned up.
-    let sim = Sim::start_with_state(&[], Some(&state));
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), Census::empty());
+    let t = t.simulator_with_state(&[], &state);
+    t.project("demo", ADVANCED).run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn halt_and_snapshots_work_on_the_cloud() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(home, "demo", ADVANCED);
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .assert()
-        .success();
-    sim.cmd(home, &dir)
-        .args(["snapshot", "save", "db", "clean"])
-        .assert()
-        .success();
-    let out = sim
-        .cmd(home, &dir)
-        .args(["snapshot", "list", "db"])
+    let t = Test::new().simulator(&[]);
+    let demo = t.project("demo", ADVANCED);
+    demo.run(UP_DB).success();
+    demo.run(["snapshot", "save", "db", "clean"]).success();
+    demo.run(["snapshot", "list", "db"])
         .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("clean"),
-        "{}",
-        stderr(&out)
-    );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["snapshot", "restore", "db", "cleam"])
+        .stdout_has("clean");
+    demo.run(["snapshot", "restore", "db", "cleam"])
         .output()
-        .unwrap();
-    assert!(
-        stderr(&out).contains("did you mean `clean`"),
-        "{}",
-        stderr(&out)
-    );
-    sim.cmd(home, &dir)
-        .args(["snapshot", "restore", "db", "clean"])
-        .assert()
-        .success();
-    sim.cmd(home, &dir)
-        .args(["snapshot", "delete", "db", "clean"])
-        .assert()
-        .success();
+        .stderr_has("did you mean `clean`");
+    demo.run(["snapshot", "restore", "db", "clean"]).success();
+    demo.run(["snapshot", "delete", "db", "clean"]).success();
 
-    sim.cmd(home, &dir)
-        .args(["halt", "--force", "db"])
-        .assert()
-        .success();
-    assert_eq!(machine_state(&dir, "db")["status"], "stopped");
-    let vm = &sim.list(home, "listVirtualMachines", &[])[0];
-    assert_eq!(vm["state"], "Stopped");
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .assert()
-        .success();
-    assert_eq!(
-        sim.list(home, "listVirtualMachines", &[])[0]["state"],
-        "Running"
-    );
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), Census::empty());
+    demo.run(["halt", "--force", "db"]).success();
+    assert_eq!(demo.machine("db")["status"], "stopped");
+    assert_eq!(t.list("listVirtualMachines")[0]["state"], "Stopped");
+    demo.run(UP_DB).success();
+    assert_eq!(t.list("listVirtualMachines")[0]["state"], "Running");
+    demo.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn debug_log_shows_api_calls_without_secrets_or_user_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(home, "demo", ADVANCED);
-    let out = sim
-        .cmd(home, &dir)
-        .args(["-vv", "up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("deployVirtualMachine"), "{err}");
-    assert!(!err.contains(SECRET) && !err.contains(KEY), "{err}");
-    assert!(err.contains("userdata=<"), "user data is redacted: {err}");
+    let t = Test::new().simulator(&[]);
+    t.project("demo", ADVANCED)
+        .run(["-vv", "up", "--no-connect", "db"])
+        .success()
+        .stderr_has("deployVirtualMachine")
+        .stderr_lacks(SECRET)
+        .stderr_lacks(KEY)
+        .stderr_has("userdata=<"); // user data is redacted
 }
 
 #[test]
 fn unset_allow_from_warns_that_ssh_is_open_to_the_world() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(
-        home,
+    let t = Test::new().simulator(&[]);
+    t.project(
         "open",
         &ADVANCED.replace("allow_from = [\"127.0.0.0/8\"]", ""),
-    );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("open to the whole Internet"),
-        "{}",
-        stderr(&out)
-    );
-    for rule in sim.list(home, "listFirewallRules", &[]) {
+    )
+    .run(UP_DB)
+    .success()
+    .stderr_has("open to the whole Internet");
+    for rule in t.list("listFirewallRules") {
         assert_eq!(rule["cidrlist"], "0.0.0.0/0");
     }
 }
 
 #[test]
 fn static_nat_gives_a_machine_its_own_ip_and_private_machines_get_no_rules() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(
-        home,
+    let t = Test::new().simulator(&[]);
+    let nat = t.project(
         "nat",
         r#"
 [project]
@@ -687,81 +432,60 @@ name = "vpn"
 cloudstack = { private = true }
 "#,
     );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let web = machine_state(&dir, "web");
+    nat.run(UP).success();
+    let web = nat.machine("web");
     let ip = web["ssh"]["host"].as_str().unwrap().to_string();
     assert_eq!(web["ssh"]["port"], 22);
-    let ips = sim.list(home, "listPublicIpAddresses", &[]);
+    let ips = t.list("listPublicIpAddresses");
     let own = ips
         .iter()
         .find(|i| i["ipaddress"] == ip.as_str())
         .expect("the machine's own IP");
     assert_eq!(own["isstaticnat"], true, "{own}");
     assert_eq!(own["virtualmachineid"], web["id"], "{own}");
-    let c = sim.census(home);
+    let c = t.census();
     assert_eq!((c.pf_rules, c.fw_rules, c.extra_ips), (0, 2, 1), "{c:?}");
 
-    let vpn = machine_state(&dir, "vpn");
+    let vpn = nat.machine("vpn");
     assert!(
         vpn["ssh"]["host"].as_str().unwrap().starts_with("10."),
         "the NIC address: {vpn}"
     );
     assert_eq!(vpn["ssh"]["port"], 22);
 
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    assert_eq!(sim.census(home), Census::empty());
+    nat.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }
 
 #[test]
 fn a_job_that_outlasts_its_timeout_is_named_and_the_next_up_resumes_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&["--job-duration", "3s"]);
-    let dir = project(home, "demo", ADVANCED);
-    let out = sim
-        .cmd(home, &dir)
+    let t = Test::new().simulator(&["--job-duration", "3s"]);
+    let demo = t.project("demo", ADVANCED);
+    demo.run(UP_DB)
         .env("BOX_CLOUDSTACK_JOB_TIMEOUT", "1")
-        .args(["up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("waiting for VM `demo-db-"), "{err}");
-    assert!(err.contains("did not finish within"), "{err}");
-    let db = machine_state(&dir, "db");
+        .failure()
+        .stderr_has("waiting for VM `demo-db-")
+        .stderr_has("did not finish within");
+    let db = demo.machine("db");
     assert!(
         db["provider_data"]["deploy_job"].is_string(),
         "the job is recorded: {db}"
     );
 
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .assert()
-        .success();
-    let c = sim.census(home);
+    demo.run(UP_DB).success();
+    let c = t.census();
     assert_eq!(
         c.vm_names.len(),
         1,
         "the recorded job was resumed, not redone: {c:?}"
     );
-    assert_eq!(machine_state(&dir, "db")["id"], db["id"]);
+    assert_eq!(demo.machine("db")["id"], db["id"]);
 }
 
 #[test]
 fn optional_disk_and_details_settings_reach_the_deploy_call() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let dir = project(
-        home,
+    let t = Test::new().simulator(&[]);
+    let opts = t.project(
         "opts",
         r#"
 [project]
@@ -781,17 +505,12 @@ name_pattern = "dev-{machine}-{env}"
 name = "db"
 "#,
     );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["-vv", "up", "--no-connect"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    let deploy = err
+    let out = opts.run(["-vv", "up", "--no-connect"]).success();
+    let deploy = out
+        .stderr
         .lines()
         .find(|l| l.contains("deployVirtualMachine"))
-        .unwrap_or_else(|| panic!("no deploy call in {err}"));
+        .unwrap_or_else(|| panic!("no deploy call in {}", out.stderr));
     for want in [
         "diskofferingid=",
         "size=10",
@@ -805,9 +524,7 @@ name = "db"
 
 #[test]
 fn user_data_over_the_clouds_limit_fails_before_deploying() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
+    let t = Test::new().simulator(&[]);
     let big = format!(
         "#cloud-config\nbootcmd:\n  - echo {}\n",
         "x".repeat(40 * 1024)
@@ -816,95 +533,61 @@ fn user_data_over_the_clouds_limit_fails_before_deploying() {
         "name = \"db\"\n",
         &format!("name = \"db\"\nuser_data = '''\n{big}'''\n"),
     );
-    let dir = project(home, "big", &boxfile);
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("over CloudStack's limit"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(sim.census(home).vm_names.is_empty());
+    t.project("big", &boxfile)
+        .run(UP_DB)
+        .failure()
+        .stderr_has("over CloudStack's limit");
+    assert!(t.census().vm_names.is_empty());
 }
 
 #[test]
 fn up_after_a_destroy_without_expunge_frees_the_name_its_destroyed_vm_holds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let boxfile = ADVANCED.replace("allow_from", "expunge = false\nallow_from");
-    let dir = project(home, "keep", &boxfile);
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .assert()
-        .success();
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
-        .success();
-    let states: Vec<Value> = sim.list(home, "listVirtualMachines", &[]);
+    let t = Test::new().simulator(&[]);
+    let keep = t.project(
+        "keep",
+        &ADVANCED.replace("allow_from", "expunge = false\nallow_from"),
+    );
+    keep.run(UP_DB).success();
+    keep.run(DESTROY).success();
+    let states = t.list("listVirtualMachines");
     assert_eq!(states.len(), 1);
     assert_eq!(states[0]["state"], "Destroyed", "kept, not expunged");
 
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let vms = sim.list(home, "listVirtualMachines", &[]);
+    keep.run(UP_DB).success();
+    let vms = t.list("listVirtualMachines");
     assert_eq!(vms.len(), 1, "the destroyed VM was expunged: {vms:?}");
     assert_eq!(vms[0]["state"], "Running");
 }
 
 #[test]
 fn a_public_ip_given_by_address_is_used_and_an_unknown_one_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let sim = Sim::start(&[]);
-    let nat = sim
-        .list(home, "listPublicIpAddresses", &[])
+    let t = Test::new().simulator(&[]);
+    let nat = t
+        .list("listPublicIpAddresses")
         .into_iter()
         .find(|ip| ip["issourcenat"] == true)
         .expect("the network's source NAT IP");
     let address = nat["ipaddress"].as_str().unwrap().to_string();
 
-    let dir = project(
-        home,
+    let given = t.project(
         "given",
         &ADVANCED.replace(
             "allow_from",
             &format!("public_ip = \"{address}\"\nallow_from"),
         ),
     );
-    sim.cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .assert()
-        .success();
-    assert_eq!(machine_state(&dir, "db")["ssh"]["host"], address.as_str());
+    given.run(UP_DB).success();
+    assert_eq!(given.machine("db")["ssh"]["host"], address.as_str());
 
-    let dir = project(
-        home,
+    t.project(
         "unknown",
         &ADVANCED.replace("allow_from", "public_ip = \"192.0.2.77\"\nallow_from"),
-    );
-    let out = sim
-        .cmd(home, &dir)
-        .args(["up", "--no-connect", "db"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("192.0.2.77 is not allocated to this account"),
-        "{}",
-        stderr(&out)
-    );
+    )
+    .run(UP_DB)
+    .failure()
+    .stderr_has("192.0.2.77 is not allocated to this account");
     assert_eq!(
-        sim.census(home).keypairs,
+        t.census().keypairs,
         1,
         "nothing made for the failed project"
     );
@@ -922,17 +605,14 @@ fn qemu_backed_advanced_zone_up_ssh_and_destroy() {
     support::require("qemu-img");
     let boxes = crate::guest::boxes_dir();
     let boxes_arg = boxes.to_string_lossy().into_owned();
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
     // As scripts/test does: on nested hosts /dev/kvm may open yet fail.
     let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let sim = Sim::start_full(
+    let t = Test::new().with_simulator(Sim::start_full(
         &["--backing", "qemu", "--boxes-dir", &boxes_arg],
         None,
         &[("BOX_QEMU_ACCEL", &accel)],
-    );
-    let dir = project(
-        home,
+    ));
+    let e2e = t.project(
         "e2e",
         r#"
 [project]
@@ -955,30 +635,20 @@ shell = "echo provisioned > /tmp/box-e2e"
 name = "db"
 "#,
     );
-    let out = sim.cmd(home, &dir).arg("up").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    e2e.run(["up"]).success();
 
-    let web = machine_state(&dir, "web");
-    let vm_name = web["provider_data"]["vm_name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let out = sim
-        .cmd(home, &dir)
-        .args(["ssh", "web", "-c", "hostname; cat /tmp/box-e2e"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&vm_name),
-        "hostname is the VM name {vm_name}: {text}"
-    );
-    assert!(text.contains("provisioned"), "{text}");
-
-    sim.cmd(home, &dir)
-        .args(["destroy", "--force"])
-        .assert()
+    let web = e2e.machine("web");
+    let vm_name = web["provider_data"]["vm_name"].as_str().unwrap();
+    let out = e2e
+        .run(["ssh", "web", "-c", "hostname; cat /tmp/box-e2e"])
         .success();
-    assert_eq!(sim.census(home), Census::empty());
+    assert!(
+        out.stdout.contains(vm_name),
+        "hostname is the VM name {vm_name}: {}",
+        out.stdout
+    );
+    out.stdout_has("provisioned");
+
+    e2e.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
 }

@@ -11,6 +11,7 @@ mod cloud;
 mod cloudstack;
 mod foundation;
 mod guest;
+mod harness;
 mod local;
 mod logs;
 mod provision;

@@ -12,6 +12,7 @@ use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy
 use serde_json::Value;
 
 use crate::cloud::{Sim, KEY, SECRET};
+use crate::harness::Test;
 use crate::support;
 
 impl Sim {
@@ -360,22 +361,9 @@ fn rust_client_sees_the_servers_error_codes() {
 
 #[test]
 fn box_api_lists_zones_from_the_sim() {
-    let sim = Sim::start(&[]);
-    let home = tempfile::tempdir().unwrap();
-    let out = support::box_cmd(home.path())
-        .current_dir(home.path())
-        .env("CLOUDSTACK_API_URL", &sim.url)
-        .env("CLOUDSTACK_API_KEY", KEY)
-        .env("CLOUDSTACK_SECRET_KEY", SECRET)
-        .args(["api", "listZones"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = Test::new().simulator(&[]);
+    let out = t.run(["api", "listZones"]).success();
+    let v = out.json();
     let mut names: Vec<&str> = v["zone"]
         .as_array()
         .unwrap()
@@ -384,12 +372,7 @@ fn box_api_lists_zones_from_the_sim() {
         .collect();
     names.sort();
     assert_eq!(names, ["Sim-Advanced", "Sim-Basic"]);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!all.contains(SECRET));
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains(SECRET));
 }
 
 #[test]

@@ -9,7 +9,13 @@ use assert_cmd::Command;
 /// The real `box` binary, with its user folders kept inside `home` so
 /// tests never read or write the developer's own configuration.
 pub fn box_cmd(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("box").expect("the box binary is built");
+    Command::from_std(box_command(home))
+}
+
+/// `box_cmd` as a plain `std::process::Command`, for a run that is spawned
+/// rather than waited for.
+pub fn box_command(home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("box"));
     cmd.env("BOX_HOME", home)
         .env("NO_COLOR", "1")
         .env_remove("CLOUDSTACK_API_URL")
