@@ -428,7 +428,9 @@ fn provisioner_kind(
                 .and_then(|a| r.strings(a))
                 .map(|v| v.into_iter().map(|(s, _)| s).collect())
                 .unwrap_or_default();
-            let env = env.map(|e| script_env(r, e)).unwrap_or_default();
+            // No `env` table is an empty one; a bad table drops the step (its
+            // problems are already reported).
+            let env = env.map_or(Some(BTreeMap::new()), |e| script_env(r, e));
             Some(ProvisionerKind::Script {
                 path: path?,
                 args,

@@ -754,3 +754,21 @@ fn a_huge_cloudstack_table_is_not_copied_into_thousands_of_machines() {
         .join("[[machine]]");
     assert_eq!(valid(&few, None).machines.len(), 10);
 }
+
+#[test]
+fn a_script_provisioner_without_env_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.sh"), "#!/bin/sh\n").unwrap();
+    let c = check_text(
+        dir.path(),
+        "[[machine]]\nname = \"a\"\n[[machine.provision]]\nscript = \"s.sh\"\n".into(),
+        None,
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let prov = &c.project.unwrap().machines[0].provision;
+    assert_eq!(prov.len(), 1, "the step must not be dropped");
+    match &prov[0].kind {
+        ProvisionerKind::Script { env, .. } => assert!(env.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
