@@ -79,7 +79,13 @@ pub fn apply(
         String::new()
     } else {
         let dirs: Vec<String> = locked.iter().map(|d| quote(d)).collect();
-        format!(" && {}chmod u+wx -- {}", remote.sudo(), dirs.join(" "))
+        // Not fatal: a folder gone from the guest is recreated by tar, and
+        // any real trouble shows in tar's own errors.
+        format!(
+            " && {{ {}chmod u+wx -- {} 2>/dev/null; true; }}",
+            remote.sudo(),
+            dirs.join(" ")
+        )
     };
     if !plan.delete.is_empty() {
         // `rm -rf` as a user cannot empty a folder that is read-only for
