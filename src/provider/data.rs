@@ -143,9 +143,9 @@ mod tests {
 
     use super::*;
     use crate::provider::cloudstack::{Deploy, ProjectIp, SecurityGroup};
-    use crate::provider::local::accel::Chosen;
     use crate::provider::local::Boot;
     use crate::state::{MachineState, ProjectState};
+    use guest::accel::Chosen;
 
     macro_rules! fixture {
         ($path:literal) => {

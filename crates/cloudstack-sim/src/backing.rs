@@ -17,8 +17,8 @@ use std::time::Duration;
 use base64::Engine;
 use boxcli::boxes::Store;
 use boxcli::cloudinit::{self, DhcpNic, Seed};
-use boxcli::provider::local::qmp::Qmp;
-use boxcli::provider::local::{accel, disk, qemu};
+use guest::qmp::Qmp;
+use guest::{accel, disk, qemu};
 use serde_json::json;
 
 use crate::model::Cloud;
@@ -130,7 +130,7 @@ impl QemuBacking {
             }
         };
         std::fs::create_dir_all(&dir).map_err(BackingError::Folder)?;
-        let accel = accel::choose(boxcli::boxfile::Accel::Auto, accel::from_env()?);
+        let accel = accel::choose(accel::Accel::Auto, accel::from_env()?);
         Ok(QemuBacking {
             store,
             dir,

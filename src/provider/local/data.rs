@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::accel::Chosen;
+use guest::accel::Chosen;
 
 /// A local machine's data, in its state file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,8 +13,8 @@ use anyhow::Context as _;
 
 use super::net::{self, RunDir};
 use super::process;
-use super::qemu::{self, DgramLink, HubSpec};
 use crate::provider::Context;
+use guest::qemu::{self, DgramLink, HubSpec};
 
 /// Makes sure a hub runs with a link for each of `machines`.
 pub async fn ensure(ctx: &Context, run: &RunDir, machines: &[String]) -> anyhow::Result<()> {

@@ -7,22 +7,19 @@
 //! ports are forwarded from 127.0.0.1; the machines of a project share a
 //! private network carried over Unix sockets by a hub process (see `hub`).
 
-pub mod accel;
 mod data;
-pub mod disk;
 mod hub;
 mod image;
 mod net;
 mod process;
-pub mod qemu;
-pub mod qmp;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use guest::{accel, disk, qemu, qmp};
 
-use crate::boxfile::Machine;
+use crate::boxfile::{Accel, Machine};
 use crate::cloudinit::{self, DhcpNic, PrivateNic, Seed};
 use crate::error::Hinted;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
@@ -59,6 +56,16 @@ pub struct Local {
     /// Serialises box lookups, so two machines of one box fetch it once.
     image_lock: tokio::sync::Mutex<()>,
     key_lock: tokio::sync::Mutex<()>,
+}
+
+/// The Boxfile's `accel` as the guest machinery reads it.
+fn wanted_accel(accel: Accel) -> accel::Accel {
+    match accel {
+        Accel::Auto => accel::Accel::Auto,
+        Accel::Kvm => accel::Accel::Kvm,
+        Accel::Hvf => accel::Accel::Hvf,
+        Accel::Tcg => accel::Accel::Tcg,
+    }
 }
 
 fn seconds_from_env(var: &str, default: Duration) -> Duration {
@@ -219,7 +226,7 @@ impl Local {
         let login = self.login_key().await?;
 
         let private = self.private_link(&name).await?;
-        let chosen = accel::choose(machine.accel, accel::from_env()?);
+        let chosen = accel::choose(wanted_accel(machine.accel), accel::from_env()?);
         // The console is appended to across boots: only new output counts.
         let console_start = std::fs::metadata(dir.join(CONSOLE))
             .map(|m| m.len())

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::accel::Chosen;
+use crate::accel::Chosen;
 
 /// The system emulator for this host's architecture.
 pub fn binary() -> &'static str {

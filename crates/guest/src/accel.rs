@@ -1,8 +1,16 @@
 //! Which accelerator QEMU uses: KVM when it works, HVF on macOS, TCG
-//! otherwise; the Boxfile's `accel` and `BOX_QEMU_ACCEL` override it,
-//! because on some nested hosts `/dev/kvm` opens but guests hang.
+//! otherwise; the caller's wish (a Boxfile's `accel`) and `BOX_QEMU_ACCEL`
+//! override it, because on some nested hosts `/dev/kvm` opens but guests hang.
 
-use crate::boxfile::Accel;
+/// An accelerator asked for, where `auto` means probe the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Accel {
+    #[default]
+    Auto,
+    Kvm,
+    Hvf,
+    Tcg,
+}
 
 /// The environment variable that forces an accelerator for every machine.
 pub const ENV: &str = "BOX_QEMU_ACCEL";
