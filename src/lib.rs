@@ -7,7 +7,6 @@
 pub mod boxes;
 pub mod boxfile;
 pub mod cli;
-pub mod cloudinit;
 pub mod commands;
 pub mod complete;
 pub mod config;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use boxcli::boxes::Store;
-use boxcli::cloudinit::{self, DhcpNic, Seed};
+use guest::cloudinit::{self, DhcpNic, Seed};
 use guest::qmp::Qmp;
 use guest::{accel, disk, qemu};
 use serde_json::json;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use cloudstack::{Error, Params, PublicIpAddress, VirtualMachine};
+use guest::cloudinit::Seed;
 use serde_json::json;
 
 use crate::boxfile::Machine;
-use crate::cloudinit::Seed;
 use crate::error::Hinted;
 use crate::state::{ForwardedPort, MachineState, ResourceKind, SshTarget, Status};
 
@@ -257,7 +257,7 @@ async fn deploy(
         hostname: vm_name.to_string(),
         user: machine.user.clone(),
         authorized_keys: vec![login_key.to_string()],
-        host_key_private: Some(host.private_openssh.clone()),
+        host_key_private: Some(host.private_openssh.expose().into()),
         host_key_public: Some(host.public.clone()),
         hosts: Vec::new(),
         dhcp_nics: Vec::new(),

@@ -17,10 +17,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use guest::cloudinit::{self, DhcpNic, PrivateNic, Seed};
 use guest::{accel, disk, qemu, qmp};
 
 use crate::boxfile::{Accel, Machine};
-use crate::cloudinit::{self, DhcpNic, PrivateNic, Seed};
 use crate::error::Hinted;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
 use crate::state::{ForwardedPort, MachineState, SshTarget, Status};
@@ -301,7 +301,7 @@ impl Local {
             hostname: machine.name.clone(),
             user: machine.user.clone(),
             authorized_keys: vec![login.public.clone()],
-            host_key_private: Some(host.private_openssh.clone()),
+            host_key_private: Some(host.private_openssh.expose().into()),
             host_key_public: Some(host.public.clone()),
             hosts,
             dhcp_nics: vec![DhcpNic {

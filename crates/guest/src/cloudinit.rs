@@ -10,12 +10,45 @@
 //! always right without a YAML library; the user's data is merged with a
 //! multipart MIME `Merge-Type` instead of being parsed.
 
+use std::fmt;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::secret::Secret;
+/// A host's private key, and the user data that carries it: text whose
+/// `Debug` and `Display` never show it, so a stray `{:?}` cannot leak it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The raw text, for the one place that must use it (a 0600 seed, an API call).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudInitError {
@@ -385,7 +418,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("seed.img");
         write_seed(&path, &seed()).unwrap();
-        assert!(!crate::fsutil::readable_by_others(&path));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the seed carries the host key: {mode:o}");
         let file = std::fs::File::open(&path).unwrap();
         let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
         assert_eq!(fs.volume_label().trim_end(), "CIDATA");
