@@ -56,10 +56,12 @@ pub struct Plan {
 #[derive(Default)]
 struct Lists {
     zones: Option<Vec<Zone>>,
-    templates: BTreeMap<String, Vec<Template>>,
+    /// By zone id.
+    templates: BTreeMap<String, Option<Vec<Template>>>,
     offerings: Option<Vec<ServiceOffering>>,
     disk_offerings: Option<Vec<DiskOffering>>,
-    networks: BTreeMap<String, Vec<Network>>,
+    /// By zone id.
+    networks: BTreeMap<String, Option<Vec<Network>>>,
     affinity: Option<Vec<AffinityGroup>>,
     security: Option<Vec<SecurityGroup>>,
 }
@@ -137,48 +139,127 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Finds `wanted` among `(id, name)` pairs: an exact id, an exact name,
-/// then a name in any letter case.
-fn pick<'a>(wanted: &str, items: &'a [(String, String)]) -> Option<&'a (String, String)> {
-    items
-        .iter()
-        .find(|(id, _)| id == wanted)
-        .or_else(|| items.iter().find(|(_, name)| name == wanted))
-        .or_else(|| {
-            items
-                .iter()
-                .find(|(_, name)| name.eq_ignore_ascii_case(wanted))
-        })
+/// A kind of thing the Boxfile may give by name or id. Adding one is an
+/// impl here and one `listed` call in `plan`.
+trait Named {
+    /// As messages call one: "unknown service offering `x`".
+    const KIND: &'static str;
+    /// As messages call the list: "cannot list service offerings".
+    const PLURAL: &'static str;
+    /// The Boxfile key that names it, for the hint.
+    const KEY: &'static str;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
 }
 
-fn unknown(
-    kind: &str,
+macro_rules! named {
+    ($($t:ty => $kind:literal, $plural:literal, $key:literal;)*) => {$(
+        impl Named for $t {
+            const KIND: &'static str = $kind;
+            const PLURAL: &'static str = $plural;
+            const KEY: &'static str = $key;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+        }
+    )*};
+}
+
+named! {
+    Zone => "zone", "zones", "zone";
+    Template => "template", "templates", "template";
+    ServiceOffering => "service offering", "service offerings", "service_offering";
+    DiskOffering => "disk offering", "disk offerings", "disk_offering";
+    AffinityGroup => "affinity group", "affinity groups", "affinity_groups";
+    Network => "network", "networks", "network";
+}
+
+impl Named for SecurityGroup {
+    const KIND: &'static str = "security group";
+    const PLURAL: &'static str = "security groups";
+    const KEY: &'static str = "security_groups";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// The list in `slot`, fetched the first time it is asked for.
+async fn listed<T: Named>(
+    slot: &mut Option<Vec<T>>,
+    fetch: impl std::future::Future<Output = Result<Vec<T>, cloudstack::Error>>,
+) -> Result<&[T], Failure> {
+    if slot.is_none() {
+        let list = fetch
+            .await
+            .map_err(|e| convert(e, &format!("cannot list {}", T::PLURAL)))?;
+        *slot = Some(list);
+    }
+    Ok(slot.as_deref().unwrap_or_default())
+}
+
+/// Finds `wanted` among `items`: an exact id, an exact name, then a name in
+/// any letter case.
+fn pick<'a, T: Named>(wanted: &str, items: &'a [T]) -> Option<&'a T> {
+    items
+        .iter()
+        .find(|i| i.id() == wanted)
+        .or_else(|| items.iter().find(|i| i.name() == wanted))
+        .or_else(|| items.iter().find(|i| i.name().eq_ignore_ascii_case(wanted)))
+}
+
+/// `wanted` among `items`, or the problem that names what is available.
+fn find<'a, T: Named>(wanted: &str, machine: &str, items: &'a [T]) -> Result<&'a T, Problem> {
+    pick(wanted, items).ok_or_else(|| unknown(wanted, machine, items))
+}
+
+/// The id `wanted` names, or none with the problem noted in `soft` (a
+/// problem that leaves the machine's other names worth checking).
+fn find_id<T: Named>(
     wanted: &str,
     machine: &str,
-    items: &[(String, String)],
-    key: &str,
-) -> Problem {
-    let names: Vec<&str> = items.iter().map(|(_, n)| n.as_str()).collect();
+    items: &[T],
+    soft: &mut Vec<Problem>,
+) -> Option<String> {
+    match find(wanted, machine, items) {
+        Ok(item) => Some(item.id().to_string()),
+        Err(p) => {
+            soft.push(p);
+            None
+        }
+    }
+}
+
+/// The names, each in backquotes, separated by commas.
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unknown<T: Named>(wanted: &str, machine: &str, items: &[T]) -> Problem {
+    let names: Vec<&str> = items.iter().map(Named::name).collect();
     let mut uniq = names.clone();
     uniq.sort_unstable();
     uniq.dedup();
     let available = if uniq.is_empty() {
         "none is available to this account".to_string()
     } else {
-        format!(
-            "available: {}",
-            uniq.iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("available: {}", quoted(uniq.into_iter()))
     };
+    let key = T::KEY;
     let hint = match crate::suggest::did_you_mean(wanted, names.iter().copied()) {
         Some(s) => format!("did you mean `{s}` for `{key}`? {available}"),
         None => format!("set `{key}` under [cloudstack] or the machine; {available}"),
     };
     Problem {
-        message: format!("unknown {kind} `{wanted}`"),
+        message: format!("unknown {} `{wanted}`", T::KIND),
         machine: Some(machine.to_string()),
         hint,
     }
@@ -193,110 +274,58 @@ async fn plan(
     let cs = &m.cloudstack;
     let c = &api.client;
 
-    if lists.zones.is_none() {
-        lists.zones = Some(
-            c.list_zones(&Params::new())
-                .await
-                .map_err(|e| convert(e, "cannot list zones"))?,
-        );
-    }
-    let zones = lists.zones.as_deref().unwrap_or_default();
-    let pairs: Vec<(String, String)> = zones
-        .iter()
-        .map(|z| (z.id.clone(), z.name.clone()))
-        .collect();
+    let zones = listed(&mut lists.zones, c.list_zones(&Params::new())).await?;
     let zone = match cs.zone.as_deref() {
-        Some(z) => match pick(z, &pairs) {
-            Some((id, _)) => zones.iter().find(|x| &x.id == id),
-            None => {
-                return Err(Failure::Problem(unknown(
-                    "zone", z, &m.name, &pairs, "zone",
-                )))
+        Some(z) => find(z, &m.name, zones).map_err(Failure::Problem)?,
+        None => match zones {
+            [one] => one,
+            many => {
+                return Err(Failure::Problem(Problem {
+                    machine: None,
+                    message: format!(
+                        "machine `{}` names no zone and the cloud has {}",
+                        m.name,
+                        many.len()
+                    ),
+                    hint: format!(
+                        "set `zone` under [cloudstack]; available: {}",
+                        quoted(many.iter().map(Named::name))
+                    ),
+                }))
             }
         },
-        None if zones.len() == 1 => zones.first(),
-        None => {
-            return Err(Failure::Problem(Problem {
-                machine: None,
-                message: format!(
-                    "machine `{}` names no zone and the cloud has {}",
-                    m.name,
-                    zones.len()
-                ),
-                hint: format!(
-                    "set `zone` under [cloudstack]; available: {}",
-                    pairs
-                        .iter()
-                        .map(|(_, n)| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }))
-        }
-    };
-    let Some(zone) = zone.cloned() else {
-        return Err(Failure::Problem(Problem {
-            machine: None,
-            message: "the cloud offers no zone to this account".into(),
-            hint: "check the account with `box api listZones`".into(),
-        }));
-    };
+    }
+    .clone();
 
     // Templates: what the account may deploy in this zone.
-    if !lists.templates.contains_key(&zone.id) {
-        let t = c
-            .list_templates(
-                &Params::new()
-                    .set("templatefilter", "executable")
-                    .set("zoneid", &zone.id),
-            )
-            .await
-            .map_err(|e| convert(e, "cannot list templates"))?;
-        lists.templates.insert(zone.id.clone(), t);
-    }
-    let templates = &lists.templates[&zone.id];
-    let pairs: Vec<(String, String)> = templates
-        .iter()
-        .map(|t| (t.id.clone(), t.name.clone()))
-        .collect();
+    let templates = listed(
+        lists.templates.entry(zone.id.clone()).or_default(),
+        c.list_templates(
+            &Params::new()
+                .set("templatefilter", "executable")
+                .set("zoneid", &zone.id),
+        ),
+    )
+    .await?;
     let wanted: Vec<String> = match &cs.template {
         Some(t) => vec![t.clone()],
         None => default_templates(&m.box_name),
     };
-    let template_id = match wanted.iter().find_map(|w| pick(w, &pairs)) {
-        Some((id, _)) => id.clone(),
+    let template_id = match wanted.iter().find_map(|w| pick(w, templates)) {
+        Some(t) => t.id.clone(),
         None => {
-            soft.push(unknown("template", &wanted[0], &m.name, &pairs, "template"));
+            soft.push(unknown(&wanted[0], &m.name, templates));
             String::new()
         }
     };
 
-    if lists.offerings.is_none() {
-        lists.offerings = Some(
-            c.list_service_offerings(&Params::new())
-                .await
-                .map_err(|e| convert(e, "cannot list service offerings"))?,
-        );
-    }
-    let offerings = lists.offerings.as_deref().unwrap_or_default();
-    let pairs: Vec<(String, String)> = offerings
-        .iter()
-        .map(|o| (o.id.clone(), o.name.clone()))
-        .collect();
+    let offerings = listed(
+        &mut lists.offerings,
+        c.list_service_offerings(&Params::new()),
+    )
+    .await?;
     let service_offering_id = match cs.service_offering.as_deref() {
-        Some(o) => match pick(o, &pairs) {
-            Some((id, _)) => id.clone(),
-            None => {
-                soft.push(unknown(
-                    "service offering",
-                    o,
-                    &m.name,
-                    &pairs,
-                    "service_offering",
-                ));
-                String::new()
-            }
-        },
+        Some(o) => find_id(o, &m.name, offerings, soft).unwrap_or_default(),
         // The smallest fixed offering that fits `cpus` and `memory`.
         None => match offerings
             .iter()
@@ -317,11 +346,7 @@ async fn plan(
                     ),
                     hint: format!(
                         "set `service_offering`; available: {}",
-                        pairs
-                            .iter()
-                            .map(|(_, n)| format!("`{n}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        quoted(offerings.iter().map(Named::name))
                     ),
                 }))
             }
@@ -331,64 +356,21 @@ async fn plan(
     let disk_offering_id = match cs.disk_offering.as_deref() {
         None => None,
         Some(d) => {
-            if lists.disk_offerings.is_none() {
-                lists.disk_offerings = Some(
-                    c.list_disk_offerings(&Params::new())
-                        .await
-                        .map_err(|e| convert(e, "cannot list disk offerings"))?,
-                );
-            }
-            let pairs: Vec<(String, String)> = lists
-                .disk_offerings
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .map(|o| (o.id.clone(), o.name.clone()))
-                .collect();
-            match pick(d, &pairs) {
-                Some((id, _)) => Some(id.clone()),
-                None => {
-                    soft.push(unknown(
-                        "disk offering",
-                        d,
-                        &m.name,
-                        &pairs,
-                        "disk_offering",
-                    ));
-                    None
-                }
-            }
+            let list = listed(
+                &mut lists.disk_offerings,
+                c.list_disk_offerings(&Params::new()),
+            )
+            .await?;
+            find_id(d, &m.name, list, soft)
         }
     };
 
     let mut affinity_group_ids = Vec::new();
     if !cs.affinity_groups.is_empty() {
-        if lists.affinity.is_none() {
-            lists.affinity = Some(
-                c.list_affinity_groups(&Params::new())
-                    .await
-                    .map_err(|e| convert(e, "cannot list affinity groups"))?,
-            );
-        }
-        let pairs: Vec<(String, String)> = lists
-            .affinity
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|g| (g.id.clone(), g.name.clone()))
+        let list = listed(&mut lists.affinity, c.list_affinity_groups(&Params::new())).await?;
+        affinity_group_ids = (cs.affinity_groups.iter())
+            .filter_map(|g| find_id(g, &m.name, list, soft))
             .collect();
-        for g in &cs.affinity_groups {
-            match pick(g, &pairs) {
-                Some((id, _)) => affinity_group_ids.push(id.clone()),
-                None => soft.push(unknown(
-                    "affinity group",
-                    g,
-                    &m.name,
-                    &pairs,
-                    "affinity_groups",
-                )),
-            }
-        }
     }
 
     let sg_zone = zone
@@ -398,100 +380,26 @@ async fn plan(
         || zone.securitygroupsenabled == Some(true);
     let mut security_group_ids = Vec::new();
     if !cs.security_groups.is_empty() {
-        if lists.security.is_none() {
-            lists.security = Some(
-                c.list_security_groups(&Params::new())
-                    .await
-                    .map_err(|e| convert(e, "cannot list security groups"))?,
-            );
-        }
-        let pairs: Vec<(String, String)> = lists
-            .security
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|g| (g.id.clone(), g.name.clone().unwrap_or_default()))
+        let list = listed(&mut lists.security, c.list_security_groups(&Params::new())).await?;
+        security_group_ids = (cs.security_groups.iter())
+            .filter_map(|g| find_id(g, &m.name, list, soft))
             .collect();
-        for g in &cs.security_groups {
-            match pick(g, &pairs) {
-                Some((id, _)) => security_group_ids.push(id.clone()),
-                None => soft.push(unknown(
-                    "security group",
-                    g,
-                    &m.name,
-                    &pairs,
-                    "security_groups",
-                )),
-            }
-        }
     }
 
     let mut network_id = None;
     if !sg_zone || cs.network.is_some() {
-        if !lists.networks.contains_key(&zone.id) {
-            let n = c
-                .list_networks(&Params::new().set("zoneid", &zone.id))
-                .await
-                .map_err(|e| convert(e, "cannot list networks"))?;
-            lists.networks.insert(zone.id.clone(), n);
-        }
-        let networks = &lists.networks[&zone.id];
-        let pairs: Vec<(String, String)> = networks
-            .iter()
-            .map(|n| (n.id.clone(), n.name.clone()))
-            .collect();
-        network_id = match cs.network.as_deref() {
-            Some(n) => match pick(n, &pairs) {
-                Some((id, _)) => Some(id.clone()),
-                None => {
-                    return Err(Failure::Problem(unknown(
-                        "network", n, &m.name, &pairs, "network",
-                    )))
-                }
-            },
-            None => {
-                let isolated: Vec<&Network> = networks
-                    .iter()
-                    .filter(|n| {
-                        n.network_type
-                            .as_deref()
-                            .is_none_or(|t| t.eq_ignore_ascii_case("isolated"))
-                    })
-                    .filter(|n| n.canusefordeploy != Some(false))
-                    .collect();
-                match isolated.as_slice() {
-                    [one] => Some(one.id.clone()),
-                    [] => {
-                        return Err(Failure::Problem(Problem {
-                            machine: None,
-                            message: format!(
-                                "zone `{}` has no isolated network for machine `{}`",
-                                zone.name, m.name
-                            ),
-                            hint: "create a guest network for the account, or set `network`".into(),
-                        }))
-                    }
-                    many => {
-                        return Err(Failure::Problem(Problem {
-                            machine: None,
-                            message: format!(
-                                "zone `{}` has {} networks and machine `{}` names none",
-                                zone.name,
-                                many.len(),
-                                m.name
-                            ),
-                            hint: format!(
-                                "set `network`; available: {}",
-                                many.iter()
-                                    .map(|n| format!("`{}`", n.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        }))
-                    }
-                }
-            }
-        };
+        let networks = listed(
+            lists.networks.entry(zone.id.clone()).or_default(),
+            c.list_networks(&Params::new().set("zoneid", &zone.id)),
+        )
+        .await?;
+        network_id = Some(match cs.network.as_deref() {
+            Some(n) => find(n, &m.name, networks)
+                .map_err(Failure::Problem)?
+                .id
+                .clone(),
+            None => default_network(&zone, m, networks).map_err(Failure::Problem)?,
+        });
     }
 
     let reach = if sg_zone {
@@ -521,6 +429,44 @@ async fn plan(
         affinity_group_ids,
         reach,
     })
+}
+
+/// The network of a machine that names none: the zone's one isolated
+/// network the account may deploy in.
+fn default_network(zone: &Zone, m: &Machine, networks: &[Network]) -> Result<String, Problem> {
+    let isolated: Vec<&Network> = networks
+        .iter()
+        .filter(|n| {
+            n.network_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("isolated"))
+        })
+        .filter(|n| n.canusefordeploy != Some(false))
+        .collect();
+    match isolated.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(Problem {
+            machine: None,
+            message: format!(
+                "zone `{}` has no isolated network for machine `{}`",
+                zone.name, m.name
+            ),
+            hint: "create a guest network for the account, or set `network`".into(),
+        }),
+        many => Err(Problem {
+            machine: None,
+            message: format!(
+                "zone `{}` has {} networks and machine `{}` names none",
+                zone.name,
+                many.len(),
+                m.name
+            ),
+            hint: format!(
+                "set `network`; available: {}",
+                quoted(many.iter().map(|n| n.name()))
+            ),
+        }),
+    }
 }
 
 /// Template names to try for a box when the Boxfile names none: the box's
@@ -556,12 +502,13 @@ mod tests {
 
     #[test]
     fn names_match_ids_then_names_then_any_case() {
-        let items = vec![
-            ("1".to_string(), "Small".to_string()),
-            ("2".to_string(), "Large".to_string()),
-        ];
-        assert_eq!(pick("2", &items).map(|p| p.0.as_str()), Some("2"));
-        assert_eq!(pick("small", &items).map(|p| p.0.as_str()), Some("1"));
+        let items: Vec<Zone> = serde_json::from_value(serde_json::json!([
+            {"id": "1", "name": "Small"},
+            {"id": "2", "name": "Large"},
+        ]))
+        .unwrap();
+        assert_eq!(pick("2", &items).map(Named::id), Some("2"));
+        assert_eq!(pick("small", &items).map(Named::id), Some("1"));
         assert!(pick("Medium", &items).is_none());
     }
 }
