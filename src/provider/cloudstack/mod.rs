@@ -14,6 +14,7 @@
 
 mod api;
 mod data;
+mod ledger;
 mod names;
 mod reach;
 mod shared;
@@ -29,7 +30,7 @@ use cloudstack::{Params, PublicIpAddress, VirtualMachine};
 use crate::boxfile::Machine;
 use crate::keys::KeyPair;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
-use crate::state::{MachineState, ProjectState, Resource, ResourceKind, StateStore, Status};
+use crate::state::{MachineState, ProjectState, StateStore, Status};
 
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
@@ -462,16 +463,6 @@ fn allow_from(m: &Machine) -> Vec<String> {
         vec!["0.0.0.0/0".to_string()]
     } else {
         m.cloudstack.allow_from.clone()
-    }
-}
-
-fn record(state: &mut MachineState, kind: ResourceKind, id: &str, note: String) {
-    if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
-        state.resources.push(Resource {
-            kind,
-            id: id.into(),
-            note,
-        });
     }
 }
 

@@ -14,9 +14,10 @@ use std::sync::Mutex as StdMutex;
 
 use tokio::sync::Mutex;
 
-use crate::state::{MachineState, Resource, ResourceKind};
+use crate::state::{MachineState, ResourceKind};
 
 use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
+use super::ledger::Ledger as _;
 
 /// Where the search for a free public port for SSH starts.
 const FIRST_SSH_PORT: u16 = 2222;
@@ -90,18 +91,8 @@ fn keep(
     let mut s = state
         .lock()
         .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
-    record(&mut s, kind, id, note);
+    s.record(kind, id, note);
     save(&s)
-}
-
-fn record(state: &mut MachineState, kind: ResourceKind, id: &str, note: String) {
-    if !state.resources.iter().any(|r| r.kind == kind && r.id == id) {
-        state.resources.push(Resource {
-            kind,
-            id: id.into(),
-            note,
-        });
-    }
 }
 
 /// One port to open: the guest port, the public port wanted (if any) and

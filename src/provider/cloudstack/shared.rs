@@ -10,20 +10,11 @@ use std::collections::BTreeSet;
 
 use cloudstack::{Params, PublicIpAddress, SecurityGroup};
 
-use crate::state::{ProjectState, Resource, ResourceKind};
+use crate::state::{ProjectState, ResourceKind};
 
-use super::api::{convert, not_found, with_retries, Api};
+use super::api::{convert, with_retries, Api};
+use super::ledger::{self, Ledger as _};
 use super::{Env, ProjectIp, SecurityGroup as GroupRecord};
-
-fn record(ps: &mut ProjectState, kind: ResourceKind, id: &str, note: &str) {
-    if !ps.resources.iter().any(|r| r.kind == kind && r.id == id) {
-        ps.resources.push(Resource {
-            kind,
-            id: id.into(),
-            note: note.into(),
-        });
-    }
-}
 
 /// Registers the project's public key under the project's key pair name,
 /// replacing a key pair of that name that holds another key (a lost `.box/`
@@ -44,7 +35,7 @@ pub async fn ensure_keypair(
         .map_err(|e| convert(e, "cannot list SSH key pairs"))?;
     let exists = existing.iter().any(|k| k.name == name);
     if exists && recorded {
-        record(ps, ResourceKind::SshKeyPair, &name, "the project's SSH key");
+        ps.record(ResourceKind::SshKeyPair, &name, "the project's SSH key");
         return Ok(false);
     }
     if exists {
@@ -77,7 +68,7 @@ pub async fn ensure_keypair(
     .await
     .map_err(|e| convert(e, &format!("cannot register the SSH key pair `{name}`")))?;
     ps.providers.cloudstack.keypair_public = Some(ours);
-    record(ps, ResourceKind::SshKeyPair, &name, "the project's SSH key");
+    ps.record(ResourceKind::SshKeyPair, &name, "the project's SSH key");
     Ok(exists)
 }
 
@@ -121,11 +112,10 @@ pub async fn ensure_security_group(
     })
     .await
     .map_err(|e| convert(e, &format!("cannot create the security group `{name}`")))?;
-    record(
-        ps,
+    ps.record(
         ResourceKind::SecurityGroup,
         &group.id,
-        &format!("security group {name}"),
+        format!("security group {name}"),
     );
     ps.providers.cloudstack.security_group = Some(GroupRecord {
         id: group.id.clone(),
@@ -233,7 +223,7 @@ pub async fn ensure_project_ip(
                 .map_err(|e| convert(e, "cannot acquire a public IP address"))?;
             // Recorded before the wait: a kill now leaves a known IP, not an orphan.
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                record(ps, ResourceKind::PublicIp, &id, "the project's public IP");
+                ps.record(ResourceKind::PublicIp, &id, "the project's public IP");
                 ps.providers.cloudstack.ips.insert(
                     network_id.to_string(),
                     ProjectIp {
@@ -251,12 +241,7 @@ pub async fn ensure_project_ip(
             ip
         }
     };
-    record(
-        ps,
-        ResourceKind::PublicIp,
-        &ip.id,
-        "the project's public IP",
-    );
+    ps.record(ResourceKind::PublicIp, &ip.id, "the project's public IP");
     ps.providers.cloudstack.ips.insert(
         network_id.to_string(),
         ProjectIp {
@@ -299,15 +284,9 @@ pub async fn tag_ip(
 /// Removes the project's resources. Each removal is recorded at once; what
 /// could not be removed is named in the error.
 pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Result<()> {
-    let mut failures = Vec::new();
     // The key pair and group are found by name even when `.box/` was lost.
     let keypair = env.keypair_name();
-    record(
-        ps,
-        ResourceKind::SshKeyPair,
-        &keypair,
-        "the project's SSH key",
-    );
+    ps.record(ResourceKind::SshKeyPair, &keypair, "the project's SSH key");
     if let Ok(groups) = api
         .client
         .list_security_groups(&Params::new().set("securitygroupname", env.group_name()))
@@ -317,63 +296,28 @@ pub async fn destroy(api: &Api, env: &Env, ps: &mut ProjectState) -> anyhow::Res
             .iter()
             .filter(|g| g.name.as_deref() == Some(env.group_name().as_str()))
         {
-            record(
-                ps,
+            ps.record(
                 ResourceKind::SecurityGroup,
                 &g.id,
-                &format!("security group {}", env.group_name()),
+                format!("security group {}", env.group_name()),
             );
         }
     }
-    let order = [
-        ResourceKind::PublicIp,
-        ResourceKind::SecurityGroup,
-        ResourceKind::SshKeyPair,
-    ];
-    for kind in order {
-        let mine: Vec<Resource> = ps
-            .resources
-            .iter()
-            .filter(|r| r.kind == kind)
-            .cloned()
-            .collect();
-        for r in mine {
-            let result = with_retries(|| async {
-                match kind {
-                    ResourceKind::PublicIp => api
-                        .client
-                        .disassociate_ip_address(&Params::new().set("id", &r.id))
-                        .await
-                        .map(|_| ()),
-                    ResourceKind::SecurityGroup => api
-                        .client
-                        .delete_security_group(&Params::new().set("id", &r.id))
-                        .await
-                        .map(|_| ()),
-                    _ => api
-                        .client
-                        .delete_ssh_key_pair(&Params::new().set("name", &r.id))
-                        .await
-                        .map(|_| ()),
-                }
-            })
-            .await;
-            match result {
-                Ok(()) => {}
-                Err(e) if not_found(&e) => {}
-                Err(e) => {
-                    failures.push(format!("{} ({}): {e}", r.note, r.id));
-                    continue;
-                }
-            }
-            ps.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
+    let failures = ledger::destroy(
+        ps,
+        |r| async move { ledger::remove(api, &r).await },
+        |ps, r| {
             ps.providers.cloudstack.forget(&r.id);
-            if kind == ResourceKind::SshKeyPair {
+            if r.kind == ResourceKind::SshKeyPair {
                 ps.providers.cloudstack.keypair_public = None;
             }
-            super::save_project(env, ps)?;
-        }
-    }
+            super::save_project(env, ps)
+        },
+    )
+    .await?;
+    let failures: Vec<String> = (failures.iter())
+        .map(|(r, e)| format!("{} ({}): {e}", r.note, r.id))
+        .collect();
     if failures.is_empty() {
         Ok(())
     } else {

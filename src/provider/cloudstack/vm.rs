@@ -20,9 +20,10 @@ use crate::error::Hinted;
 use crate::state::{ForwardedPort, MachineState, ResourceKind, SshTarget, Status};
 
 use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
+use super::ledger::{self, Ledger as _};
 use super::names::{Plan, Reach};
 use super::reach::{self, Want};
-use super::{allow_from, record, CloudStack, CloudStackData, Deploy};
+use super::{allow_from, CloudStack, CloudStackData, Deploy};
 
 /// CloudStack accepts at most this much base64 user data over POST.
 const MAX_USER_DATA: usize = 32 * 1024;
@@ -52,8 +53,7 @@ pub fn absorb(s: &mut MachineState, vm: &VirtualMachine) {
             data(s).host_key = Some(k.to_string());
         }
         s.id = Some(vm.id.clone());
-        record(
-            s,
+        s.record(
             ResourceKind::VirtualMachine,
             &vm.id,
             format!("VM {}", vm.name.as_deref().unwrap_or("")),
@@ -151,12 +151,7 @@ pub async fn up(
         if st.id.as_deref() != Some(v.id.as_str()) {
             st.id = Some(v.id.clone());
         }
-        record(
-            &mut st,
-            ResourceKind::VirtualMachine,
-            &v.id,
-            format!("VM {vm_name}"),
-        );
+        st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
         if let Some(k) = v.tag("box:hostkey") {
             data(&mut st).host_key.get_or_insert_with(|| k.to_string());
         }
@@ -232,8 +227,7 @@ pub async fn up(
 
 fn forget_vm(st: &mut MachineState) {
     if let Some(id) = st.id.take() {
-        st.resources
-            .retain(|r| !(r.kind == ResourceKind::VirtualMachine && r.id == id));
+        st.forget(ResourceKind::VirtualMachine, &id);
     }
     // Rules made for the old VM stay recorded, so destroy still removes them.
     st.ssh = None;
@@ -358,12 +352,7 @@ async fn deploy(
                 // The lost answer may have started a deploy: adopt it.
                 if let Ok(Some(v)) = by_name(api, vm_name).await {
                     st.id = Some(v.id.clone());
-                    record(
-                        st,
-                        ResourceKind::VirtualMachine,
-                        &v.id,
-                        format!("VM {vm_name}"),
-                    );
+                    st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
                     p.save(st)?;
                     return Ok(v);
                 }
@@ -383,12 +372,7 @@ async fn deploy(
     if let Some(j) = &job {
         if let Some(id) = &j.id {
             st.id = Some(id.clone());
-            record(
-                st,
-                ResourceKind::VirtualMachine,
-                id,
-                format!("VM {vm_name}"),
-            );
+            st.record(ResourceKind::VirtualMachine, id, format!("VM {vm_name}"));
         }
         data(st).deploy_job = Some(j.jobid.clone());
         p.save(st)?;
@@ -399,12 +383,7 @@ async fn deploy(
     {
         Ok(v) => {
             st.id = Some(v.id.clone());
-            record(
-                st,
-                ResourceKind::VirtualMachine,
-                &v.id,
-                format!("VM {vm_name}"),
-            );
+            st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
             Ok(v)
         }
         Err(e @ Error::Job(_)) => Err(failed_deploy(p, st, e).await),
@@ -733,12 +712,7 @@ async fn machine_ip(
                 .await
                 .map_err(|e| convert(e, &format!("cannot acquire a public IP for `{name}`")))?;
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                record(
-                    st,
-                    ResourceKind::PublicIp,
-                    &id,
-                    format!("public IP of {name}"),
-                );
+                st.record(ResourceKind::PublicIp, &id, format!("public IP of {name}"));
                 p.save(st)?;
             }
             let ip: PublicIpAddress = api
@@ -749,8 +723,7 @@ async fn machine_ip(
             ip
         }
     };
-    record(
-        st,
+    st.record(
         ResourceKind::PublicIp,
         &ip.id,
         format!("public IP {} of {name}", ip.ipaddress),
@@ -771,8 +744,7 @@ async fn machine_ip(
         ip.isstaticnat = Some(true);
         ip.virtualmachineid = Some(vm.id.clone());
     }
-    record(
-        st,
+    st.record(
         ResourceKind::StaticNat,
         &ip.id,
         format!("static NAT {} -> {name}", ip.ipaddress),
@@ -878,96 +850,44 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
         if let Some(vm_name) = pending {
             if let Ok(Some(v)) = by_name(api, &vm_name).await {
                 st.id = Some(v.id.clone());
-                record(
-                    &mut st,
-                    ResourceKind::VirtualMachine,
-                    &v.id,
-                    format!("VM {vm_name}"),
-                );
+                st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
             }
         }
     }
-    let mut failures = Vec::new();
-    for kind in [
-        ResourceKind::FirewallRule,
-        ResourceKind::PortForwardingRule,
-        ResourceKind::StaticNat,
-        ResourceKind::VirtualMachine,
-        ResourceKind::PublicIp,
-    ] {
-        let mine: Vec<_> = st
-            .resources
-            .iter()
-            .filter(|r| r.kind == kind)
-            .cloned()
-            .collect();
-        for r in mine {
-            let result = match kind {
-                ResourceKind::FirewallRule => {
-                    with_retries(|| async {
-                        api.client
-                            .delete_firewall_rule(&Params::new().set("id", &r.id))
-                            .await
-                            .map(|_| ())
-                    })
-                    .await
-                }
-                ResourceKind::PortForwardingRule => {
-                    with_retries(|| async {
-                        api.client
-                            .delete_port_forwarding_rule(&Params::new().set("id", &r.id))
-                            .await
-                            .map(|_| ())
-                    })
-                    .await
-                }
-                ResourceKind::StaticNat => {
-                    with_retries(|| async {
-                        api.client
-                            .disable_static_nat(&Params::new().set("ipaddressid", &r.id))
-                            .await
-                            .map(|_| ())
-                    })
-                    .await
-                }
+    let name = name.as_str();
+    let failures = ledger::destroy(
+        &mut st,
+        |r| async move {
+            match r.kind {
                 ResourceKind::VirtualMachine => {
                     match remove_vm(api, &r.id, expunge.unwrap_or(true)).await {
                         Err(e) if expunge.is_none() && refused(&e) => {
                             p.ctx.printer.warn(&format!(
-                            "{name}: this account may not expunge VMs; the destroyed VM keeps its name until the cloud expunges it"
-                        ));
+                                "{name}: this account may not expunge VMs; the destroyed VM keeps its name until the cloud expunges it"
+                            ));
                             remove_vm(api, &r.id, false).await
                         }
                         other => other,
                     }
                 }
-                _ => {
-                    with_retries(|| async {
-                        api.client
-                            .disassociate_ip_address(&Params::new().set("id", &r.id))
-                            .await
-                            .map(|_| ())
-                    })
-                    .await
-                }
-            };
-            match result {
-                Ok(()) => {}
-                Err(e)
-                    if not_found(&e)
-                        || (kind == ResourceKind::StaticNat && is_not_static_nat(&e)) => {}
-                Err(e) => {
-                    failures.push(format!("{} ({} {}): {e}", r.note, r.kind, r.id));
-                    continue;
-                }
+                ResourceKind::StaticNat => match ledger::remove(api, &r).await {
+                    Err(e) if is_not_static_nat(&e) => Ok(()),
+                    other => other,
+                },
+                _ => ledger::remove(api, &r).await,
             }
-            st.resources.retain(|x| !(x.kind == r.kind && x.id == r.id));
-            if kind == ResourceKind::VirtualMachine {
+        },
+        |st, r| {
+            if r.kind == ResourceKind::VirtualMachine {
                 st.id = None;
             }
-            p.save(&st)?;
-        }
-    }
+            p.save(st)
+        },
+    )
+    .await?;
+    let failures: Vec<String> = (failures.iter())
+        .map(|(r, e)| format!("{} ({} {}): {e}", r.note, r.kind, r.id))
+        .collect();
     if failures.is_empty() {
         Ok(())
     } else {
