@@ -18,42 +18,11 @@ mod version;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-
-use crate::provider::ProviderKind;
-
 pub use add::AddOptions;
 pub use checksum::Checksum;
+pub use guest::store::{BoxImage, BoxProvider, DEFAULT_CMDLINE};
 pub use recipe::Recipe;
 pub use store::{BoxLock, Store};
-
-/// The kernel command line of a box that carries its own kernel, when its
-/// metadata does not say otherwise.
-pub const DEFAULT_CMDLINE: &str = "root=/dev/vda rw console=ttyS0";
-
-/// One box in the store, with absolute paths, ready for a provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BoxImage {
-    pub name: String,
-    pub version: String,
-    /// Every box in the store is for the local provider today.
-    pub provider: ProviderKind,
-    /// The qcow2 disk; machines use it as the backing file of their overlay.
-    pub disk: PathBuf,
-    /// For QEMU's direct kernel boot; `None` means boot the disk's own loader.
-    pub kernel: Option<PathBuf>,
-    pub initrd: Option<PathBuf>,
-    /// e.g. `root=/dev/vda rw console=ttyS0`.
-    pub cmdline: Option<String>,
-    /// The CloudStack template this box corresponds to, e.g. `Debian 12`.
-    pub cloudstack_template: Option<String>,
-    /// Hex sha256 of `disk`.
-    pub sha256: String,
-    /// Where the box came from (a path, a URL, `recipe:NAME`).
-    pub source: String,
-    /// Seconds since the Unix epoch when it was added.
-    pub added: u64,
-}
 
 /// A box by name and version, e.g. one a machine uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +45,9 @@ pub enum BoxError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the box metadata {path} is corrupt: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-    #[error("`{name}` is not a valid box name (letters, digits, `.`, `_` and `-`)")]
-    BadName { name: String },
-    #[error("`{version}` is not a valid box version (letters, digits, `.`, `_` and `-`)")]
-    BadVersion { version: String },
+    /// Reading the store: a bad name, an unreadable or corrupt `box.json`.
+    #[error(transparent)]
+    Store(#[from] guest::store::StoreError),
     #[error("box `{name}` is not in the store and no recipe knows it")]
     Unknown { name: String },
     #[error("box `{name}` is not in the store")]
@@ -157,33 +123,12 @@ pub fn with_hint(e: BoxError) -> anyhow::Error {
     }
 }
 
-/// Names and versions become folder names: keep them to a safe alphabet.
-fn valid_component(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && !s.starts_with('.')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 pub(crate) fn check_name(name: &str) -> Result<(), BoxError> {
-    if valid_component(name) {
-        Ok(())
-    } else {
-        Err(BoxError::BadName {
-            name: name.to_string(),
-        })
-    }
+    Ok(guest::store::check_name(name)?)
 }
 
 pub(crate) fn check_version(version: &str) -> Result<(), BoxError> {
-    if valid_component(version) {
-        Ok(())
-    } else {
-        Err(BoxError::BadVersion {
-            version: version.to_string(),
-        })
-    }
+    Ok(guest::store::check_version(version)?)
 }
 
 /// A program on `PATH` (or in the sbin folders, where `mkfs.ext4` lives).

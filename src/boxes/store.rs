@@ -1,5 +1,5 @@
 //! The on-disk store: `<root>/<name>/<version>/local/` holds `box.json` and
-//! the box's files. New boxes are assembled in `<root>/.tmp/` and renamed
+//! the box's files; the guest crate's `store` reads them. New boxes are assembled in `<root>/.tmp/` and renamed
 //! into place, and a lock file per name serialises changes, so parallel
 //! `box` processes (and tests) never see half a box.
 //!
@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use guest::store::{BoxProvider, Meta, META_FILE, META_SCHEMA};
 use sha2::{Digest, Sha256};
 
 use super::checksum::{hash_file, hex, Algorithm};
@@ -19,16 +19,14 @@ use super::{check_name, check_version, version, BoxError, BoxImage, BoxRef};
 use crate::config::Paths;
 use crate::fsutil::write_atomic;
 use crate::output::Printer;
-use crate::provider::ProviderKind;
 
-const META_FILE: &str = "box.json";
-const META_SCHEMA: u32 = 1;
 /// Staging folders older than this belong to a dead process.
 const STALE_SECS: u64 = 24 * 3600;
 
-/// The local box store.
+/// The local box store: the guest crate's reader, and the writing here.
 #[derive(Debug, Clone)]
 pub struct Store {
+    reader: guest::store::Store,
     root: PathBuf,
 }
 
@@ -66,28 +64,6 @@ pub(crate) struct NewBox {
     pub sha256: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    schema: u32,
-    name: String,
-    version: String,
-    provider: ProviderKind,
-    disk: String,
-    #[serde(default)]
-    kernel: Option<String>,
-    #[serde(default)]
-    initrd: Option<String>,
-    #[serde(default)]
-    cmdline: Option<String>,
-    #[serde(default)]
-    cloudstack_template: Option<String>,
-    sha256: String,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    added: u64,
-}
-
 fn write_err(path: &Path) -> impl FnOnce(io::Error) -> BoxError + '_ {
     move |source| BoxError::Write {
         path: path.to_path_buf(),
@@ -117,7 +93,10 @@ impl Store {
         for dir in [root.join(".tmp"), root.join(".locks")] {
             fs::create_dir_all(&dir).map_err(write_err(&dir))?;
         }
-        Ok(Store { root })
+        Ok(Store {
+            reader: guest::store::Store::at(root.clone()),
+            root,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -125,10 +104,7 @@ impl Store {
     }
 
     fn entry_dir(&self, name: &str, version: &str) -> PathBuf {
-        self.root
-            .join(name)
-            .join(version)
-            .join(ProviderKind::Local.as_str())
+        self.reader.entry_dir(name, version)
     }
 
     /// Where resumable downloads are kept between runs.
@@ -152,109 +128,30 @@ impl Store {
 
     /// The newest version of `name`, if any.
     pub fn find(&self, name: &str) -> Result<Option<BoxImage>, BoxError> {
-        check_name(name)?;
-        Ok(self.versions(name)?.pop())
+        Ok(self.reader.find(name)?)
     }
 
     /// One version of `name`, if present.
     pub fn find_version(&self, name: &str, version: &str) -> Result<Option<BoxImage>, BoxError> {
-        check_name(name)?;
-        check_version(version)?;
-        let dir = self.entry_dir(name, version);
-        if dir.join(META_FILE).is_file() {
-            self.load(&dir).map(Some)
-        } else {
-            Ok(None)
-        }
+        Ok(self.reader.find_version(name, version)?)
     }
 
     /// Every box, by name, oldest version first.
     pub fn list(&self) -> Result<Vec<BoxImage>, BoxError> {
-        let mut out = Vec::new();
-        for name in self.subdirs(&self.root)? {
-            if check_name(&name).is_ok() {
-                out.extend(self.versions(&name)?);
-            }
-        }
-        Ok(out)
+        Ok(self.reader.list()?)
     }
 
     /// The versions of one box, oldest first.
     fn versions(&self, name: &str) -> Result<Vec<BoxImage>, BoxError> {
-        let mut out = Vec::new();
-        let name_dir = self.root.join(name);
-        if !name_dir.is_dir() {
-            return Ok(out);
-        }
-        for v in self.subdirs(&name_dir)? {
-            let dir = self.entry_dir(name, &v);
-            if dir.join(META_FILE).is_file() {
-                out.push(self.load(&dir)?);
-            }
-        }
-        out.sort_by(|a, b| version::compare(&a.version, &b.version).then(a.added.cmp(&b.added)));
-        Ok(out)
+        Ok(self.reader.versions(name)?)
     }
 
     fn subdirs(&self, dir: &Path) -> Result<Vec<String>, BoxError> {
-        let mut names = Vec::new();
-        let entries = match fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(names),
-            Err(source) => {
-                return Err(BoxError::Read {
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(read_err(dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && entry.path().is_dir() {
-                names.push(name);
-            }
-        }
-        names.sort();
-        Ok(names)
+        Ok(self.reader.subdirs(dir)?)
     }
 
     fn load(&self, dir: &Path) -> Result<BoxImage, BoxError> {
-        let path = dir.join(META_FILE);
-        let bytes = fs::read(&path).map_err(read_err(&path))?;
-        let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| BoxError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        if meta.schema > META_SCHEMA {
-            return Err(BoxError::Corrupt {
-                path,
-                reason: format!("schema {} is newer than this box understands", meta.schema),
-            });
-        }
-        // Only plain file names: a crafted box.json must not point outside its folder.
-        let file = |f: &str| -> Result<PathBuf, BoxError> {
-            if f.is_empty() || f.contains('/') || f.starts_with('.') {
-                return Err(BoxError::Corrupt {
-                    path: path.clone(),
-                    reason: format!("`{f}` is not a file name"),
-                });
-            }
-            Ok(dir.join(f))
-        };
-        Ok(BoxImage {
-            disk: file(&meta.disk)?,
-            kernel: meta.kernel.as_deref().map(file).transpose()?,
-            initrd: meta.initrd.as_deref().map(file).transpose()?,
-            name: meta.name,
-            version: meta.version,
-            provider: meta.provider,
-            cmdline: meta.cmdline,
-            cloudstack_template: meta.cloudstack_template,
-            sha256: meta.sha256,
-            source: meta.source,
-            added: meta.added,
-        })
+        Ok(self.reader.load(dir)?)
     }
 
     /// A version from the clock that `name` does not have yet; call it
@@ -339,7 +236,7 @@ impl Store {
             schema: META_SCHEMA,
             name: new.name.clone(),
             version: new.version.clone(),
-            provider: ProviderKind::Local,
+            provider: BoxProvider::Local,
             disk: new.disk,
             kernel: new.kernel,
             initrd: new.initrd,

@@ -1,7 +1,6 @@
-//! Box versions: made from the clock when a source has none, and compared
-//! the way people read them (`12.10` after `12.9`).
+//! Box versions made from the clock when a source has none (the guest
+//! crate's store compares them).
 
-use std::cmp::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch.
@@ -40,23 +39,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Compares dot- or dash-separated versions part by part, numerically where
-/// both parts are numbers.
-pub fn compare(a: &str, b: &str) -> Ordering {
-    let split = |s: &str| -> Vec<String> { s.split(['.', '-', '_']).map(str::to_string).collect() };
-    let (pa, pb) = (split(a), split(b));
-    for (x, y) in pa.iter().zip(pb.iter()) {
-        let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-            (Ok(nx), Ok(ny)) => nx.cmp(&ny),
-            _ => x.cmp(y),
-        };
-        if ord != Ordering::Equal {
-            return ord;
-        }
-    }
-    pa.len().cmp(&pb.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,16 +48,5 @@ mod tests {
         assert_eq!(from_clock(0), "19700101.000000");
         assert_eq!(from_clock(1_764_093_600), "20251125.180000");
         assert_eq!(from_clock(951_782_400), "20000229.000000");
-    }
-
-    #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(compare("12.10", "12.9"), Ordering::Greater);
-        assert_eq!(compare("1.0", "1.0.1"), Ordering::Less);
-        assert_eq!(
-            compare("20250101.000000", "20241231.235959"),
-            Ordering::Greater
-        );
-        assert_eq!(compare("0", "0"), Ordering::Equal);
     }
 }

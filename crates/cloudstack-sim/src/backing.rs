@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use boxcli::boxes::Store;
 use guest::cloudinit::{self, DhcpNic, Seed};
 use guest::qmp::Qmp;
+use guest::store::{Store, DEFAULT_CMDLINE};
 use guest::{accel, disk, qemu};
 use serde_json::json;
 
@@ -105,8 +105,6 @@ impl std::fmt::Debug for QemuBacking {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackingError {
-    #[error("cannot open the box store at {0}")]
-    Store(PathBuf, #[source] boxcli::boxes::BoxError),
     #[error("cannot create the machine folder")]
     Folder(#[source] std::io::Error),
     #[error(transparent)]
@@ -117,8 +115,7 @@ impl QemuBacking {
     /// Machines live under `state/machines` with `--state`, else in a
     /// temporary folder removed at exit.
     pub fn new(boxes_dir: &Path, state_dir: Option<&Path>) -> Result<Self, BackingError> {
-        let store = Store::at(boxes_dir.to_path_buf())
-            .map_err(|e| BackingError::Store(boxes_dir.to_path_buf(), e))?;
+        let store = Store::at(boxes_dir.to_path_buf());
         let (dir, temp) = match state_dir {
             Some(s) => (s.join("machines"), None),
             None => {
@@ -213,12 +210,10 @@ impl QemuBacking {
             seed: seed_path,
             kernel: image.kernel.clone(),
             initrd: image.initrd.clone(),
-            cmdline: image.cmdline.clone().or_else(|| {
-                image
-                    .kernel
-                    .as_ref()
-                    .map(|_| boxcli::boxes::DEFAULT_CMDLINE.into())
-            }),
+            cmdline: image
+                .cmdline
+                .clone()
+                .or_else(|| image.kernel.as_ref().map(|_| DEFAULT_CMDLINE.into())),
             nat_mac: boot.mac.clone(),
             forwards: vec![],
             restrict: true,
