@@ -80,6 +80,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the manual pages (box.1 and one per command), or print box.1.
     Man(ManArgs),
+    /// Print the Boxfile's JSON Schema, for editors (see docs/boxfile.md).
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 mod checks;
 mod diagnostic;
 mod host_path;
+mod json_schema;
 mod model;
 mod node;
 mod reader;
@@ -15,6 +16,7 @@ mod schema;
 mod starter;
 
 pub use diagnostic::Diagnostic;
+pub use json_schema::{json_schema, json_schema_text};
 pub use model::*;
 pub use resolve::{check_host_name, default_project_name, HOST_NAME_HELP};
 pub use starter::starter;

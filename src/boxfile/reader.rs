@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use super::diagnostic::{shown, Diagnostic, Sources};
 use super::node::{Entry, FileId, Kind, Node};
+use super::schema;
 use crate::suggest::{did_you_mean, is_transposition, MAX_CANDIDATES};
 
 /// Problems kept at most; past this they are only counted. Nobody reads
@@ -119,7 +120,12 @@ impl<'a> Reader<'a> {
     /// `node` as a table whose keys are all in `known`; unknown keys are
     /// reported (all of them) with a suggestion. `what` names the table in
     /// messages, e.g. `[defaults]`.
-    pub fn table<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Option<&'n [Entry]> {
+    pub fn table<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &schema::Table,
+    ) -> Option<&'n [Entry]> {
         let Some(entries) = node.entries() else {
             self.error(
                 &node.loc(),
@@ -129,10 +135,11 @@ impl<'a> Reader<'a> {
             return None;
         };
         for e in entries {
-            if !known.contains(&e.key.as_str()) {
-                let help = match self.suggest(&e.key, known) {
+            if known.key(&e.key).is_none() {
+                let names = known.names();
+                let help = match self.suggest(&e.key, &names) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("{what} accepts: {}", known.join(", ")),
+                    None => format!("{what} accepts: {}", names.join(", ")),
                 };
                 self.error(
                     &e.key_loc(),

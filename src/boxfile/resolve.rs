@@ -48,14 +48,14 @@ pub(crate) fn project(
     root: &Path,
 ) -> (Project, Vec<MachineSpans>) {
     let entries = r
-        .table(root_node, "the Boxfile", schema::TOP)
+        .table(root_node, "the Boxfile", &schema::TOP)
         .unwrap_or(&[]);
     let get = |k: &str| entries.iter().find(|e| e.key == k);
 
     let mut name = default_project_name(root);
     let mut project_provider = None;
     if let Some(e) = get("project") {
-        if let Some(t) = r.table(&e.value, "[project]", schema::PROJECT) {
+        if let Some(t) = r.table(&e.value, "[project]", &schema::PROJECT) {
             for e in t {
                 match e.key.as_str() {
                     "name" => {
@@ -79,7 +79,7 @@ pub(crate) fn project(
 
     let mut defaults = Defaults::default();
     if let Some(e) = get("defaults") {
-        if let Some(t) = r.table(&e.value, "[defaults]", schema::DEFAULTS) {
+        if let Some(t) = r.table(&e.value, "[defaults]", &schema::DEFAULTS) {
             for e in t {
                 match e.key.as_str() {
                     "box" => defaults.box_name = box_name(r, e),
@@ -98,7 +98,7 @@ pub(crate) fn project(
 
     let mut local = LocalSettings::default();
     if let Some(e) = get("local") {
-        if let Some(t) = r.table(&e.value, "[local]", schema::LOCAL) {
+        if let Some(t) = r.table(&e.value, "[local]", &schema::LOCAL) {
             for e in t {
                 if e.key == "isolated" {
                     local.isolated = r.bool(e).unwrap_or(false);
@@ -213,7 +213,7 @@ fn machine(
         disk_size: d.disk_size,
         cloudstack: project_cs.clone(),
     };
-    let Some(entries) = r.table(node, "[[machine]]", schema::MACHINE) else {
+    let Some(entries) = r.table(node, "[[machine]]", &schema::MACHINE) else {
         return (m, spans);
     };
     let mut provision_entry = None;
@@ -293,7 +293,7 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
     // Name locations, to point at the second of two equal names.
     let mut seen: HashMap<String, Loc> = HashMap::new();
     for (i, node) in r.tables(e).into_iter().enumerate() {
-        let Some(entries) = r.table(node, "[[machine.provision]]", schema::PROVISION) else {
+        let Some(entries) = r.table(node, "[[machine.provision]]", &schema::PROVISION) else {
             continue;
         };
         let get = |k: &str| entries.iter().find(|e| e.key == k);
@@ -325,11 +325,13 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
         };
         let kind_name = kind_entry.map_or("", |k| k.key.as_str());
         for e in entries {
-            let belongs = match e.key.as_str() {
-                "args" | "env" => Some("script"),
-                "destination" => Some("file"),
-                _ => None,
-            };
+            // `args` needs `script`: it belongs to a `script` provisioner.
+            let belongs = schema::PROVISION.key(&e.key).and_then(|k| {
+                k.needs
+                    .iter()
+                    .copied()
+                    .find(|n| schema::PROVISION_KINDS.contains(n))
+            });
             if let Some(owner) = belongs {
                 if kind_entry.is_some() && kind_name != owner {
                     r.error(
@@ -459,7 +461,7 @@ fn provisioner_kind(
 }
 
 fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
-    let entries = r.table(node, "a port", schema::PORT)?;
+    let entries = r.table(node, "a port", &schema::PORT)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let field = |r: &mut Reader, key: &str| -> Option<u16> {
         match get(key) {
@@ -488,7 +490,7 @@ fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
 }
 
 fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
-    let entries = r.table(node, "a sync folder", schema::SYNC)?;
+    let entries = r.table(node, "a sync folder", &schema::SYNC)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let from = match get("from") {
         Some(e) => existing_path(r, e, root, false, "sync"),
@@ -531,7 +533,7 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
 /// `[cloudstack]` or a machine's `cloudstack` table.
 fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
     let mut cs = CloudStackSettings::default();
-    let Some(entries) = r.table(node, what, schema::CLOUDSTACK) else {
+    let Some(entries) = r.table(node, what, &schema::CLOUDSTACK) else {
         return cs;
     };
     let strings = |r: &mut Reader, e: &Entry| -> Vec<String> {

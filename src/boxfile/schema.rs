@@ -1,79 +1,117 @@
-//! The Boxfile's vocabulary: which keys each table accepts and which values
-//! each enumerated key takes. Kept in one place so unknown-key reports,
-//! did-you-mean suggestions and `docs/boxfile.md` agree.
+//! The Boxfile's vocabulary: every table, the keys it accepts, each key's
+//! type, the values an enumerated key takes and a line of documentation.
+//! Validation reads it for unknown-key reports and did-you-mean
+//! suggestions, and `json_schema` turns it into the JSON Schema that editors
+//! use (`docs/boxfile.schema.json`), so the two cannot drift apart. The
+//! reference for people is `docs/boxfile.md`.
+//!
+//! What a JSON Schema cannot say (a path exists, machine names are unique,
+//! no dependency cycle) is checked by `box validate` alone.
 
-pub(crate) const TOP: &[&str] = &["project", "defaults", "local", "cloudstack", "machine"];
+/// A table of the Boxfile and the keys it accepts; any other key is an error.
+pub(crate) struct Table {
+    pub keys: &'static [Key],
+    /// Exactly one of these keys must be set (what a provisioner does).
+    pub one_of: &'static [&'static str],
+}
 
-pub(crate) const PROJECT: &[&str] = &["name", "provider"];
+impl Table {
+    pub fn key(&self, name: &str) -> Option<&'static Key> {
+        self.keys.iter().find(|k| k.name == name)
+    }
 
-pub(crate) const DEFAULTS: &[&str] = &[
-    "box",
-    "cpus",
-    "memory",
-    "user",
-    "accel",
-    "disk_size",
-    "provider",
-];
+    pub fn names(&self) -> Vec<&'static str> {
+        self.keys.iter().map(|k| k.name).collect()
+    }
+}
 
-pub(crate) const LOCAL: &[&str] = &["isolated"];
+pub(crate) struct Key {
+    pub name: &'static str,
+    pub ty: Type,
+    /// One or two sentences for an editor's hover; Markdown.
+    pub doc: &'static str,
+    /// A table without this key is an error.
+    pub required: bool,
+    /// Keys that must be set beside this one (`args` needs `script`).
+    pub needs: &'static [&'static str],
+    /// A value `box validate` accepts, as JSON text: the schema shows it as
+    /// an example and the schema tests try it. Booleans, choices and tables
+    /// need none.
+    pub example: Option<&'static str>,
+}
 
-pub(crate) const CLOUDSTACK: &[&str] = &[
-    "profile",
-    "zone",
-    "template",
-    "service_offering",
-    "disk_offering",
-    "data_disk_size",
-    "root_disk_size",
-    "network",
-    "security_groups",
-    "affinity_groups",
-    "public_ip",
-    "static_nat",
-    "private",
-    "allow_from",
-    "expunge",
-    "name_pattern",
-    "details",
-];
+/// What a key's value must be.
+pub(crate) enum Type {
+    Str,
+    /// A string that must match a rule box checks; the rule written as an
+    /// ECMA-262 regular expression, for editors. Validation checks the rule
+    /// in Rust (with a message saying what is wrong); the schema tests hold
+    /// the two to the same verdicts.
+    Pattern(&'static str),
+    Bool,
+    /// An integer in `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Choice(&'static [&'static str]),
+    /// An array of strings.
+    Strings,
+    /// A table of strings (integers and booleans are taken as their text);
+    /// when `names` is set, every key must match that pattern.
+    Map {
+        names: Option<&'static str>,
+    },
+    Table(&'static Table),
+    /// An array of tables: `[[x]]` or `x = [{ ... }]`.
+    Tables(&'static Table),
+}
 
-pub(crate) const MACHINE: &[&str] = &[
-    "name",
-    "primary",
-    "provider",
-    "box",
-    "cpus",
-    "memory",
-    "user",
-    "accel",
-    "disk_size",
-    "depends_on",
-    "ports",
-    "sync",
-    "user_data",
-    "cloudstack",
-    "provision",
-];
+/// A key with no example, not required, needing nothing.
+const fn key(name: &'static str, ty: Type, doc: &'static str) -> Key {
+    Key {
+        name,
+        ty,
+        doc,
+        required: false,
+        needs: &[],
+        example: None,
+    }
+}
 
-pub(crate) const PORT: &[&str] = &["guest", "host", "protocol"];
+impl Key {
+    const fn example(mut self, json: &'static str) -> Key {
+        self.example = Some(json);
+        self
+    }
 
-pub(crate) const SYNC: &[&str] = &["from", "to", "exclude", "owner", "skip_unreadable"];
+    const fn required(mut self) -> Key {
+        self.required = true;
+        self
+    }
 
-pub(crate) const PROVISION: &[&str] = &[
-    "name",
-    "shell",
-    "script",
-    "args",
-    "env",
-    "file",
-    "destination",
-    "privileged",
-    "run",
-];
+    const fn needs(mut self, keys: &'static [&'static str]) -> Key {
+        self.needs = keys;
+        self
+    }
+}
 
-/// The keys that say what a provisioner does; exactly one is required.
-pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file"];
+const U32: i64 = u32::MAX as i64;
+const POSITIVE: Type = Type::Int { min: 1, max: U32 };
+const PORT_NUMBER: Type = Type::Int { min: 1, max: 65535 };
+
+/// `check_host_name`: a lowercase RFC 1123 label.
+const HOST_NAME: Type = Type::Pattern("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
+/// `is_user_name`: as `useradd` takes it.
+const USER_NAME: Type = Type::Pattern("^[a-z_][a-z0-9_-]{0,31}$");
+/// `user` or `user:group`, as `chown` takes it.
+const OWNER: Type = Type::Pattern("^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$");
+const GUEST_PATH: Type = Type::Pattern("^/");
+/// `{project}`, `{machine}` and `{env}` only, and `{machine}` at least once
+/// (the part before the first `{machine}` holds only the others).
+const NAME_PATTERN: Type = Type::Pattern(
+    "^[^{]*(\\{(project|env)\\}[^{]*)*\\{machine\\}[^{]*(\\{(project|machine|env)\\}[^{]*)*$",
+);
 
 pub(crate) const PROVIDERS: &[&str] = &["local", "cloudstack"];
 pub(crate) const RUN: &[&str] = &["once", "always", "never"];
@@ -82,3 +120,331 @@ pub(crate) const PROTOCOLS: &[&str] = &["tcp", "udp"];
 
 /// Placeholders `name_pattern` may use.
 pub(crate) const NAME_PATTERN_VARS: &[&str] = &["project", "machine", "env"];
+
+/// The keys that say what a provisioner does; exactly one is required.
+pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file"];
+
+// Keys `[defaults]` and `[[machine]]` share.
+const PROVIDER: Key = key(
+    "provider",
+    Type::Choice(PROVIDERS),
+    "Where machines run: `local` (QEMU on this host) or `cloudstack`. A machine's value wins over `[defaults]`, which wins over `[project]`; default `local`.",
+);
+const BOX: Key = key(
+    "box",
+    Type::Pattern("\\S"),
+    "The box (image) to start from, from `box box list`; default `debian-12`.",
+)
+.example("\"debian-12\"");
+const CPUS: Key = key("cpus", POSITIVE, "Virtual CPUs; default 1.").example("2");
+const MEMORY: Key = key("memory", POSITIVE, "Memory in MiB; default 1024.").example("2048");
+const USER: Key = key(
+    "user",
+    USER_NAME,
+    "The login user box creates in the guest; default `box`.",
+)
+.example("\"box\"");
+const ACCEL_KEY: Key = key(
+    "accel",
+    Type::Choice(ACCEL),
+    "Local provider: the QEMU accelerator. `auto` (the default) uses KVM or HVF when they work, TCG otherwise.",
+);
+const DISK_SIZE: Key = key(
+    "disk_size",
+    POSITIVE,
+    "Local provider: the root disk size in GiB, grown on first boot; default the image's.",
+)
+.example("20");
+
+pub(crate) const PROJECT: Table = Table {
+    keys: &[
+        key(
+            "name",
+            HOST_NAME,
+            "The project's name, used in machine names on CloudStack; default the folder name. Lowercase letters, digits and `-`.",
+        )
+        .example("\"shop\""),
+        PROVIDER,
+    ],
+    one_of: &[],
+};
+
+pub(crate) const DEFAULTS: Table = Table {
+    keys: &[BOX, CPUS, MEMORY, USER, ACCEL_KEY, DISK_SIZE, PROVIDER],
+    one_of: &[],
+};
+
+pub(crate) const LOCAL: Table = Table {
+    keys: &[key(
+        "isolated",
+        Type::Bool,
+        "Guests reach nothing outside the host (QEMU `restrict=on`); forwarded ports and folder sync still work. Default `false`.",
+    )],
+    one_of: &[],
+};
+
+pub(crate) const CLOUDSTACK: Table = Table {
+    keys: &[
+        key(
+            "profile",
+            Type::Str,
+            "The credentials profile; `BOX_PROFILE` overrides it; default `default`. Credentials never live in a Boxfile.",
+        )
+        .example("\"default\""),
+        key("zone", Type::Str, "Zone name or id.").example("\"zone1\""),
+        key("template", Type::Str, "Template name or id.").example("\"Debian 12\""),
+        key(
+            "service_offering",
+            Type::Str,
+            "Service offering (CPU and memory) name or id.",
+        )
+        .example("\"Small Instance\""),
+        key(
+            "disk_offering",
+            Type::Str,
+            "Disk offering for a data disk, name or id.",
+        )
+        .example("\"Custom\""),
+        key(
+            "data_disk_size",
+            POSITIVE,
+            "Data disk size in GiB (with a custom-size disk offering).",
+        )
+        .example("50"),
+        key("root_disk_size", POSITIVE, "Root disk size in GiB.").example("20"),
+        key("network", Type::Str, "Network name or id.").example("\"dev-net\""),
+        key(
+            "security_groups",
+            Type::Strings,
+            "Security groups (zones with security groups).",
+        )
+        .example("[\"default\"]"),
+        key("affinity_groups", Type::Strings, "Affinity groups.").example("[\"spread\"]"),
+        key(
+            "public_ip",
+            Type::Str,
+            "How the machine is reached from outside: `auto` (acquire an address), `source-nat` (the network's source-NAT address) or an IP address.",
+        )
+        .example("\"auto\""),
+        key(
+            "static_nat",
+            Type::Bool,
+            "Use static NAT on the public address instead of port forwarding.",
+        ),
+        key(
+            "private",
+            Type::Bool,
+            "Reach the machine's own NIC address directly (e.g. over a VPN).",
+        ),
+        key(
+            "allow_from",
+            Type::Strings,
+            "CIDRs that may reach SSH and the forwarded ports, each with a prefix length. Unset means everyone, with a warning.",
+        )
+        .example("[\"203.0.113.7/32\"]"),
+        key(
+            "expunge",
+            Type::Bool,
+            "Expunge machines on destroy instead of leaving them recoverable.",
+        ),
+        key(
+            "name_pattern",
+            NAME_PATTERN,
+            "The VM name: `{project}`, `{machine}` and `{env}` (a per-user, per-checkout id) are replaced. Must contain `{machine}`.",
+        )
+        .example("\"{project}-{machine}-{env}\""),
+        key(
+            "details",
+            Type::Map { names: None },
+            "Extra `details` passed when deploying.",
+        )
+        .example("{\"rootDiskController\": \"scsi\"}"),
+    ],
+    one_of: &[],
+};
+
+pub(crate) const PORT: Table = Table {
+    keys: &[
+        key("guest", PORT_NUMBER, "The port in the guest.")
+            .required()
+            .example("80"),
+        key(
+            "host",
+            PORT_NUMBER,
+            "The port on the host (127.0.0.1 on the local provider); forwarded once per protocol.",
+        )
+        .required()
+        .example("8080"),
+        key(
+            "protocol",
+            Type::Choice(PROTOCOLS),
+            "`tcp` (the default) or `udp`.",
+        ),
+    ],
+    one_of: &[],
+};
+
+pub(crate) const SYNC: Table = Table {
+    keys: &[
+        key(
+            "from",
+            Type::Str,
+            "A host folder, relative to the Boxfile's folder. It must exist and, in the Boxfile (not `Boxfile.local`), lead inside the project folder.",
+        )
+        .required()
+        .example("\".\""),
+        key("to", GUEST_PATH, "The absolute guest path.")
+            .required()
+            .example("\"/srv/app\""),
+        key(
+            "exclude",
+            Type::Strings,
+            "gitignore-style patterns left out (the folder's `.gitignore` files apply too).",
+        )
+        .example("[\"target/\"]"),
+        key(
+            "owner",
+            OWNER,
+            "The guest owner, `user` or `user:group`; default the login user.",
+        )
+        .example("\"box:box\""),
+        key(
+            "skip_unreadable",
+            Type::Bool,
+            "Leave out paths box cannot read or send instead of failing the sync; default `false`.",
+        ),
+    ],
+    one_of: &[],
+};
+
+pub(crate) const PROVISION: Table = Table {
+    keys: &[
+        key(
+            "name",
+            Type::Pattern("^[A-Za-z0-9._-]+$"),
+            "Unique within the machine; `box provision --with NAME` runs only it. Default `<kind>-<n>`, e.g. `shell-1`.",
+        )
+        .example("\"motd\""),
+        key("shell", Type::Str, "A shell script run in the guest.").example("\"echo hello\""),
+        key(
+            "script",
+            Type::Str,
+            "A script file on the host (relative to the Boxfile's folder, inside the project), copied into the guest and run.",
+        )
+        .example("\"setup.sh\""),
+        key("args", Type::Strings, "`script` only: its arguments.")
+            .needs(&["script"])
+            .example("[\"--verbose\"]"),
+        key(
+            "env",
+            Type::Map {
+                names: Some("^[A-Za-z_][A-Za-z0-9_]*$"),
+            },
+            "`script` only: environment variables; each name is a shell variable name.",
+        )
+        .needs(&["script"])
+        .example("{\"APP_ENV\": \"dev\"}"),
+        key(
+            "file",
+            Type::Str,
+            "A file or folder on the host (relative to the Boxfile's folder, inside the project) copied into the guest at `destination`.",
+        )
+        .needs(&["destination"])
+        .example("\"motd.txt\""),
+        key("destination", GUEST_PATH, "`file` only: the absolute guest path.")
+            .needs(&["file"])
+            .example("\"/etc/motd\""),
+        key(
+            "privileged",
+            Type::Bool,
+            "Run as root (through sudo); default `true`.",
+        ),
+        key(
+            "run",
+            Type::Choice(RUN),
+            "`once` (the default): the first time the machine is provisioned; `always`: every time provisioners run; `never`: only when named with `box provision --with`.",
+        ),
+    ],
+    one_of: PROVISION_KINDS,
+};
+
+pub(crate) const MACHINE: Table = Table {
+    keys: &[
+        key(
+            "name",
+            HOST_NAME,
+            "Unique; it becomes the guest's host name: lowercase letters, digits and `-`, not starting or ending with `-`, at most 63 characters.",
+        )
+        .required()
+        .example("\"web\""),
+        key(
+            "primary",
+            Type::Bool,
+            "The machine `box ssh` opens when none is named (default: the first machine). At most one.",
+        ),
+        PROVIDER,
+        BOX,
+        CPUS,
+        MEMORY,
+        USER,
+        ACCEL_KEY,
+        DISK_SIZE,
+        key(
+            "depends_on",
+            Type::Strings,
+            "Machines to bring up first. Unknown names and cycles are errors.",
+        )
+        .example("[\"db\"]"),
+        key("ports", Type::Tables(&PORT), "Forwarded ports."),
+        key(
+            "sync",
+            Type::Tables(&SYNC),
+            "Folders copied into the guest on `up`, `reload` and `sync`.",
+        ),
+        key(
+            "user_data",
+            Type::Pattern("^\\s*#cloud-config"),
+            "Extra cloud-init user data merged with box's own: a `#cloud-config` document.",
+        )
+        .example("\"#cloud-config\\npackages: [htop]\\n\""),
+        key(
+            "cloudstack",
+            Type::Table(&CLOUDSTACK),
+            "This machine's `[cloudstack]` keys, merged over the project's.",
+        ),
+        key(
+            "provision",
+            Type::Tables(&PROVISION),
+            "Provisioners, run in order; each has one of `shell`, `script` or `file`.",
+        ),
+    ],
+    one_of: &[],
+};
+
+/// The whole file.
+pub(crate) const TOP: Table = Table {
+    keys: &[
+        key("project", Type::Table(&PROJECT), "The project."),
+        key(
+            "defaults",
+            Type::Table(&DEFAULTS),
+            "Values every machine inherits unless it sets its own.",
+        ),
+        key(
+            "local",
+            Type::Table(&LOCAL),
+            "Settings of the local (QEMU) provider.",
+        ),
+        key(
+            "cloudstack",
+            Type::Table(&CLOUDSTACK),
+            "Settings for machines on the `cloudstack` provider (checked even when no machine uses them).",
+        ),
+        key(
+            "machine",
+            Type::Tables(&MACHINE),
+            "One `[[machine]]` table per machine.",
+        ),
+    ],
+    one_of: &[],
+};

@@ -13,6 +13,7 @@ mod logs;
 mod man;
 mod provision;
 mod schedule;
+mod schema;
 mod snapshot;
 mod ssh;
 mod ssh_config;
@@ -66,5 +67,6 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Api(a) => api::run(&g, a).await,
         Command::Completions(a) => completions::run(&g, a),
         Command::Man(a) => man::run(&g, a),
+        Command::Schema => schema::run(&g),
     }
 }

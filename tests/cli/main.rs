@@ -15,6 +15,7 @@ mod harness;
 mod local;
 mod logs;
 mod provision;
+mod schema;
 mod sim;
 mod ssh;
 mod sshd;
