@@ -171,7 +171,7 @@ impl CloudStack {
         // The IPs that are only looked up go before anything is created, so
         // a wrong address fails with nothing made.
         let mut ips = BTreeMap::new();
-        choose_ips(&api, &env, &me.rules, &plans, &[], &mut ps, false, &mut ips).await?;
+        choose_ips(&me, &plans, &[], &mut ps, false, &mut ips).await?;
 
         let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
             .context("cannot create the project's SSH key")?;
@@ -239,17 +239,7 @@ impl CloudStack {
         }
 
         // Acquired last, once every read-only check has passed.
-        choose_ips(
-            &api,
-            &env,
-            &me.rules,
-            &plans,
-            &tagged_ips,
-            &mut ps,
-            true,
-            &mut ips,
-        )
-        .await?;
+        choose_ips(&me, &plans, &tagged_ips, &mut ps, true, &mut ips).await?;
 
         me.prepared = Prepared {
             plans,
@@ -392,17 +382,15 @@ impl CloudStack {
 /// The public IP each network's port forwards use: the source NAT IP or a
 /// given address (looked up, `auto == false`), or the project's acquired
 /// IP (`auto == true`); and the rules already on it.
-#[allow(clippy::too_many_arguments)]
 async fn choose_ips(
-    api: &Api,
-    env: &Env,
-    rules: &reach::Rules,
+    cs: &CloudStack,
     plans: &BTreeMap<String, Plan>,
     tagged_ips: &[PublicIpAddress],
     ps: &mut ProjectState,
     auto: bool,
     ips: &mut BTreeMap<String, PublicIpAddress>,
 ) -> anyhow::Result<()> {
+    let (api, env, rules) = (&cs.api, &cs.env, &*cs.rules);
     for plan in plans.values() {
         let Reach::PortForward { ip } = &plan.reach else {
             continue;

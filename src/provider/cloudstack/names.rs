@@ -235,6 +235,25 @@ fn find_id<T: Named>(
     }
 }
 
+/// The ids of every name in `wanted`, listed only when there is one; the
+/// unknown ones are noted in `soft`.
+async fn find_ids<T: Named>(
+    wanted: &[String],
+    machine: &str,
+    slot: &mut Option<Vec<T>>,
+    fetch: impl std::future::Future<Output = Result<Vec<T>, cloudstack::Error>>,
+    soft: &mut Vec<Problem>,
+) -> Result<Vec<String>, Failure> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items = listed(slot, fetch).await?;
+    Ok(wanted
+        .iter()
+        .filter_map(|w| find_id(w, machine, items, soft))
+        .collect())
+}
+
 /// The names, each in backquotes, separated by commas.
 fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names
@@ -365,26 +384,28 @@ async fn plan(
         }
     };
 
-    let mut affinity_group_ids = Vec::new();
-    if !cs.affinity_groups.is_empty() {
-        let list = listed(&mut lists.affinity, c.list_affinity_groups(&Params::new())).await?;
-        affinity_group_ids = (cs.affinity_groups.iter())
-            .filter_map(|g| find_id(g, &m.name, list, soft))
-            .collect();
-    }
+    let affinity_group_ids = find_ids(
+        &cs.affinity_groups,
+        &m.name,
+        &mut lists.affinity,
+        c.list_affinity_groups(&Params::new()),
+        soft,
+    )
+    .await?;
 
     let sg_zone = zone
         .networktype
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("basic"))
         || zone.securitygroupsenabled == Some(true);
-    let mut security_group_ids = Vec::new();
-    if !cs.security_groups.is_empty() {
-        let list = listed(&mut lists.security, c.list_security_groups(&Params::new())).await?;
-        security_group_ids = (cs.security_groups.iter())
-            .filter_map(|g| find_id(g, &m.name, list, soft))
-            .collect();
-    }
+    let security_group_ids = find_ids(
+        &cs.security_groups,
+        &m.name,
+        &mut lists.security,
+        c.list_security_groups(&Params::new()),
+        soft,
+    )
+    .await?;
 
     let mut network_id = None;
     if !sg_zone || cs.network.is_some() {

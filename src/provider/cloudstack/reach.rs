@@ -18,6 +18,7 @@ use crate::state::{MachineState, ResourceKind};
 
 use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
 use super::ledger::Ledger as _;
+use super::CloudStack;
 
 /// Where the search for a free public port for SSH starts.
 const FIRST_SSH_PORT: u16 = 2222;
@@ -39,6 +40,17 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Notes a rule this run made on `ip_id`.
+    async fn made(&self, ip_id: &str, note: impl FnOnce(&mut IpRules)) {
+        note(
+            self.by_ip
+                .lock()
+                .await
+                .entry(ip_id.to_string())
+                .or_default(),
+        );
+    }
+
     /// Reads the rules on `ip_id` (once per run).
     pub async fn load(&self, api: &Api, ip_id: &str) -> anyhow::Result<()> {
         if self.by_ip.lock().await.contains_key(ip_id) {
@@ -82,8 +94,8 @@ async fn read(api: &Api, ip_id: &str) -> anyhow::Result<IpRules> {
 /// Records a resource in the machine's state and saves it at once; the
 /// machine's rules are made concurrently, so the state is shared.
 fn keep(
+    p: &CloudStack,
     state: &StdMutex<MachineState>,
-    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
     kind: ResourceKind,
     id: &str,
     note: String,
@@ -92,7 +104,7 @@ fn keep(
         .lock()
         .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
     s.record(kind, id, note);
-    save(&s)
+    p.save(&s)
 }
 
 /// One port to open: the guest port, the public port wanted (if any) and
@@ -106,17 +118,15 @@ pub struct Want {
 
 /// A forward from `ip` to `vm_id`'s `want.guest`, adopted or made. Returns
 /// the public port.
-#[allow(clippy::too_many_arguments)]
 pub async fn forward(
-    api: &Api,
-    rules: &Rules,
+    p: &CloudStack,
     ip: &PublicIpAddress,
     network_id: &str,
     vm_id: &str,
     want: &Want,
     state: &StdMutex<MachineState>,
-    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<u16> {
+    let (api, rules) = (&p.api, &*p.rules);
     let proto = want.protocol.to_lowercase();
     for attempt in 1..=ATTEMPTS {
         let port = {
@@ -131,8 +141,8 @@ pub async fn forward(
             }) {
                 let public = r.publicport.unwrap_or(0);
                 keep(
+                    p,
                     state,
-                    save,
                     ResourceKind::PortForwardingRule,
                     &r.id,
                     format!("{}:{public} -> {}", ip.ipaddress, want.guest),
@@ -157,8 +167,8 @@ pub async fn forward(
                     // Recorded before the wait, so a kill cannot orphan it.
                     if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
                         keep(
+                            p,
                             state,
-                            save,
                             ResourceKind::PortForwardingRule,
                             &id,
                             format!("{}:{port} -> {}", ip.ipaddress, want.guest),
@@ -171,20 +181,13 @@ pub async fn forward(
         match made {
             Ok(rule) => {
                 keep(
+                    p,
                     state,
-                    save,
                     ResourceKind::PortForwardingRule,
                     &rule.id,
                     format!("{}:{port} -> {}", ip.ipaddress, want.guest),
                 )?;
-                rules
-                    .by_ip
-                    .lock()
-                    .await
-                    .entry(ip.id.clone())
-                    .or_default()
-                    .pf
-                    .push(rule);
+                rules.made(&ip.id, |on_ip| on_ip.pf.push(rule)).await;
                 return Ok(port);
             }
             Err(e) if attempt < ATTEMPTS && (transient(&e) || e.errorcode() == Some(537)) => {
@@ -234,17 +237,15 @@ fn free_port(taken: &BTreeSet<(String, u16)>, proto: &str, want: &Want) -> u16 {
 }
 
 /// A firewall rule opening `port` on `ip` to `cidrs`, adopted or made.
-#[allow(clippy::too_many_arguments)]
 pub async fn open(
-    api: &Api,
-    rules: &Rules,
+    p: &CloudStack,
     ip: &PublicIpAddress,
     port: u16,
     protocol: &str,
     cidrs: &[String],
     state: &StdMutex<MachineState>,
-    save: &(dyn Fn(&MachineState) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<()> {
+    let (api, rules) = (&p.api, &*p.rules);
     let proto = protocol.to_lowercase();
     let existing = {
         let map = rules.by_ip.lock().await;
@@ -266,8 +267,8 @@ pub async fn open(
     };
     if let Some(id) = existing {
         return keep(
+            p,
             state,
-            save,
             ResourceKind::FirewallRule,
             &id,
             format!("firewall {}:{port}", ip.ipaddress),
@@ -301,20 +302,13 @@ pub async fn open(
         )
     })?;
     keep(
+        p,
         state,
-        save,
         ResourceKind::FirewallRule,
         &rule.id,
         format!("firewall {}:{port}", ip.ipaddress),
     )?;
-    rules
-        .by_ip
-        .lock()
-        .await
-        .entry(ip.id.clone())
-        .or_default()
-        .fw
-        .push(rule);
+    rules.made(&ip.id, |on_ip| on_ip.fw.push(rule)).await;
     Ok(())
 }
 

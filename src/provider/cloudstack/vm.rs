@@ -585,7 +585,6 @@ async fn reachable(
             .collect::<Vec<_>>()
     };
     let cidrs = allow_from(machine);
-    let save = |s: &MachineState| p.save(s);
     match &plan.reach {
         Reach::SecurityGroup | Reach::Private => Ok((nic.clone(), 22, direct(&nic))),
         Reach::PortForward { .. } => {
@@ -612,11 +611,10 @@ async fn reachable(
             // Each port's forward and firewall rule go at once, all ports
             // concurrently: a machine waits for one rule job, not for all.
             let publics = futures_util::future::try_join_all(wants.iter().map(|w| {
-                let (vm_id, cidrs, save) = (&vm_id, &cidrs, &save);
+                let (vm_id, cidrs) = (&vm_id, &cidrs);
                 async move {
-                    let public =
-                        reach::forward(&p.api, &p.rules, ip, network, vm_id, w, st, save).await?;
-                    reach::open(&p.api, &p.rules, ip, public, &w.protocol, cidrs, st, save).await?;
+                    let public = reach::forward(p, ip, network, vm_id, w, st).await?;
+                    reach::open(p, ip, public, &w.protocol, cidrs, st).await?;
                     anyhow::Ok(public)
                 }
             }))
@@ -649,9 +647,10 @@ async fn reachable(
                     .iter()
                     .map(|pm| (pm.guest, pm.protocol.clone())),
             );
-            futures_util::future::try_join_all(open.iter().map(|(port, proto)| {
-                reach::open(&p.api, &p.rules, &ip, *port, proto, &cidrs, st, &save)
-            }))
+            futures_util::future::try_join_all(
+                open.iter()
+                    .map(|(port, proto)| reach::open(p, &ip, *port, proto, &cidrs, st)),
+            )
             .await?;
             Ok((ip.ipaddress.clone(), 22, direct(&ip.ipaddress)))
         }
