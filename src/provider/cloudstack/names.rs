@@ -11,7 +11,7 @@ use cloudstack::{
     AffinityGroup, DiskOffering, Network, Params, SecurityGroup, ServiceOffering, Template, Zone,
 };
 
-use crate::boxfile::Machine;
+use crate::boxfile::{CloudStackSettings, Machine};
 use crate::error::Hinted;
 
 use super::api::{convert, Api};
@@ -296,25 +296,10 @@ async fn plan(
     let zones = listed(&mut lists.zones, c.list_zones(&Params::new())).await?;
     let zone = match cs.zone.as_deref() {
         Some(z) => find(z, &m.name, zones).map_err(Failure::Problem)?,
-        None => match zones {
-            [one] => one,
-            many => {
-                return Err(Failure::Problem(Problem {
-                    machine: None,
-                    message: format!(
-                        "machine `{}` names no zone and the cloud has {}",
-                        m.name,
-                        many.len()
-                    ),
-                    hint: format!(
-                        "set `zone` under [cloudstack]; available: {}",
-                        quoted(many.iter().map(Named::name))
-                    ),
-                }))
-            }
-        },
+        None => only_zone(m, zones).map_err(Failure::Problem)?,
     }
     .clone();
+    let reach = reach_of(&zone, cs);
 
     // Templates: what the account may deploy in this zone.
     let templates = listed(
@@ -345,44 +330,19 @@ async fn plan(
     .await?;
     let service_offering_id = match cs.service_offering.as_deref() {
         Some(o) => find_id(o, &m.name, offerings, soft).unwrap_or_default(),
-        // The smallest fixed offering that fits `cpus` and `memory`.
-        None => match offerings
-            .iter()
-            .filter(|o| o.iscustomized != Some(true))
-            .filter(|o| {
-                o.cpunumber.unwrap_or(0) >= u64::from(m.cpus)
-                    && o.memory.unwrap_or(0) >= u64::from(m.memory)
-            })
-            .min_by_key(|o| (o.memory.unwrap_or(0), o.cpunumber.unwrap_or(0)))
-        {
-            Some(o) => o.id.clone(),
-            None => {
-                return Err(Failure::Problem(Problem {
-                    machine: None,
-                    message: format!(
-                        "no service offering fits machine `{}` ({} CPUs, {} MiB)",
-                        m.name, m.cpus, m.memory
-                    ),
-                    hint: format!(
-                        "set `service_offering`; available: {}",
-                        quoted(offerings.iter().map(Named::name))
-                    ),
-                }))
-            }
-        },
+        None => smallest_offering(m, offerings).map_err(Failure::Problem)?,
     };
 
-    let disk_offering_id = match cs.disk_offering.as_deref() {
-        None => None,
-        Some(d) => {
-            let list = listed(
-                &mut lists.disk_offerings,
-                c.list_disk_offerings(&Params::new()),
-            )
-            .await?;
-            find_id(d, &m.name, list, soft)
-        }
-    };
+    // At most one: listed only when named.
+    let disk_offering_id = find_ids(
+        cs.disk_offering.as_slice(),
+        &m.name,
+        &mut lists.disk_offerings,
+        c.list_disk_offerings(&Params::new()),
+        soft,
+    )
+    .await?
+    .pop();
 
     let affinity_group_ids = find_ids(
         &cs.affinity_groups,
@@ -393,11 +353,6 @@ async fn plan(
     )
     .await?;
 
-    let sg_zone = zone
-        .networktype
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("basic"))
-        || zone.securitygroupsenabled == Some(true);
     let security_group_ids = find_ids(
         &cs.security_groups,
         &m.name,
@@ -408,7 +363,7 @@ async fn plan(
     .await?;
 
     let mut network_id = None;
-    if !sg_zone || cs.network.is_some() {
+    if reach != Reach::SecurityGroup || cs.network.is_some() {
         let networks = listed(
             lists.networks.entry(zone.id.clone()).or_default(),
             c.list_networks(&Params::new().set("zoneid", &zone.id)),
@@ -423,7 +378,72 @@ async fn plan(
         });
     }
 
-    let reach = if sg_zone {
+    Ok(Plan {
+        zone_id: zone.id.clone(),
+        zone_name: zone.name.clone(),
+        template_id,
+        service_offering_id,
+        disk_offering_id,
+        network_id,
+        security_group_ids,
+        affinity_group_ids,
+        reach,
+    })
+}
+
+/// The zone of a machine that names none: the cloud's only one.
+fn only_zone<'a>(m: &Machine, zones: &'a [Zone]) -> Result<&'a Zone, Problem> {
+    match zones {
+        [one] => Ok(one),
+        many => Err(Problem {
+            machine: None,
+            message: format!(
+                "machine `{}` names no zone and the cloud has {}",
+                m.name,
+                many.len()
+            ),
+            hint: format!(
+                "set `zone` under [cloudstack]; available: {}",
+                quoted(many.iter().map(Named::name))
+            ),
+        }),
+    }
+}
+
+/// The offering of a machine that names none: the smallest fixed one that
+/// fits its `cpus` and `memory`.
+fn smallest_offering(m: &Machine, offerings: &[ServiceOffering]) -> Result<String, Problem> {
+    offerings
+        .iter()
+        .filter(|o| o.iscustomized != Some(true))
+        .filter(|o| {
+            o.cpunumber.unwrap_or(0) >= u64::from(m.cpus)
+                && o.memory.unwrap_or(0) >= u64::from(m.memory)
+        })
+        .min_by_key(|o| (o.memory.unwrap_or(0), o.cpunumber.unwrap_or(0)))
+        .map(|o| o.id.clone())
+        .ok_or_else(|| Problem {
+            machine: None,
+            message: format!(
+                "no service offering fits machine `{}` ({} CPUs, {} MiB)",
+                m.name, m.cpus, m.memory
+            ),
+            hint: format!(
+                "set `service_offering`; available: {}",
+                quoted(offerings.iter().map(Named::name))
+            ),
+        })
+}
+
+/// How a machine in `zone` is reached: through the security group in a
+/// Basic or SG zone, else as its settings say.
+fn reach_of(zone: &Zone, cs: &CloudStackSettings) -> Reach {
+    let sg_zone = zone
+        .networktype
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("basic"))
+        || zone.securitygroupsenabled == Some(true);
+    if sg_zone {
         Reach::SecurityGroup
     } else if cs.private == Some(true) {
         Reach::Private
@@ -437,19 +457,7 @@ async fn plan(
                 Some(addr) => IpChoice::Address(addr.to_string()),
             },
         }
-    };
-
-    Ok(Plan {
-        zone_id: zone.id.clone(),
-        zone_name: zone.name.clone(),
-        template_id,
-        service_offering_id,
-        disk_offering_id,
-        network_id,
-        security_group_ids,
-        affinity_group_ids,
-        reach,
-    })
+    }
 }
 
 /// The network of a machine that names none: the zone's one isolated
