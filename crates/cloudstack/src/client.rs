@@ -223,7 +223,7 @@ impl Client {
                 return Err(Error::JobTimeout {
                     command: command.to_string(),
                     jobid: jobid.to_string(),
-                    waited,
+                    limit: policy.timeout,
                 });
             }
             tokio::time::sleep(policy.delay(n).min(policy.timeout.saturating_sub(waited))).await;

@@ -38,11 +38,13 @@ pub enum Error {
         .0.errorcode.map(|c| format!(" ({c})")).unwrap_or_default(), .0.errortext)]
     Job(JobError),
 
-    #[error("CloudStack job {jobid} of `{command}` did not finish within {}s", waited.as_secs())]
+    /// Names the configured limit, not the time measured: the poll that
+    /// notices may come a little late on a loaded machine.
+    #[error("CloudStack job {jobid} of `{command}` did not finish within {}s", limit.as_secs())]
     JobTimeout {
         command: String,
         jobid: String,
-        waited: Duration,
+        limit: Duration,
     },
 
     /// The request never got a whole HTTP answer (connection, TLS, timeout).
