@@ -8,53 +8,25 @@
 //! published signing vectors) expect.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudstack::{CallRecord, Client, Params};
+use cloudstack::Params;
 
 use crate::boxfile;
-use crate::config::{self, Paths};
+use crate::cloud_client::{self, client_error};
+use crate::config::Paths;
 use crate::error::{ExitStatus, Hinted};
-use crate::output::{Level, Printer};
+use crate::output::Printer;
 use crate::project;
 
 use super::Globals;
 
 pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Result<ExitStatus> {
     let params = parse_params(&args.params)?;
-    let profile = match args.profile {
-        Some(p) => p,
-        None => boxfile_profile(g).unwrap_or_else(|| "default".to_string()),
-    };
-    let mut warnings = Vec::new();
-    let creds = config::credentials(&Paths::from_env(), &profile, &mut warnings);
-    for w in &warnings {
-        g.printer.warn(w);
-    }
-    let creds = creds.map_err(|e| {
-        let hint = match e {
-            config::ConfigError::NoCredentials { .. } | config::ConfigError::Incomplete { .. } => {
-                format!(
-                    "set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.{profile}] with endpoint, api_key and secret_key to {}",
-                    Paths::from_env().config_file.display()
-                )
-            }
-            config::ConfigError::InvalidSetting { .. } => {
-                "unset the variable, or fix the key in the configuration file".to_string()
-            }
-            _ => "fix the configuration file named above".to_string(),
-        };
-        anyhow::Error::new(Hinted::new(e.to_string(), hint))
-    })?;
-    if creds.insecure {
-        g.printer.warn(&format!(
-            "TLS certificate verification is off for profile `{profile}` (insecure = true)"
-        ));
-    }
-    let mut cfg = creds.client_config();
+    let profile = cloud_client::profile(args.profile, boxfile_profile(g));
+    let mut cfg = cloud_client::client_config(&g.printer, &Paths::from_env(), &profile)?;
     cfg.signature_version = signature_version()?;
-    let client = Client::new(cfg).map_err(client_error)?;
+    let client = cloud_client::build(&g.printer, cfg)?;
 
     if args.dry_run {
         let dry = client
@@ -66,11 +38,6 @@ pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Resul
         return Ok(ExitStatus::Success);
     }
 
-    let client = if g.printer.level() >= Level::Debug {
-        client.with_observer(observer(&g.printer))
-    } else {
-        client
-    };
     let answer = client
         .call_raw(&args.command, &params, !args.no_wait)
         .await
@@ -171,66 +138,6 @@ fn signature_version() -> anyhow::Result<u8> {
     }
 }
 
-/// The `-vv` log line of one API call. Parameters arrive redacted.
-pub(crate) fn observer(printer: &Printer) -> impl Fn(&CallRecord) + Send + Sync + 'static {
-    let printer = printer.clone();
-    move |r: &CallRecord| printer.debug(&describe_call(r))
-}
-
-fn describe_call(r: &CallRecord) -> String {
-    let params: Vec<String> = r
-        .params
-        .iter()
-        .filter(|(n, _)| !matches!(n.as_str(), "command" | "response"))
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    let status = r
-        .status
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "no answer".into());
-    let retry = if r.attempt > 1 {
-        format!(" (attempt {})", r.attempt)
-    } else {
-        String::new()
-    };
-    format!(
-        "api: {} {} {} -> {} in {}{}",
-        r.method,
-        r.command,
-        params.join(" "),
-        status,
-        format_latency(r.latency),
-        retry
-    )
-}
-
-fn format_latency(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
-        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
-
-/// A client error with its hint where the printer finds it, and the cause
-/// chain (e.g. "connection refused") kept in the message.
-pub(crate) fn client_error(e: cloudstack::Error) -> anyhow::Error {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    match e.hint() {
-        Some(hint) => Hinted::new(message, hint).into(),
-        None => anyhow::Error::new(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,25 +149,5 @@ mod tests {
         assert_eq!(p.get("name"), Some("web"));
         assert!(parse_params(&["novalue".into()]).is_err());
         assert!(parse_params(&["=x".into()]).is_err());
-    }
-
-    #[test]
-    fn call_log_line_shows_method_status_and_latency() {
-        let r = CallRecord {
-            command: "listZones".into(),
-            method: "GET",
-            params: vec![
-                ("apiKey".into(), "<redacted>".into()),
-                ("command".into(), "listZones".into()),
-                ("available".into(), "true".into()),
-            ],
-            status: Some(200),
-            latency: Duration::from_millis(42),
-            attempt: 2,
-        };
-        assert_eq!(
-            describe_call(&r),
-            "api: GET listZones apiKey=<redacted> available=true -> 200 in 42 ms (attempt 2)"
-        );
     }
 }

@@ -1,7 +1,7 @@
-//! The provider's one door to the cloud: builds the `cloudstack` client from
-//! the active profile, logs every call at `-vv` through the Printer (the
-//! client redacts secrets, the signature and the user data before we see
-//! them), and turns the client's typed errors into errors with a `hint:`.
+//! The provider's one door to the cloud: the `cloudstack` client of the
+//! active profile (made, logged and warned about by `cloud_client`, as for
+//! `box api`), and the client's typed errors turned into errors with a
+//! `hint:`.
 //!
 //! It also knows which failures are worth another try: the client never
 //! repeats a state-changing call on its own, so the provider reconciles
@@ -13,7 +13,7 @@ use std::time::Duration;
 use cloudstack::{Client, Error, JobRef, Params, Resource};
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::cloud_client;
 use crate::error::Hinted;
 use crate::provider::Context;
 
@@ -26,71 +26,15 @@ pub struct Api {
     pub client: Client,
 }
 
-/// The profile in force: `BOX_PROFILE`, else the Boxfile's, else `default`.
-pub fn profile(ctx: &Context) -> String {
-    std::env::var("BOX_PROFILE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .or_else(|| ctx.project.cloudstack.profile.clone())
-        .unwrap_or_else(|| "default".to_string())
-}
-
 impl Api {
+    /// The client of the profile in force: `BOX_PROFILE`, else the
+    /// Boxfile's, else `default`.
     pub fn connect(ctx: &Context) -> anyhow::Result<Api> {
-        let profile = profile(ctx);
-        let mut warnings = Vec::new();
-        let creds = crate::config::credentials(&ctx.paths, &profile, &mut warnings).map_err(|e| {
-            let (message, hint) = match e {
-                ConfigError::InvalidSetting { .. } => (
-                    e.to_string(),
-                    "unset the variable, or fix the key in the configuration file".to_string(),
-                ),
-                _ => (
-                    format!("cannot find CloudStack credentials: {e}"),
-                    format!(
-                        "set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.{profile}] to {}",
-                        ctx.paths.config_file.display()
-                    ),
-                ),
-            };
-            anyhow::Error::new(Hinted::new(message, hint))
-        })?;
-        for w in warnings {
-            ctx.printer.warn(&w);
-        }
-        if creds.insecure {
-            ctx.printer.warn(&format!(
-                "profile `{profile}` skips TLS certificate verification (insecure = true)"
-            ));
-        }
-        let config = creds.client_config();
-        let printer = ctx.printer.clone();
-        let client = Client::new(config)
-            .map_err(|e| convert(e, "cannot build the CloudStack client"))?
-            .with_observer(move |call| {
-                let params: Vec<String> = call
-                    .params
-                    .iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "command" | "response"))
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                let status = call
-                    .status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "no answer".into());
-                let retry = if call.attempt > 1 {
-                    format!(" (attempt {})", call.attempt)
-                } else {
-                    String::new()
-                };
-                printer.debug(&format!(
-                    "api: {} {} {} -> {status} in {}ms{retry}",
-                    call.method,
-                    call.command,
-                    params.join(" "),
-                    call.latency.as_millis()
-                ));
-            });
+        let profile = cloud_client::profile(
+            std::env::var("BOX_PROFILE").ok(),
+            ctx.project.cloudstack.profile.clone(),
+        );
+        let client = cloud_client::connect(&ctx.printer, &ctx.paths, &profile)?;
         Ok(Api { client })
     }
 
