@@ -7,6 +7,7 @@
 pub mod boxes;
 pub mod boxfile;
 pub mod cli;
+pub mod clock;
 pub mod cloud_client;
 pub mod commands;
 pub mod complete;

@@ -1,10 +1,10 @@
 //! Wall-clock time in the formats CloudStack uses on the wire.
 //!
 //! The server writes timestamps as `yyyy-MM-dd'T'HH:mm:ssZ` (`+0000`) and
-//! parses `expires` with the same Java pattern; both live here so that the
-//! simulator needs no date crate.
+//! parses `expires` with the same Java pattern. The client's
+//! `signing::format_expires` writes that format; the calendar is `time`'s.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -16,16 +16,7 @@ pub fn now_ms() -> u64 {
 
 /// `2021-10-04T09:24:38+0000`, as in every `created` field.
 pub fn format_ms(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    cloudstack::signing::format_expires(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
 /// Parses an `expires` value the way Java's `SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ssZ")`
@@ -68,32 +59,18 @@ pub fn parse_expires(value: &str) -> Option<i64> {
     let off_h: i64 = digits[..2].parse().ok()?;
     let off_m: i64 = digits[2..].parse().ok()?;
     let offset = sign * (off_h * 3600 + off_m * 60);
-    let days = days_from_civil(y, mo as u32, d as u32);
+    let days = days_since_epoch(y, mo, d)?;
     Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days from 1970-01-01 to year `y`, month `m`, day `d`. Like Java's lenient
+/// parser, a day past the month's end runs into the next month (Feb 31 is
+/// March 2 or 3), so only the first of the month goes through the calendar.
+fn days_since_epoch(y: i64, m: i64, d: i64) -> Option<i64> {
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let first = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, 1).ok()?;
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).ok()?;
+    Some(i64::from(first.to_julian_day() - epoch.to_julian_day()) + d - 1)
 }
 
 #[cfg(test)]
@@ -119,6 +96,15 @@ mod tests {
             parse_expires("2021-10-04T11:24:38+02:00"),
             Some(1_633_339_478)
         );
+    }
+
+    #[test]
+    fn a_day_past_the_months_end_runs_into_the_next_month() {
+        assert_eq!(
+            parse_expires("2021-02-31T00:00:00+0000"),
+            parse_expires("2021-03-03T00:00:00+0000")
+        );
+        assert_eq!(parse_expires("2000-02-29T00:00:00+0000"), Some(951_782_400));
     }
 
     #[test]
