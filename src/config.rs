@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::fsutil::readable_by_others;
-use crate::secret::Secret;
+use secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -177,7 +177,7 @@ impl Credentials {
         let mut config = cloudstack::ClientConfig::new(
             self.endpoint.clone(),
             self.api_key.clone(),
-            cloudstack::SecretKey::new(self.secret_key.expose()),
+            self.secret_key.clone(),
         );
         config.ca_file = self.ca_file.clone();
         config.insecure = self.insecure;

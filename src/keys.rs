@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
 use crate::fsutil::write_atomic;
-use crate::secret::Secret;
+use secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

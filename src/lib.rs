@@ -20,7 +20,6 @@ pub mod output;
 pub mod project;
 pub mod provider;
 pub mod provision;
-pub mod secret;
 pub mod ssh;
 pub mod state;
 pub mod suggest;

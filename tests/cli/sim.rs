@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy, SecretKey};
+use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy, Secret};
 use serde_json::Value;
 
 use crate::cloud::{Sim, KEY, SECRET};
@@ -24,7 +24,7 @@ impl Sim {
 /// Box's own client, polling jobs quickly and never retrying, so each test
 /// sees exactly what the simulator answered.
 fn client_for(url: &str, secret: &str) -> Client {
-    let mut config = ClientConfig::new(url, KEY, SecretKey::new(secret));
+    let mut config = ClientConfig::new(url, KEY, Secret::new(secret));
     config.jobs = JobPollPolicy {
         initial: Duration::from_millis(20),
         factor: 1.5,

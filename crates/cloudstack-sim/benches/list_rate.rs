@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use cloudstack::{signing, Client, ClientConfig, JobPollPolicy, Params, RetryPolicy, SecretKey};
+use cloudstack::{signing, Client, ClientConfig, JobPollPolicy, Params, RetryPolicy, Secret};
 use cloudstack_sim::auth::Credentials;
 use cloudstack_sim::faults::Faults;
 use cloudstack_sim::{Bound, Config};
@@ -82,7 +82,7 @@ fn main() {
 }
 
 fn client(url: &str) -> Client {
-    let mut config = ClientConfig::new(url, KEY, SecretKey::new(SECRET));
+    let mut config = ClientConfig::new(url, KEY, Secret::new(SECRET));
     config.retry = RetryPolicy {
         attempts: 1,
         ..RetryPolicy::default()

@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use cloudstack::{Client, ClientConfig, Params, SecretKey};
+use cloudstack::{Client, ClientConfig, Params, Secret};
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -129,7 +129,7 @@ fn main() {
         ClientConfig::new(
             url,
             "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
-            SecretKey::new("s".repeat(86)),
+            Secret::new("s".repeat(86)),
         )
     };
 

@@ -576,13 +576,13 @@ fn redact(name: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretKey;
+    use secret::Secret;
 
     fn client() -> Client {
         Client::new(ClientConfig::new(
             "http://127.0.0.1:1/client/api",
             "fnord",
-            SecretKey::new("abracadabra"),
+            Secret::new("abracadabra"),
         ))
         .unwrap()
     }
@@ -611,7 +611,7 @@ mod tests {
         let mut c = ClientConfig::new(
             "http://127.0.0.1:1/client/api",
             "fnord",
-            SecretKey::new("abracadabra"),
+            Secret::new("abracadabra"),
         );
         c.signature_version = 2;
         let d = Client::new(c)

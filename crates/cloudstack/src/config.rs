@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::job::JobPollPolicy;
-use crate::secret::SecretKey;
+use secret::Secret;
 
 /// The largest answer read by default: 128 MiB. A `listVirtualMachines`
 /// item is 3-5 KB of JSON, so 10,000 VMs in one unpaged answer are about
@@ -18,7 +18,7 @@ pub struct ClientConfig {
     /// The API URL, e.g. `https://cloud.example/client/api`.
     pub endpoint: String,
     pub api_key: String,
-    pub secret_key: SecretKey,
+    pub secret_key: Secret,
     /// For one HTTP request, from connecting to the end of the body: a
     /// total deadline, so a server that sends one byte a second is cut off
     /// too. A request that times out is not retried.
@@ -43,7 +43,7 @@ impl ClientConfig {
     pub fn new(
         endpoint: impl Into<String>,
         api_key: impl Into<String>,
-        secret_key: SecretKey,
+        secret_key: Secret,
     ) -> Self {
         ClientConfig {
             endpoint: endpoint.into(),
@@ -101,11 +101,7 @@ mod tests {
 
     #[test]
     fn config_debug_does_not_show_the_secret() {
-        let c = ClientConfig::new(
-            "http://127.0.0.1:1/client/api",
-            "K",
-            SecretKey::new("s3cr3t"),
-        );
+        let c = ClientConfig::new("http://127.0.0.1:1/client/api", "K", Secret::new("s3cr3t"));
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }
 

@@ -5,11 +5,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cloudstack::Error> {
-//! use cloudstack::{Client, ClientConfig, Params, SecretKey};
+//! use cloudstack::{Client, ClientConfig, Params, Secret};
 //! let client = Client::new(ClientConfig::new(
 //!     "https://cloud.invalid/client/api",
 //!     "API-KEY",
-//!     SecretKey::new("SECRET"),
+//!     Secret::new("SECRET"),
 //! ))?;
 //! let zones = client.list_zones(&Params::new()).await?;
 //! # Ok(()) }
@@ -24,7 +24,6 @@ pub mod lenient;
 pub mod params;
 pub mod raw;
 pub mod response;
-pub mod secret;
 pub mod signing;
 pub mod types;
 
@@ -34,5 +33,5 @@ pub use error::{ApiError, Error, JobError};
 pub use job::{AsyncJob, JobPollPolicy, JobState};
 pub use params::Params;
 pub use raw::RawAnswer;
-pub use secret::SecretKey;
+pub use secret::Secret;
 pub use types::*;

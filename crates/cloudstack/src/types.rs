@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::lenient;
-use crate::secret::SecretKey;
+use secret::Secret;
 
 /// An object type and the keys CloudStack puts it under.
 pub trait Resource: serde::de::DeserializeOwned {
@@ -255,7 +255,7 @@ pub struct VirtualMachine {
     pub passwordenabled: Option<bool>,
     /// Only in the answer that created or reset it.
     #[serde(default)]
-    pub password: Option<SecretKey>,
+    pub password: Option<Secret>,
     /// The SSH key pair name (older servers).
     #[serde(default)]
     pub keypair: Option<String>,
@@ -312,7 +312,7 @@ pub struct SshKeyPair {
     pub fingerprint: Option<String>,
     /// Only from `createSSHKeyPair`.
     #[serde(default)]
-    pub privatekey: Option<SecretKey>,
+    pub privatekey: Option<Secret>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub id: Option<String>,
     #[serde(default)]

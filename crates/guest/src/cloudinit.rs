@@ -10,45 +10,14 @@
 //! always right without a YAML library; the user's data is merged with a
 //! multipart MIME `Merge-Type` instead of being parsed.
 
-use std::fmt;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-/// A host's private key, and the user data that carries it: text whose
-/// `Debug` and `Display` never show it, so a stray `{:?}` cannot leak it.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The raw text, for the one place that must use it (a 0600 seed, an API call).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret::new(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// A host's private key, and the user data that carries it, travel as the
+/// one redacting secret type.
+pub use secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudInitError {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::mock::{Mock, Request, KEY, SECRET};
 
 fn config(url: &str) -> ClientConfig {
-    let mut c = ClientConfig::new(url, KEY, SecretKey::new(SECRET));
+    let mut c = ClientConfig::new(url, KEY, Secret::new(SECRET));
     c.retry = RetryPolicy {
         attempts: 3,
         base: Duration::from_millis(1),

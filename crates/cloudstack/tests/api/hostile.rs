@@ -122,7 +122,7 @@ async fn misbehave(mut stream: TcpStream, mode: Misbehaviour) -> std::io::Result
 }
 
 fn client(url: &str, limit: u64, timeout: Duration) -> Client {
-    let mut c = ClientConfig::new(url, KEY, SecretKey::new(SECRET));
+    let mut c = ClientConfig::new(url, KEY, Secret::new(SECRET));
     c.max_response_bytes = limit;
     c.timeout = timeout;
     c.retry = RetryPolicy {

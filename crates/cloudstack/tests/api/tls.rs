@@ -99,7 +99,7 @@ fn start(dir: &Path) -> Server {
 }
 
 fn config(url: &str) -> ClientConfig {
-    let mut c = ClientConfig::new(url, KEY, SecretKey::new(SECRET));
+    let mut c = ClientConfig::new(url, KEY, Secret::new(SECRET));
     c.retry.attempts = 1;
     c
 }
