@@ -636,3 +636,34 @@ fn up_keeps_one_job_deadline_when_polls_fail_in_between() {
     assert!(!err.contains("HTTP 500"), "{err}");
     demo.run(["destroy", "--force"]).success();
 }
+
+/// `box api` and the CloudStack provider make their client the same way
+/// (src/cloud_client.rs), so they say the same about credentials and TLS.
+#[test]
+fn api_and_up_explain_missing_credentials_and_insecure_tls_alike() {
+    const PROJECT: &str = "[project]\nname = \"alike\"\nprovider = \"cloudstack\"\n\n[cloudstack]\nzone = \"zone1\"\n\n[[machine]]\nname = \"web\"\n";
+    let t = Test::new();
+    let project = t.project("alike", PROJECT);
+    for out in [
+        t.run(["api", "listZones"]).failure(),
+        project.run(["up", "--no-connect"]).failure(),
+    ] {
+        out.stderr_has("no CloudStack credentials for profile `default`")
+            .stderr_has("hint: set CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY, or add [profiles.default] with endpoint, api_key and secret_key to");
+    }
+
+    std::fs::write(
+        t.home().join("config.toml"),
+        format!("[profiles.default]\nendpoint = \"{URL}\"\napi_key = \"k\"\nsecret_key = \"s3cr3t-alike\"\ninsecure = true\n"),
+    )
+    .expect("the config file is written");
+    for out in [
+        t.run(["api", "listZones"]).failure(),
+        project.run(["up", "--no-connect"]).failure(),
+    ] {
+        out.stderr_has(
+            "TLS certificate verification is off for profile `default` (insecure = true)",
+        )
+        .stderr_lacks("s3cr3t-alike");
+    }
+}
