@@ -8,7 +8,7 @@ use crate::error::ExitStatus;
 use crate::ssh::transfer;
 use crate::sync::human_bytes;
 
-use super::ssh::{connect, running_target};
+use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Globals;
 

@@ -8,8 +8,8 @@ use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
 
 use super::lifecycle::{provider_of, providers_for};
+use super::progress::Events;
 use super::schedule::{self, Job};
-use super::up::Events;
 use super::workspace::Workspace;
 use super::Globals;
 

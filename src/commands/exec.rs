@@ -7,7 +7,8 @@ use crate::cli::ExecArgs;
 use crate::error::{ExitStatus, Hinted};
 use crate::ssh::lines::Lines;
 
-use super::ssh::{command_line, connect, exit_with, running_target};
+use super::ssh::{command_line, exit_with};
+use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Globals;
 

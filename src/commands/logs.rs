@@ -9,13 +9,11 @@ use anyhow::Context as _;
 
 use crate::cli::LogsArgs;
 use crate::error::{ExitStatus, Hinted, NotAvailable};
+use crate::provider::local::CONSOLE;
 use crate::provider::ProviderKind;
 
 use super::workspace::Workspace;
 use super::Globals;
-
-/// The console log's name inside the machine folder (see `provider::local`).
-const CONSOLE: &str = "console.log";
 
 pub(crate) async fn run(g: &Globals, args: LogsArgs) -> anyhow::Result<ExitStatus> {
     let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;

@@ -7,7 +7,7 @@ use crate::cli::ProvisionArgs;
 use crate::error::ExitStatus;
 use crate::provision;
 
-use super::ssh::{connect, running_target};
+use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Globals;
 

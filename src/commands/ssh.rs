@@ -1,24 +1,18 @@
 //! `box ssh`: a login shell with a PTY, or one command with its output
-//! streamed and its exit code returned. Also the helpers every SSH verb
-//! shares: finding a running machine's endpoint in state and connecting.
+//! streamed and its exit code returned.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::cli::SshArgs;
-use crate::error::{ExitStatus, Hinted, RemoteExit};
+use crate::error::{ExitStatus, RemoteExit};
 use crate::output::Printer;
-use crate::ssh::{interactive, quote, Session};
-use crate::state::{SshTarget, Status};
+use crate::ssh::{interactive, quote};
 
+use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Globals;
-
-/// How long a command waits for a machine state calls running to answer
-/// (sshd restarting, a guest still booting after `up` was interrupted).
-const CONNECT_WAIT: Duration = Duration::from_secs(20);
 
 pub(crate) async fn run(g: &Globals, args: SshArgs) -> anyhow::Result<ExitStatus> {
     let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
@@ -67,50 +61,6 @@ pub(crate) fn command_line(argv: &[String]) -> String {
         [one] => one.clone(),
         words => quote::join(words),
     }
-}
-
-/// The SSH endpoint of a machine, from state; an error with a next step
-/// when the machine is not running.
-pub(crate) fn running_target(ws: &Workspace, name: &str) -> anyhow::Result<SshTarget> {
-    let state = ws
-        .store
-        .load_machine(name)
-        .with_context(|| format!("cannot read the state of `{name}`"))?;
-    let Some(state) = state else {
-        return Err(Hinted::new(
-            format!("`{name}` is not created"),
-            format!("run `box up {name}`"),
-        )
-        .into());
-    };
-    if state.status != Status::Running {
-        return Err(Hinted::new(
-            format!("`{name}` is {}", state.status),
-            format!("run `box up {name}`"),
-        )
-        .into());
-    }
-    state.ssh.ok_or_else(|| {
-        Hinted::new(
-            format!("the state of `{name}` has no SSH endpoint"),
-            format!("run `box reload {name}` or `box status --refresh`"),
-        )
-        .into()
-    })
-}
-
-/// Connects (blocking) with the wait every command uses.
-pub(crate) fn connect(
-    target: &SshTarget,
-    name: &str,
-    printer: &Printer,
-) -> anyhow::Result<Session> {
-    printer.debug(&format!(
-        "ssh: connecting to `{name}` at {}:{} as {}",
-        target.host, target.port, target.user
-    ));
-    Session::connect(target, CONNECT_WAIT)
-        .with_context(|| format!("cannot reach `{name}` over SSH"))
 }
 
 /// Remote stdout, through the printer.

@@ -7,7 +7,7 @@ use crate::cli::SyncArgs;
 use crate::error::ExitStatus;
 use crate::sync;
 
-use super::ssh::{connect, running_target};
+use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Globals;
 

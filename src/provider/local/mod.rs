@@ -32,7 +32,8 @@ use net::RunDir;
 
 const DISK: &str = "disk.qcow2";
 const SEED: &str = "seed.img";
-const CONSOLE: &str = "console.log";
+/// The serial console log inside the machine folder (read by `box logs`).
+pub(crate) const CONSOLE: &str = "console.log";
 const PIDFILE: &str = "qemu.pid";
 const HOST_KEY_PUB: &str = "host_ed25519.pub";
 
