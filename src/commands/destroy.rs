@@ -7,8 +7,8 @@ use crate::cli::DestroyArgs;
 use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
 
-use super::lifecycle::{provider_of, providers_for};
 use super::progress::Events;
+use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
 use super::Globals;
@@ -46,7 +46,7 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
     }
 
     let ctx = ws.context();
-    let providers = providers_for(&ctx, &states).await?;
+    let providers = Providers::for_states(&ctx, &states).await?;
     let jobs = schedule::reversed(
         states
             .iter()
@@ -73,7 +73,10 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
                 let Some(state) = ctx.store.load_machine(&name)? else {
                     return Ok(());
                 };
-                let provider = provider_of(&providers, state.provider.kind())?;
+                let kind = state.provider.kind();
+                let provider = providers
+                    .get(kind)
+                    .ok_or_else(|| anyhow::anyhow!("no {kind} provider opened"))?;
                 events.emit(&name, "destroying", None);
                 provider.destroy(state).await?;
                 ctx.store.remove_machine(&name)?;
@@ -87,8 +90,8 @@ pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitSt
 
     // Project-wide resources go once no machine of that provider is left.
     let remaining = ws.store.machines()?;
-    for (kind, provider) in &providers {
-        if !remaining.iter().any(|s| s.provider.kind() == *kind) {
+    for (kind, provider) in providers.iter() {
+        if !remaining.iter().any(|s| s.provider.kind() == kind) {
             provider.destroy_project().await?;
         }
     }

@@ -4,7 +4,7 @@ use crate::cli::HaltArgs;
 use crate::error::ExitStatus;
 use crate::state::Status;
 
-use super::lifecycle::{provider_of, providers_for};
+use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
 use super::Globals;
@@ -23,7 +23,7 @@ pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatu
         }
     }
     let ctx = ws.context();
-    let providers = providers_for(&ctx, &states).await?;
+    let providers = Providers::for_states(&ctx, &states).await?;
     let jobs = schedule::reversed(
         selected
             .iter()
@@ -42,7 +42,10 @@ pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatu
             let Some(state) = ctx.store.load_machine(&name)? else {
                 return Ok(());
             };
-            let provider = provider_of(&providers, state.provider.kind())?;
+            let kind = state.provider.kind();
+            let provider = providers
+                .get(kind)
+                .ok_or_else(|| anyhow::anyhow!("no {kind} provider opened"))?;
             ctx.printer.machine(&name, "halting");
             let state = provider.halt(state, force).await?;
             ctx.store.save_machine(&state)?;

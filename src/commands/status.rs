@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::error::ExitStatus;
-use crate::provider::{Provider, ProviderKind};
+use crate::provider::ProviderKind;
 use crate::state::{MachineState, Status};
 
+use super::providers::Providers;
 use super::workspace::Workspace;
 use super::Globals;
 
@@ -91,9 +92,10 @@ async fn refresh(
     {
         by_kind.entry(ProviderKind::CloudStack).or_default();
     }
+    let mut providers = Providers::default();
     let mut out = BTreeMap::new();
     for (kind, states) in by_kind {
-        let provider = Provider::open(kind, &ctx).await?;
+        let provider = providers.open(kind, &ctx).await?;
         for s in provider.refresh(states).await? {
             ws.store.save_machine(&s)?;
             out.insert(s.name.clone(), s);

@@ -1,7 +1,6 @@
 //! `box up` and `box reload`: bring machines up in dependency order, in
 //! parallel, then sync and provision each as soon as it is ready.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -9,10 +8,11 @@ use anyhow::Context as _;
 use crate::boxfile::Machine;
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
-use crate::provider::{Context, Provider, ProviderKind};
+use crate::provider::{Context, Provider};
 use crate::state::{MachineState, Status};
 
 use super::progress::Events;
+use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
 use super::Globals;
@@ -35,16 +35,7 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
 
     // Resolve everything once, before any machine is touched: a bad zone or
     // a missing image fails here with nothing created.
-    let mut providers: Vec<(ProviderKind, Arc<Provider>)> = Vec::new();
-    for kind in [ProviderKind::Local, ProviderKind::CloudStack] {
-        let of_kind: Vec<&Machine> = machines.iter().filter(|m| m.provider == kind).collect();
-        if !of_kind.is_empty() {
-            let p = Provider::prepare(kind, &ctx, &of_kind)
-                .await
-                .with_context(|| format!("cannot prepare the {kind} provider"))?;
-            providers.push((kind, Arc::new(p)));
-        }
-    }
+    let providers = Providers::prepare(&ctx, &machines).await?;
 
     let jobs: Vec<Job> = machines
         .iter()
@@ -80,9 +71,7 @@ pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result
                     .cloned()
                     .context("machine vanished from the Boxfile")?;
                 let provider = providers
-                    .iter()
-                    .find(|(k, _)| *k == machine.provider)
-                    .map(|(_, p)| p.clone())
+                    .get(machine.provider)
                     .context("no provider prepared for this machine")?;
                 let result = bring_up(
                     &ctx,
