@@ -325,7 +325,7 @@ pub struct ApiArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// The CloudStack profile to use (default: BOX_PROFILE, the Boxfile's, or "default").
-    #[arg(long, env = "BOX_PROFILE")]
+    #[arg(long)]
     pub profile: Option<String>,
 }
 

@@ -14,17 +14,17 @@ use cloudstack::Params;
 
 use crate::boxfile;
 use crate::cloud_client::{self, client_error};
-use crate::config::Paths;
 use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
 use crate::project;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: crate::cli::ApiArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) async fn run(g: &Settings, args: crate::cli::ApiArgs) -> anyhow::Result<ExitStatus> {
     let params = parse_params(&args.params)?;
-    let profile = cloud_client::profile(args.profile, boxfile_profile(g));
-    let mut cfg = cloud_client::client_config(&g.printer, &Paths::from_env(), &profile)?;
+    let asked = args.profile.or_else(|| g.profile.clone());
+    let profile = cloud_client::profile(asked, boxfile_profile(g));
+    let mut cfg = cloud_client::client_config(&g.printer, &g.paths, &profile)?;
     cfg.signature_version = signature_version()?;
     let client = cloud_client::build(&g.printer, cfg)?;
 
@@ -109,7 +109,7 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Params> {
 }
 
 /// The Boxfile's `[cloudstack] profile`, when a valid Boxfile is found.
-fn boxfile_profile(g: &Globals) -> Option<String> {
+fn boxfile_profile(g: &Settings) -> Option<String> {
     let root = project::find_root(&g.cwd)?;
     match boxfile::load(&root) {
         Ok(project) => project.cloudstack.profile.clone(),

@@ -5,13 +5,12 @@ use anyhow::Context as _;
 
 use crate::boxes::{with_hint, AddOptions, BoxImage, Checksum, Recipe, Store};
 use crate::cli::BoxCommand;
-use crate::config::Paths;
 use crate::error::ExitStatus;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: BoxCommand) -> anyhow::Result<ExitStatus> {
-    let store = Store::open(&Paths::from_env())
+pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitStatus> {
+    let store = Store::open(&g.paths)
         .map_err(with_hint)
         .context("cannot open the box store")?;
     let p = &g.printer;
@@ -80,7 +79,7 @@ pub(crate) async fn run(g: &Globals, args: BoxCommand) -> anyhow::Result<ExitSta
     Ok(ExitStatus::Success)
 }
 
-fn print_table(g: &Globals, boxes: &[BoxImage]) {
+fn print_table(g: &Settings, boxes: &[BoxImage]) {
     let rows: Vec<[String; 5]> = boxes
         .iter()
         .map(|b| {

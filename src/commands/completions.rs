@@ -12,9 +12,9 @@ use clap_complete::Shell as S;
 use crate::cli::{Cli, CompletionsArgs, Shell};
 use crate::error::ExitStatus;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals, args: CompletionsArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(g: &Settings, args: CompletionsArgs) -> anyhow::Result<ExitStatus> {
     let script = match args.shell {
         Shell::Bash => crate::complete::registration(&Bash)?,
         Shell::Zsh => crate::complete::registration(&Zsh)?,

@@ -10,7 +10,7 @@ use crate::sync::human_bytes;
 
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
 #[derive(Clone, Copy)]
 enum Direction {
@@ -18,16 +18,16 @@ enum Direction {
     Down,
 }
 
-pub(crate) async fn upload(g: &Globals, args: CopyArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) async fn upload(g: &Settings, args: CopyArgs) -> anyhow::Result<ExitStatus> {
     copy(g, args, Direction::Up).await
 }
 
-pub(crate) async fn download(g: &Globals, args: CopyArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) async fn download(g: &Settings, args: CopyArgs) -> anyhow::Result<ExitStatus> {
     copy(g, args, Direction::Down).await
 }
 
-async fn copy(g: &Globals, args: CopyArgs, dir: Direction) -> anyhow::Result<ExitStatus> {
-    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+async fn copy(g: &Settings, args: CopyArgs, dir: Direction) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(g)?;
     let name = ws.machine(&args.machine)?.name.clone();
     let target = running_target(&ws, &name)?;
     let printer = g.printer.clone();

@@ -11,10 +11,10 @@ use super::progress::Events;
 use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: DestroyArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let mut names: Vec<String> = ws
         .select(&args.machines)?

@@ -10,10 +10,10 @@ use crate::ssh::lines::Lines;
 use super::ssh::{command_line, exit_with};
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: ExecArgs) -> anyhow::Result<ExitStatus> {
-    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: ExecArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(g)?;
     if !args.all && args.machines.is_empty() {
         return Err(Hinted::new(
             "name the machines to run on",

@@ -7,10 +7,10 @@ use crate::state::Status;
 use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: HaltArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: HaltArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let selected = ws.select(&args.machines)?;
     let mut states = Vec::new();

@@ -8,9 +8,9 @@ use crate::boxfile;
 use crate::error::{ExitStatus, Hinted};
 use crate::project::BOXFILE;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals, args: crate::cli::InitArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(g: &Settings, args: crate::cli::InitArgs) -> anyhow::Result<ExitStatus> {
     let name = match args.name {
         Some(n) => {
             boxfile::check_host_name(&n).map_err(|why| {

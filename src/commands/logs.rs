@@ -13,10 +13,10 @@ use crate::provider::local::CONSOLE;
 use crate::provider::ProviderKind;
 
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: LogsArgs) -> anyhow::Result<ExitStatus> {
-    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: LogsArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(g)?;
     let machine = ws.machine_or_primary(args.machine.as_deref())?;
     let name = machine.name.clone();
     if machine.provider != ProviderKind::Local {

@@ -7,9 +7,9 @@ use clap::CommandFactory;
 use crate::cli::{Cli, ManArgs};
 use crate::error::ExitStatus;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals, args: ManArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(g: &Settings, args: ManArgs) -> anyhow::Result<ExitStatus> {
     let Some(dir) = args.out_dir else {
         let mut page = Vec::new();
         // As `generate_to` does: `help` is no command of its own in a manual.

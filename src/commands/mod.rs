@@ -15,6 +15,7 @@ mod providers;
 mod provision;
 mod schedule;
 mod schema;
+mod settings;
 mod snapshot;
 mod ssh;
 mod ssh_config;
@@ -25,29 +26,14 @@ mod up;
 mod validate;
 pub mod workspace;
 
-use std::path::PathBuf;
-
 use crate::cli::{Cli, Command};
 use crate::error::ExitStatus;
 use crate::output::Printer;
 
-/// Everything a verb may need from the global flags.
-pub struct Globals {
-    pub cwd: PathBuf,
-    pub printer: Printer,
-    pub isolated: bool,
-}
+pub use settings::Settings;
 
 pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
-    let cwd = match cli.dir {
-        Some(d) => d,
-        None => std::env::current_dir()?,
-    };
-    let g = Globals {
-        cwd,
-        printer,
-        isolated: cli.isolated,
-    };
+    let g = Settings::resolve(cli.dir, cli.isolated, printer)?;
     match cli.command {
         Command::Init(a) => init::run(&g, a),
         Command::Validate(a) => validate::run(&g, a),

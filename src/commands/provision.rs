@@ -9,10 +9,10 @@ use crate::provision;
 
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: ProvisionArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: ProvisionArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let machines: Vec<_> = ws.select(&args.machines)?.into_iter().cloned().collect();
     let named = !args.machines.is_empty();

@@ -5,9 +5,9 @@
 use crate::boxfile;
 use crate::error::ExitStatus;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(g: &Settings) -> anyhow::Result<ExitStatus> {
     g.printer.data_bytes(boxfile::json_schema_text().as_bytes());
     Ok(ExitStatus::Success)
 }

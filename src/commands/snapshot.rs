@@ -5,10 +5,10 @@ use crate::error::{ExitStatus, Hinted};
 use crate::provider::{Provider, SnapshotOp};
 
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, cmd: SnapshotCommand) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, cmd: SnapshotCommand) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let (machine, op) = match cmd {
         SnapshotCommand::Save(a) => split(a.args, SnapshotOp::Save),

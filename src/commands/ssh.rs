@@ -12,10 +12,10 @@ use crate::ssh::{interactive, quote};
 
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: SshArgs) -> anyhow::Result<ExitStatus> {
-    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(g)?;
     let machine = ws.machine_or_primary(args.machine.as_deref())?;
     let name = machine.name.clone();
     let target = running_target(&ws, &name)?;

@@ -10,10 +10,10 @@ use crate::ssh::ssh_config::{alias, host_block, known_hosts_line};
 use crate::state::Status;
 
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals, args: MachinesArgs) -> anyhow::Result<ExitStatus> {
-    let ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) fn run(g: &Settings, args: MachinesArgs) -> anyhow::Result<ExitStatus> {
+    let ws = Workspace::load(g)?;
     let machines = ws.select(&args.machines)?;
     // Every known machine's key goes in, so one file serves all blocks
     // printed now or earlier.

@@ -14,7 +14,7 @@ use crate::state::{MachineState, Status};
 
 use super::providers::Providers;
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
 #[derive(Serialize)]
 struct Row {
@@ -27,8 +27,8 @@ struct Row {
     in_boxfile: bool,
 }
 
-pub(crate) async fn run(g: &Globals, args: StatusArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     let selected: Vec<String> = ws
         .select(&args.machines)?
         .iter()
@@ -123,7 +123,7 @@ fn row(s: MachineState, in_boxfile: bool) -> Row {
     }
 }
 
-fn print_table(g: &Globals, rows: &[Row]) {
+fn print_table(g: &Settings, rows: &[Row]) {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
     g.printer.data(&format!(
         "{:<width$}  {:<10}  {:<11}  SSH",

@@ -9,10 +9,10 @@ use crate::sync;
 
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
-pub(crate) async fn run(g: &Globals, args: SyncArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: SyncArgs) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     if !args.watch {
         // A watcher runs for hours; holding the lock would block `box up`.
         ws.lock()?;

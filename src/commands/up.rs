@@ -15,7 +15,7 @@ use super::progress::Events;
 use super::providers::Providers;
 use super::schedule::{self, Job};
 use super::workspace::Workspace;
-use super::Globals;
+use super::Settings;
 
 /// How long to wait for SSH on a booted machine (TCG boots take ~1 min).
 const SSH_WAIT: Duration = Duration::from_secs(600);
@@ -26,8 +26,8 @@ pub(crate) enum Mode {
     Reload,
 }
 
-pub(crate) async fn run(g: &Globals, args: UpArgs, mode: Mode) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(&g.cwd, &g.printer, g.isolated)?;
+pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Result<ExitStatus> {
+    let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let machines = with_dependencies(&ws, &args.machines)?;
     let ctx = ws.context();
@@ -224,7 +224,7 @@ async fn converge(
 }
 
 fn summarize(
-    g: &Globals,
+    g: &Settings,
     ws: &Workspace,
     results: &[(String, anyhow::Result<()>)],
     elapsed: Duration,

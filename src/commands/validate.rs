@@ -7,9 +7,9 @@ use crate::boxfile;
 use crate::error::{ExitStatus, Hinted};
 use crate::project;
 
-use super::Globals;
+use super::Settings;
 
-pub(crate) fn run(g: &Globals, args: crate::cli::ValidateArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(g: &Settings, args: crate::cli::ValidateArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(&g.cwd).ok_or_else(|| {
         Hinted::new(
             format!("no Boxfile in {} or any parent folder", g.cwd.display()),

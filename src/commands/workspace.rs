@@ -1,6 +1,6 @@
 //! The project a command works on: the Boxfile, its state, and the lock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ use crate::project;
 use crate::provider::Context;
 use crate::state::StateStore;
 
+use super::Settings;
+
 /// How long a second command waits for the first before giving up.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -24,13 +26,16 @@ pub struct Workspace {
     pub printer: Printer,
     pub paths: Paths,
     pub isolated: bool,
+    /// The CloudStack profile asked for outside the Boxfile (`BOX_PROFILE`).
+    pub profile: Option<String>,
     _lock: Option<ProjectLock>,
 }
 
 impl Workspace {
     /// Loads the Boxfile at or above `cwd` and opens its state (read-only
     /// commands: no lock, no network).
-    pub fn load(cwd: &Path, printer: &Printer, isolated: bool) -> anyhow::Result<Self> {
+    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
+        let cwd = &settings.cwd;
         let root = project::find_root(cwd).ok_or_else(|| {
             Hinted::new(
                 format!("no Boxfile in {} or any parent folder", cwd.display()),
@@ -49,11 +54,12 @@ impl Workspace {
         })?;
         let store = StateStore::open(&root).context("cannot open the project state in .box/")?;
         Ok(Workspace {
-            isolated: isolated || project.local.isolated,
+            isolated: settings.isolated || project.local.isolated,
             project: Arc::new(project),
             store,
-            printer: printer.clone(),
-            paths: Paths::from_env(),
+            printer: settings.printer.clone(),
+            paths: settings.paths.clone(),
+            profile: settings.profile.clone(),
             _lock: None,
         })
     }
@@ -117,6 +123,7 @@ impl Workspace {
             printer: self.printer.clone(),
             paths: self.paths.clone(),
             isolated: self.isolated,
+            profile: self.profile.clone(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Context {
     pub paths: Paths,
     /// Local guests reach nothing outside the host (QEMU `restrict=on`).
     pub isolated: bool,
+    /// The CloudStack profile asked for outside the Boxfile (`BOX_PROFILE`).
+    pub profile: Option<String>,
 }
 
 /// A snapshot as listed by a provider.

@@ -30,10 +30,8 @@ impl Api {
     /// The client of the profile in force: `BOX_PROFILE`, else the
     /// Boxfile's, else `default`.
     pub fn connect(ctx: &Context) -> anyhow::Result<Api> {
-        let profile = cloud_client::profile(
-            std::env::var("BOX_PROFILE").ok(),
-            ctx.project.cloudstack.profile.clone(),
-        );
+        let profile =
+            cloud_client::profile(ctx.profile.clone(), ctx.project.cloudstack.profile.clone());
         let client = cloud_client::connect(&ctx.printer, &ctx.paths, &profile)?;
         Ok(Api { client })
     }
