@@ -21,7 +21,7 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
         .iter()
         .map(|m| m.name.clone())
         .collect();
-    let all_states = ws.store.machines()?;
+    let all_states = ws.ctx.store.machines()?;
     if args.machines.is_empty() {
         // Machines dropped from the Boxfile still hold resources.
         for s in &all_states {
@@ -53,6 +53,7 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
             .map(|s| Job {
                 name: s.name.clone(),
                 after: ws
+                    .ctx
                     .project
                     .machine(&s.name)
                     .map(|m| m.depends_on.clone())
@@ -89,14 +90,14 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
     events.finish();
 
     // Project-wide resources go once no machine of that provider is left.
-    let remaining = ws.store.machines()?;
+    let remaining = ws.ctx.store.machines()?;
     for (kind, provider) in providers.iter() {
         if !remaining.iter().any(|s| s.provider.kind() == kind) {
             provider.destroy_project().await?;
         }
     }
     if remaining.is_empty() {
-        ws.store.forget_project()?;
+        ws.ctx.store.forget_project()?;
     }
     Ok(schedule::report(&g.printer, &results))
 }

@@ -15,7 +15,7 @@ pub(crate) async fn run(g: &Settings, args: HaltArgs) -> anyhow::Result<ExitStat
     let selected = ws.select(&args.machines)?;
     let mut states = Vec::new();
     for m in &selected {
-        match ws.store.load_machine(&m.name)? {
+        match ws.ctx.store.load_machine(&m.name)? {
             Some(s) if s.status == Status::Running || s.status == Status::Creating => {
                 states.push(s)
             }

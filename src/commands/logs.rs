@@ -31,7 +31,7 @@ pub(crate) async fn run(g: &Settings, args: LogsArgs) -> anyhow::Result<ExitStat
         }
         .into());
     }
-    let dir = ws.store.machine_dir(&name);
+    let dir = ws.ctx.store.machine_dir(&name);
     let path = dir.join(CONSOLE);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,

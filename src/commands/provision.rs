@@ -27,7 +27,7 @@ pub(crate) async fn run(g: &Settings, args: ProvisionArgs) -> anyhow::Result<Exi
             continue;
         }
         let target = running_target(&ws, &m.name);
-        let store = ws.store.clone();
+        let store = ws.ctx.store.clone();
         let printer = g.printer.clone();
         let with = args.with.clone();
         tasks.push((

@@ -17,7 +17,7 @@ pub(crate) async fn run(g: &Settings, cmd: SnapshotCommand) -> anyhow::Result<Ex
         SnapshotCommand::List(a) => (a.machine, SnapshotOp::List),
     };
     let name = ws.machine_or_primary(machine.as_deref())?.name.clone();
-    let state = ws.store.load_machine(&name)?.ok_or_else(|| {
+    let state = ws.ctx.store.load_machine(&name)?.ok_or_else(|| {
         Hinted::new(
             format!("`{name}` has not been created"),
             format!("run `box up {name}` first"),
@@ -36,7 +36,7 @@ pub(crate) async fn run(g: &Settings, cmd: SnapshotCommand) -> anyhow::Result<Ex
     };
     let snapshots = provider.snapshot(&state, op).await?;
     if restoring {
-        crate::sync::forget(&ws.store, &name)?;
+        crate::sync::forget(&ws.ctx.store, &name)?;
     }
     if listing {
         for s in snapshots {

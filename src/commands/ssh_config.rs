@@ -18,10 +18,11 @@ pub(crate) fn run(g: &Settings, args: MachinesArgs) -> anyhow::Result<ExitStatus
     // Every known machine's key goes in, so one file serves all blocks
     // printed now or earlier.
     let states = ws
+        .ctx
         .store
         .machines()
         .context("cannot read the machine states")?;
-    let known_hosts = ws.store.dir().join("ssh_known_hosts");
+    let known_hosts = ws.ctx.store.dir().join("ssh_known_hosts");
     let mut lines: Vec<String> = states
         .iter()
         .filter_map(|s| s.ssh.as_ref().map(known_hosts_line))
@@ -44,7 +45,7 @@ pub(crate) fn run(g: &Settings, args: MachinesArgs) -> anyhow::Result<ExitStatus
                     ));
                 }
                 blocks.push(host_block(
-                    &alias(&ws.project.name, &m.name),
+                    &alias(&ws.ctx.project.name, &m.name),
                     target,
                     &known_hosts,
                 ));

@@ -35,6 +35,7 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
         .map(|m| m.name.clone())
         .collect();
     let mut states: BTreeMap<String, MachineState> = ws
+        .ctx
         .store
         .machines()?
         .into_iter()
@@ -85,6 +86,7 @@ async fn refresh(
     }
     // A CloudStack project with lost state is found again by tag.
     if ws
+        .ctx
         .project
         .machines
         .iter()
@@ -97,7 +99,7 @@ async fn refresh(
     for (kind, states) in by_kind {
         let provider = providers.open(kind, &ctx).await?;
         for s in provider.refresh(states).await? {
-            ws.store.save_machine(&s)?;
+            ws.ctx.store.save_machine(&s)?;
             out.insert(s.name.clone(), s);
         }
     }

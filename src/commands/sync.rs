@@ -36,7 +36,7 @@ pub(crate) async fn run(g: &Settings, args: SyncArgs) -> anyhow::Result<ExitStat
     for m in &machines {
         targets.push(running_target(&ws, &m.name)?);
     }
-    let store = ws.store.clone();
+    let store = ws.ctx.store.clone();
     let printer = g.printer.clone();
     let watch = args.watch;
     let failed = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {

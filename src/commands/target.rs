@@ -21,6 +21,7 @@ const CONNECT_WAIT: Duration = Duration::from_secs(20);
 /// when the machine is not running.
 pub(crate) fn running_target(ws: &Workspace, name: &str) -> anyhow::Result<SshTarget> {
     let state = ws
+        .ctx
         .store
         .load_machine(name)
         .with_context(|| format!("cannot read the state of `{name}`"))?;

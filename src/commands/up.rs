@@ -119,6 +119,7 @@ fn with_dependencies(ws: &Workspace, names: &[String]) -> anyhow::Result<Vec<Mac
         i += 1;
     }
     Ok(ws
+        .ctx
         .project
         .machines
         .iter()
@@ -239,7 +240,7 @@ fn summarize(
         elapsed.as_secs_f64()
     ));
     if status == ExitStatus::Success {
-        if let Some(primary) = ws.project.primary() {
+        if let Some(primary) = ws.ctx.project.primary() {
             g.printer.info(&format!("next: `box ssh {}`", primary.name));
         }
     }

@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::boxfile::{self, LoadError, Machine, Project};
-use crate::config::Paths;
+use crate::boxfile::{self, LoadError, Machine};
 use crate::error::Hinted;
 use crate::lock::ProjectLock;
-use crate::output::Printer;
 use crate::project;
 use crate::provider::Context;
 use crate::state::StateStore;
@@ -20,14 +18,10 @@ use super::Settings;
 /// How long a second command waits for the first before giving up.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A loaded project: what providers get (the [`Context`]) plus the lock
+/// held by commands that change state.
 pub struct Workspace {
-    pub project: Arc<Project>,
-    pub store: StateStore,
-    pub printer: Printer,
-    pub paths: Paths,
-    pub isolated: bool,
-    /// The CloudStack profile asked for outside the Boxfile (`BOX_PROFILE`).
-    pub profile: Option<String>,
+    pub ctx: Context,
     _lock: Option<ProjectLock>,
 }
 
@@ -54,12 +48,14 @@ impl Workspace {
         })?;
         let store = StateStore::open(&root).context("cannot open the project state in .box/")?;
         Ok(Workspace {
-            isolated: settings.isolated || project.local.isolated,
-            project: Arc::new(project),
-            store,
-            printer: settings.printer.clone(),
-            paths: settings.paths.clone(),
-            profile: settings.profile.clone(),
+            ctx: Context {
+                isolated: settings.isolated || project.local.isolated,
+                project: Arc::new(project),
+                store,
+                printer: settings.printer.clone(),
+                paths: settings.paths.clone(),
+                profile: settings.profile.clone(),
+            },
             _lock: None,
         })
     }
@@ -68,30 +64,31 @@ impl Workspace {
     pub fn lock(&mut self) -> anyhow::Result<()> {
         if self._lock.is_none() {
             self._lock = Some(ProjectLock::acquire(
-                self.store.dir(),
+                self.ctx.store.dir(),
                 LOCK_TIMEOUT,
-                &self.printer,
+                &self.ctx.printer,
             )?);
         }
         Ok(())
     }
 
     pub fn root(&self) -> &PathBuf {
-        &self.project.root
+        &self.ctx.project.root
     }
 
     /// The named machines, or all when none is named. An unknown name is
     /// an error with a suggestion.
     pub fn select(&self, names: &[String]) -> anyhow::Result<Vec<&Machine>> {
         if names.is_empty() {
-            return Ok(self.project.machines.iter().collect());
+            return Ok(self.ctx.project.machines.iter().collect());
         }
         names.iter().map(|n| self.machine(n)).collect()
     }
 
     pub fn machine(&self, name: &str) -> anyhow::Result<&Machine> {
-        self.project.machine(name).ok_or_else(|| {
+        self.ctx.project.machine(name).ok_or_else(|| {
             let known: Vec<&str> = self
+                .ctx
                 .project
                 .machines
                 .iter()
@@ -110,6 +107,7 @@ impl Workspace {
         match name {
             Some(n) => self.machine(n),
             None => self
+                .ctx
                 .project
                 .primary()
                 .ok_or_else(|| anyhow::anyhow!("the Boxfile declares no machine")),
@@ -117,13 +115,6 @@ impl Workspace {
     }
 
     pub fn context(&self) -> Context {
-        Context {
-            project: self.project.clone(),
-            store: self.store.clone(),
-            printer: self.printer.clone(),
-            paths: self.paths.clone(),
-            isolated: self.isolated,
-            profile: self.profile.clone(),
-        }
+        self.ctx.clone()
     }
 }
