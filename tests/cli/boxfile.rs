@@ -25,6 +25,16 @@ fn project(case: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `box validate` run on the project in `dir`, with a throwaway home.
+fn validate(dir: &Path) -> assert_cmd::assert::Assert {
+    let home = tempfile::tempdir().unwrap();
+    box_cmd(home.path())
+        .arg("-C")
+        .arg(dir)
+        .arg("validate")
+        .assert()
+}
+
 /// Runs `box validate` on a broken fixture: it must exit 1, print nothing on
 /// stdout, and its stderr (temp paths replaced) is returned.
 fn validate_fails(case: &str) -> String {
@@ -89,12 +99,7 @@ fn validate_accepts_the_example_boxfile() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     fs::copy(repo.join("Boxfile.example"), dir.path().join("Boxfile")).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .assert()
+    validate(dir.path())
         .success()
         .stdout("")
         .stderr("Boxfile is valid (2 machines)\n");
@@ -119,12 +124,7 @@ fn validate_finds_the_boxfile_from_a_subfolder() {
 #[test]
 fn validate_without_a_boxfile_says_how_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .assert()
+    validate(dir.path())
         .code(1)
         .stderr(predicates::str::contains("no Boxfile in"))
         .stderr(predicates::str::contains("hint: run `box init`"));
@@ -393,12 +393,7 @@ fn validate_points_at_env_keys_that_are_not_variable_names() {
         "[[machine]]\nname = \"web\"\n[[machine.provision]]\nscript = \"setup.sh\"\nenv = { \"--split-string\" = \"sh -c id\", \"A=B\" = \"1\", GOOD_1 = \"2\" }\n",
     );
     fs::write(dir.path().join("setup.sh"), "#!/bin/sh\n").unwrap();
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .assert()
+    validate(dir.path())
         .code(1)
         .stderr(predicates::str::contains(
             "Boxfile:5:9: invalid environment variable name `--split-string` in `env`",
@@ -414,12 +409,7 @@ fn validate_accepts_a_sync_owner_with_a_group() {
     let dir = project_with(
         "[[machine]]\nname = \"web\"\nsync = [{ from = \".\", to = \"/srv/app\", owner = \"www-data:www-data\" }]\n",
     );
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .assert()
+    validate(dir.path())
         .success()
         .stderr("Boxfile is valid (1 machine)\n");
 }
@@ -470,12 +460,7 @@ fn a_sync_from_that_links_outside_the_project_is_refused() {
         "[[machine]]\nname = \"web\"\nsync = [{ from = \"app\", to = \"/app\" }, { from = \"keys\", to = \"/keys\" }]\n",
     );
     std::os::unix::fs::symlink(parent.path().join("secrets"), root.join("keys")).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(&root)
-        .arg("validate")
-        .assert()
+    validate(&root)
         .code(1)
         .stderr(predicates::str::contains(
             "Boxfile:3:49: `from` path `keys` is outside the project folder",
@@ -493,12 +478,7 @@ fn boxfile_local_may_sync_a_folder_outside_the_project() {
         "[[machine]]\nname = \"web\"\nsync = [{ from = \"app\", to = \"/app\" }, { from = \"../secrets\", to = \"/secrets\" }]\n",
     )
     .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(&root)
-        .arg("validate")
-        .assert()
+    validate(&root)
         .success()
         .stderr("Boxfile is valid (1 machine)\n");
 }
