@@ -177,7 +177,7 @@ fn size(bytes: u64) -> String {
 /// 429 and 5xx, except CloudStack's 531-537: those say something about the
 /// account or the cloud (limits, capacity, conflicts) that a retry a second
 /// later will not change.
-pub(crate) fn retryable_status(status: u16) -> bool {
+pub fn retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status) && !(531..=537).contains(&status)
 }
 

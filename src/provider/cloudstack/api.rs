@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use cloudstack::error::retryable_status;
 use cloudstack::{Client, Error, JobRef, Params, Resource};
 use serde_json::Value;
 
@@ -113,14 +114,10 @@ impl Api {
 pub fn transient(e: &Error) -> bool {
     match e {
         Error::Transport { .. } => true,
-        Error::Api(a) => retryable(a.status.max(a.errorcode)),
-        Error::Http { status, .. } => retryable(*status),
+        Error::Api(a) => retryable_status(a.status.max(a.errorcode)),
+        Error::Http { status, .. } => retryable_status(*status),
         _ => false,
     }
-}
-
-fn retryable(status: u16) -> bool {
-    status == 429 || (500..600).contains(&status) && !(531..=537).contains(&status)
 }
 
 /// An answer that means the object is not there (already deleted, or never made).
