@@ -196,20 +196,23 @@ fn sim_state_survives_a_restart() {
     });
 }
 
-#[test]
-fn cs_python_client_conformance_script_passes() {
+/// Runs a third-party client's conformance script against a fresh
+/// simulator, the endpoint and keys in the environment (never in argv), and
+/// checks it ends with `ok (...)`. A missing Python package fails the test:
+/// scripts/install-deps installs it.
+fn python_conformance(module: &str, package: &str, script: &str) -> String {
     let python = std::env::var("BOX_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     support::require(&python);
-    let has_cs = Command::new(&python)
-        .args(["-c", "import cs"])
+    let has_module = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
         .status()
         .map(|s| s.success());
     assert!(
-        matches!(has_cs, Ok(true)),
-        "the Python package `cs` is required (pip install cs); scripts/test installs it"
+        matches!(has_module, Ok(true)),
+        "the Python package `{package}` is required (pip install {package}); scripts/install-deps test installs it"
     );
     let sim = Sim::start(&[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cs_conformance.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let out = Command::new(&python)
         .arg(script)
         .env("CLOUDSTACK_ENDPOINT", &sim.url)
@@ -220,7 +223,7 @@ fn cs_python_client_conformance_script_passes() {
         .env_remove("CLOUDSTACK_REGION")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "conformance failed:\n{stdout}\n{}",
@@ -229,6 +232,38 @@ fn cs_python_client_conformance_script_passes() {
     assert!(
         stdout.lines().last().is_some_and(|l| l.starts_with("ok (")),
         "{stdout}"
+    );
+    stdout
+}
+
+#[test]
+fn cs_python_client_conformance_script_passes() {
+    python_conformance("cs", "cs", "tests/cs_conformance.py");
+}
+
+#[test]
+fn libcloud_driver_runs_a_machine_life_against_the_sim() {
+    let stdout = python_conformance(
+        "libcloud",
+        "apache-libcloud",
+        "tests/libcloud_conformance.py",
+    );
+    for group in [
+        "catalogue:",
+        "key pairs:",
+        "node:",
+        "addresses and rules:",
+        "destroy:",
+        "wrong secret:",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(group)),
+            "the script ran every group; `{group}` missing:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains(SECRET),
+        "the secret never appears in the output"
     );
 }
 

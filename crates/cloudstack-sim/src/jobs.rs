@@ -157,6 +157,7 @@ pub fn complete(cloud: &mut Cloud, job_id: &str, now: u64, fault: Option<ApiErro
         }
         None => apply(cloud, &action),
     };
+    crate::model::event::on_completed(cloud, job_id, outcome.is_ok(), now);
     if let Some(job) = cloud.jobs.get_mut(job_id) {
         job.completed = Some(now);
         match outcome {
@@ -392,6 +393,7 @@ fn expunge_vm(cloud: &mut Cloud, vm: &str) {
     for s in snaps {
         drop_tags(cloud, &s);
     }
+    crate::model::volume::on_expunge(cloud, vm);
     cloud.vms.retain(|v| v.id != vm);
     drop_tags(cloud, vm);
 }

@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 use crate::clock;
 use crate::jobs::Job;
 
+pub mod event;
+pub mod volume;
+
+pub use event::Event;
+pub use volume::Volume;
+
 pub const ACCOUNT: &str = "admin";
 pub const DOMAIN: &str = "ROOT";
 
@@ -46,6 +52,11 @@ pub struct Cloud {
     pub vm_snapshots: Vec<VmSnapshot>,
     pub tags: Vec<Tag>,
     pub affinity_groups: Vec<AffinityGroup>,
+    /// Absent from state files written before volumes and events existed.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    #[serde(default)]
+    pub events: Vec<Event>,
     pub jobs: BTreeMap<String, Job>,
     /// Every id ever handed out, removed objects included: the server resolves
     /// UUID parameters against removed rows too, and answers 431 otherwise.
@@ -161,6 +172,7 @@ impl Network {
             "cidr": self.cidr,
             "zoneid": self.zone_id,
             "zonename": cloud.zone_name(&self.zone_id),
+            "networkofferingid": if isolated { ISOLATED_OFFERING_ID } else { SHARED_OFFERING_ID },
             "networkofferingname": if isolated { "DefaultIsolatedNetworkOfferingWithSourceNatService" } else { "DefaultSharedNetworkOfferingWithSGService" },
             "networkofferingdisplaytext": if isolated { "Offering for Isolated networks with Source Nat service enabled" } else { "Offering for Shared Security group enabled networks" },
             "networkofferingavailability": "Optional",
@@ -184,6 +196,10 @@ impl Network {
         v
     }
 }
+
+/// The built-in network offerings the seeded networks use.
+pub const ISOLATED_OFFERING_ID: &str = "3b1f4b0e-6a4c-4d2e-9b8a-1c0d2e3f4a01";
+pub const SHARED_OFFERING_ID: &str = "3b1f4b0e-6a4c-4d2e-9b8a-1c0d2e3f4a02";
 
 fn services(isolated: bool) -> Value {
     let names: &[&str] = if isolated {
@@ -339,6 +355,33 @@ pub struct Nic {
     pub mac: String,
 }
 
+impl Nic {
+    /// As inside a VM's `nic` list; `index` 0 is the default NIC.
+    pub fn render(&self, cloud: &Cloud, index: usize) -> Value {
+        let net = cloud.network(&self.network_id);
+        let isolated = net.map(|x| x.kind == "Isolated").unwrap_or(false);
+        let mut v = json!({
+            "id": self.id,
+            "networkid": self.network_id,
+            "networkname": net.map(|x| x.name.clone()).unwrap_or_default(),
+            "netmask": "255.255.255.0",
+            "gateway": net.map(|x| x.gateway.clone()).unwrap_or_default(),
+            "ipaddress": self.ip,
+            "traffictype": "Guest",
+            "type": if isolated { "Isolated" } else { "Shared" },
+            "isdefault": index == 0,
+            "macaddress": self.mac,
+            "secondaryip": [],
+            "extradhcpoption": [],
+        });
+        if isolated {
+            v["isolationuri"] = json!("vlan://1850");
+            v["broadcasturi"] = json!("vlan://1850");
+        }
+        v
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vm {
     pub id: String,
@@ -374,29 +417,7 @@ impl Vm {
             .nics
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                let net = cloud.network(&n.network_id);
-                let isolated = net.map(|x| x.kind == "Isolated").unwrap_or(false);
-                let mut v = json!({
-                    "id": n.id,
-                    "networkid": n.network_id,
-                    "networkname": net.map(|x| x.name.clone()).unwrap_or_default(),
-                    "netmask": "255.255.255.0",
-                    "gateway": net.map(|x| x.gateway.clone()).unwrap_or_default(),
-                    "ipaddress": n.ip,
-                    "traffictype": "Guest",
-                    "type": if isolated { "Isolated" } else { "Shared" },
-                    "isdefault": i == 0,
-                    "macaddress": n.mac,
-                    "secondaryip": [],
-                    "extradhcpoption": [],
-                });
-                if isolated {
-                    v["isolationuri"] = json!("vlan://1850");
-                    v["broadcasturi"] = json!("vlan://1850");
-                }
-                v
-            })
+            .map(|(i, n)| n.render(cloud, i))
             .collect();
         let sgs: Vec<Value> = self
             .security_group_ids

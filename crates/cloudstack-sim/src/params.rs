@@ -50,6 +50,16 @@ impl Params {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Without these parameters: for a command that does not take them, so
+    /// that shared filters ignore them as the server ignores them.
+    pub fn without(&self, names: &[&str]) -> Params {
+        let mut p = self.clone();
+        for n in names {
+            p.values.remove(*n);
+        }
+        p
+    }
+
     /// A value the command table already declared required.
     pub fn req(&self, name: &str) -> Result<&str, ApiError> {
         self.str(name)

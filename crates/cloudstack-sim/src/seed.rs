@@ -139,6 +139,8 @@ pub fn cloud() -> Cloud {
         vm_snapshots: vec![],
         tags: vec![],
         affinity_groups: vec![],
+        volumes: vec![],
+        events: vec![],
         jobs: BTreeMap::new(),
         known_ids: known,
         counters: Counters {

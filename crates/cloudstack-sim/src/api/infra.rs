@@ -20,18 +20,6 @@ pub fn list_zones(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     list(p, "zone", items)
 }
 
-pub fn list_networks(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
-    let c = &*ctx.cloud;
-    let (zone, kind) = (field_eq(p, "zoneid", "zoneid"), field_eq(p, "type", "type"));
-    let items = c
-        .networks
-        .iter()
-        .map(|n| n.render(c))
-        .filter(|v| zone(v) && kind(v))
-        .collect();
-    list(p, "network", items)
-}
-
 pub fn list_service_offerings(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let items = ctx
         .cloud

@@ -4,6 +4,7 @@
 mod address;
 mod affinity;
 mod infra;
+mod inspect;
 mod jobq;
 mod keypair;
 mod list;
@@ -83,9 +84,10 @@ impl<'a> Ctx<'a> {
                 created: self.now,
                 completed: None,
                 due,
-                action,
+                action: action.clone(),
             },
         );
+        crate::model::event::on_scheduled(self.cloud, &id, &action, self.now);
         self.started.push((id.clone(), due));
         id
     }

@@ -3,7 +3,8 @@
 //! `listApis`, so they cannot disagree.
 
 use super::{
-    address, affinity, infra, jobq, keypair, rules, secgroup, snapshot, tags, vm, Ctx, Reply,
+    address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags, vm, Ctx,
+    Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -161,7 +162,11 @@ const fn job(
 
 pub static COMMANDS: &[Command] = &[
     list("listZones", "Lists zones", &[opt("id", Uuid), opt("name", Str), opt("available", Bool), opt("networktype", Str), opt("showcapacities", Bool), opt("tags", Map)], infra::list_zones),
-    list("listNetworks", "Lists all available networks.", &[opt("id", Uuid), opt("zoneid", Uuid), opt("type", Str), opt("tags", Map)], infra::list_networks),
+    list("listNetworks", "Lists all available networks.", &[
+        opt("id", Uuid), opt("zoneid", Uuid), opt("type", Str), opt("vpcid", Uuid), opt("forvpc", Bool), opt("canusefordeploy", Bool),
+        opt("issystem", Bool), opt("acltype", Str), opt("traffictype", Str), opt("restartrequired", Bool), opt("specifyipranges", Bool),
+        opt("supportedservices", List), opt("networkofferingid", Str), opt("tags", Map),
+    ], inspect::list_networks),
     list("listServiceOfferings", "Lists all available service offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("virtualmachineid", Uuid)], infra::list_service_offerings),
     list("listDiskOfferings", "Lists all available disk offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid)], infra::list_disk_offerings),
     list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map)], infra::list_templates),
@@ -237,4 +242,15 @@ pub static COMMANDS: &[Command] = &[
 
     sync("queryAsyncJobResult", "Retrieves the current status of asynchronous job.", &[req("jobid", Uuid)], jobq::query),
     list("listAsyncJobs", "Lists all pending asynchronous jobs for the account.", &[opt("startdate", Str)], jobq::list_jobs),
+
+    list("listNics", "list the vm nics  IP to NIC", &[req("virtualmachineid", Uuid), opt("nicid", Uuid), opt("networkid", Uuid)], inspect::list_nics),
+    list("listVolumes", "Lists all volumes.", &[
+        opt("id", Uuid), opt("ids", UuidList), opt("name", Str), opt("type", Str), opt("virtualmachineid", Uuid), opt("zoneid", Uuid),
+        opt("diskofferingid", Uuid), opt("state", Str), opt("tags", Map),
+    ], inspect::list_volumes),
+    list("listIpForwardingRules", "List the IP forwarding rules", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("virtualmachineid", Uuid)], inspect::list_ip_forwarding_rules),
+    list("listEvents", "A command to list events.", &[
+        opt("id", Uuid), opt("type", Str), opt("level", Str), opt("startid", Uuid), opt("resourceid", Str), opt("resourcetype", Str),
+        opt("startdate", Str), opt("enddate", Str), opt("duration", Int), opt("entrytime", Int), opt("archived", Bool),
+    ], inspect::list_events),
 ];

@@ -213,6 +213,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         security_group_ids,
         affinity_group_ids,
     });
+    super::inspect::add_volumes(ctx, &id, p)?;
     Ok(ctx.created(
         "deployVirtualMachine",
         "VirtualMachine",
