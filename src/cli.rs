@@ -46,6 +46,8 @@ pub enum Command {
     Up(UpArgs),
     /// Show the machines and their state (from local state, no network).
     Status(StatusArgs),
+    /// List your environments on this host and on every configured cloud, from any folder.
+    Ls(LsArgs),
     /// Open a shell on a machine, or run a command there.
     Ssh(SshArgs),
     /// Run a command on several machines in parallel.
@@ -139,6 +141,20 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Also list teammates' environments (other `box:owner`s) in the same
+    /// accounts and projects.
+    #[arg(long)]
+    pub all: bool,
+    /// Print as JSON (an array of machines; see the README for the fields).
+    #[arg(long)]
+    pub json: bool,
+    /// Forget the index entries whose project folder or state is gone.
+    #[arg(long, conflicts_with_all = ["all", "json"])]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SshArgs {
     /// The machine (default: the primary machine).
     #[arg(add = ArgValueCandidates::new(complete::machines))]
@@ -179,9 +195,18 @@ pub struct DestroyArgs {
     /// Machine names (default: all machines).
     #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (never enough for a teammate's environment).
     #[arg(short, long)]
     pub force: bool,
+    /// Destroy the environment with this id (see `box ls`), from any folder:
+    /// through its project's state if this host has it, else found on the
+    /// clouds by its tags.
+    #[arg(long, value_name = "ID", conflicts_with = "machines")]
+    pub env: Option<String>,
+    /// Allow `--env` to destroy a teammate's environment (asks on a terminal,
+    /// even with --force).
+    #[arg(long, requires = "env")]
+    pub others: bool,
     /// Print progress as NDJSON events on stdout.
     #[arg(long)]
     pub json: bool,

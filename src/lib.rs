@@ -14,6 +14,7 @@ pub mod complete;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod output;

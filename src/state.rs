@@ -206,6 +206,8 @@ impl Default for ProjectState {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    /// Keeps the host-wide index (`box ls`) current after each machine write.
+    index: Option<crate::index::Hook>,
 }
 
 impl StateStore {
@@ -226,13 +228,19 @@ impl StateStore {
                 },
             )?;
         }
-        Ok(StateStore { dir })
+        Ok(StateStore { dir, index: None })
     }
 
     /// Opens `.box/` for reading only; a project with no state yet has no folder.
     pub fn existing(project_root: &Path) -> Option<Self> {
         let dir = project_root.join(".box");
-        dir.is_dir().then_some(StateStore { dir })
+        dir.is_dir().then_some(StateStore { dir, index: None })
+    }
+
+    /// Reports every machine write to the host-wide index.
+    pub fn indexed(mut self, hook: crate::index::Hook) -> Self {
+        self.index = Some(hook);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -253,7 +261,11 @@ impl StateStore {
     }
 
     pub fn save_machine(&self, state: &MachineState) -> Result<(), StateError> {
-        write_json(&self.machine_file(&state.name), state)
+        write_json(&self.machine_file(&state.name), state)?;
+        if let Some(index) = &self.index {
+            index.saved(state);
+        }
+        Ok(())
     }
 
     /// Forgets a machine: its state file and its private folder.
@@ -263,6 +275,9 @@ impl StateStore {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(StateError::Write { path: file, source }),
+        }
+        if let Some(index) = &self.index {
+            index.removed(name);
         }
         let dir = self.machine_dir(name);
         match fs::remove_dir_all(&dir) {

@@ -14,7 +14,18 @@ use super::workspace::Workspace;
 use super::Settings;
 
 pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitStatus> {
-    let mut ws = Workspace::load(g)?;
+    if args.env.is_some() {
+        return super::destroy_env::run(g, args).await;
+    }
+    destroy(g, Workspace::load(g)?, args).await
+}
+
+/// Destroys the machines `args` names in `ws` (all when none is named).
+pub(crate) async fn destroy(
+    g: &Settings,
+    mut ws: Workspace,
+    args: DestroyArgs,
+) -> anyhow::Result<ExitStatus> {
     ws.lock()?;
     let mut names: Vec<String> = ws
         .select(&args.machines)?

@@ -5,10 +5,13 @@ mod boxes;
 mod completions;
 mod copy;
 mod destroy;
+mod destroy_env;
+mod environments;
 mod exec;
 mod halt;
 mod init;
 mod logs;
+mod ls;
 mod man;
 mod progress;
 mod providers;
@@ -40,6 +43,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Up(a) => up::run(&g, a, up::Mode::Up).await,
         Command::Reload(a) => up::run(&g, a, up::Mode::Reload).await,
         Command::Status(a) => status::run(&g, a).await,
+        Command::Ls(a) => ls::run(&g, a).await,
         Command::Ssh(a) => ssh::run(&g, a).await,
         Command::Exec(a) => exec::run(&g, a).await,
         Command::SshConfig(a) => ssh_config::run(&g, a),

@@ -46,10 +46,53 @@ impl Workspace {
             }
             other => anyhow::Error::new(other),
         })?;
-        let store = StateStore::open(&root).context("cannot open the project state in .box/")?;
+        let store = StateStore::open(&root)
+            .context("cannot open the project state in .box/")?
+            .indexed(crate::index::Hook::new(
+                &settings.paths,
+                &root,
+                &project.name,
+                &settings.printer,
+            ));
         Ok(Workspace {
             ctx: Context {
                 isolated: settings.isolated || project.local.isolated,
+                project: Arc::new(project),
+                store,
+                printer: settings.printer.clone(),
+                paths: settings.paths.clone(),
+                profile: settings.profile.clone(),
+            },
+            _lock: None,
+        })
+    }
+
+    /// The project at `root` known only from its state (`box destroy
+    /// --env` when the Boxfile is gone): no machine declared, the Boxfile's
+    /// settings at their defaults.
+    pub fn from_state(
+        settings: &Settings,
+        root: &std::path::Path,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        let project = boxfile::Project {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+            machines: Vec::new(),
+            local: Default::default(),
+            cloudstack: Default::default(),
+        };
+        let store = StateStore::open(root)
+            .context("cannot open the project state in .box/")?
+            .indexed(crate::index::Hook::new(
+                &settings.paths,
+                root,
+                name,
+                &settings.printer,
+            ));
+        Ok(Workspace {
+            ctx: Context {
+                isolated: settings.isolated,
                 project: Arc::new(project),
                 store,
                 printer: settings.printer.clone(),

@@ -14,6 +14,7 @@ mod guest;
 mod harness;
 mod local;
 mod logs;
+mod ls;
 mod provision;
 mod schema;
 mod sim;

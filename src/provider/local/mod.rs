@@ -23,7 +23,7 @@ use guest::{accel, disk, qemu, qmp};
 use crate::boxfile::{Accel, Machine};
 use crate::error::Hinted;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
-use crate::state::{ForwardedPort, MachineState, SshTarget, Status};
+use crate::state::{ForwardedPort, MachineState, SshTarget, StateStore, Status};
 
 pub use data::{Boot, LocalData, LocalProjectData};
 
@@ -78,6 +78,13 @@ fn seconds_from_env(var: &str, default: Duration) -> Duration {
 }
 
 /// The QEMU pid recorded for a machine.
+/// Whether the machine's QEMU process runs now: a `/proc` read, no QMP,
+/// so `box ls` can show live local states from any folder.
+pub fn process_alive(store: &StateStore, state: &MachineState) -> bool {
+    let dir = store.machine_dir(&state.name);
+    recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir)))
+}
+
 fn recorded_pid(state: &MachineState) -> Option<u32> {
     state.provider.local().and_then(|d| d.pid)
 }
