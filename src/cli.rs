@@ -44,6 +44,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Create and start machines, sync folders and run provisioners.
     Up(UpArgs),
+    /// Write Boxfile.lock, or move machines to the newest image or template (--update).
+    Lock(LockArgs),
     /// Show the machines and their state (from local state, no network).
     Status(StatusArgs),
     /// List your environments on this host and on every configured cloud, from any folder.
@@ -125,6 +127,20 @@ pub struct UpArgs {
     /// Print progress as NDJSON events on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Use Boxfile.lock as it is: fail instead of writing or changing it (for CI).
+    #[arg(long)]
+    pub locked: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Resolve the named machines (default: all) afresh, to what the store
+    /// and the cloud offer now, instead of keeping what is locked.
+    #[arg(long)]
+    pub update: bool,
+    /// Machine names, with --update (default: all machines).
+    #[arg(requires = "update", add = ArgValueCandidates::new(complete::machines))]
+    pub machines: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +314,23 @@ pub enum BoxCommand {
     Prune,
     /// Build a box from a recipe folder (e.g. boxes/debian-12) and add it.
     Build(BoxBuildArgs),
+    /// List newer versions in the store than the ones Boxfile.lock holds.
+    Outdated(BoxOutdatedArgs),
+    /// Fetch or build a newer version of boxes and move Boxfile.lock to it.
+    Update(BoxUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BoxOutdatedArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BoxUpdateArgs {
+    /// The box to update (default: every box in Boxfile.lock).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod index;
 pub mod keys;
 pub mod lock;
+pub mod lockfile;
 pub mod output;
 pub mod project;
 pub mod provider;

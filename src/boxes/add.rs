@@ -27,20 +27,76 @@ impl Store {
     /// the recipe says. Holds the box's lock while getting it, so parallel
     /// callers wait and then share the result.
     pub async fn ensure(&self, name: &str, printer: &Printer) -> anyhow::Result<BoxImage> {
-        if let Some(image) = self.find(name).map_err(with_hint)? {
+        self.ensure_version(name, None, printer).await
+    }
+
+    /// As [`Store::ensure`], for the newest version that meets `wanted`
+    /// (a machine's `box_version`). A box got from its recipe that does
+    /// not meet it is kept, and the error says which versions there are.
+    pub async fn ensure_version(
+        &self,
+        name: &str,
+        wanted: Option<&semver::VersionReq>,
+        printer: &Printer,
+    ) -> anyhow::Result<BoxImage> {
+        if let Some(image) = self.newest_meeting(name, wanted).map_err(with_hint)? {
             return Ok(image);
         }
         let lock = self.lock_async(name, printer).await.map_err(with_hint)?;
-        if let Some(image) = self.find(name).map_err(with_hint)? {
+        if let Some(image) = self.newest_meeting(name, wanted).map_err(with_hint)? {
             return Ok(image);
         }
         let recipe = Recipe::embedded(name).ok_or_else(|| {
-            with_hint(BoxError::Unknown {
-                name: name.to_string(),
+            with_hint(match self.find(name) {
+                Ok(Some(_)) => BoxError::NoVersionMeets {
+                    name: name.to_string(),
+                    wanted: wanted.map(ToString::to_string).unwrap_or_default(),
+                    have: self.version_list(name),
+                },
+                _ => BoxError::Unknown {
+                    name: name.to_string(),
+                },
             })
         })?;
-        printer.info(&format!("box `{name}` is not in the store yet; getting it"));
-        recipe.get(self, &lock, printer).await
+        printer.info(&format!(
+            "box `{name}`{} is not in the store yet; getting it",
+            wanted.map(|w| format!(" {w}")).unwrap_or_default()
+        ));
+        let image = recipe.get(self, &lock, printer).await?;
+        if crate::lockfile::meets(wanted, &image.version) {
+            return Ok(image);
+        }
+        Err(with_hint(BoxError::NoVersionMeets {
+            name: name.to_string(),
+            wanted: wanted.map(ToString::to_string).unwrap_or_default(),
+            have: self.version_list(name),
+        }))
+    }
+
+    /// The newest version of `name` that meets `wanted`.
+    pub fn newest_meeting(
+        &self,
+        name: &str,
+        wanted: Option<&semver::VersionReq>,
+    ) -> Result<Option<BoxImage>, BoxError> {
+        Ok(self
+            .versions(name)?
+            .into_iter()
+            .rfind(|b| crate::lockfile::meets(wanted, &b.version)))
+    }
+
+    fn version_list(&self, name: &str) -> String {
+        let versions: Vec<String> = self
+            .versions(name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| b.version)
+            .collect();
+        if versions.is_empty() {
+            "none".into()
+        } else {
+            versions.join(", ")
+        }
     }
 
     /// `box box add SOURCE`: a URL, a file, or the name of a box with a recipe.
@@ -245,7 +301,7 @@ pub(crate) async fn download_recipe(
             message: e.to_string(),
         })??;
         let Imported { staging, mut new } = imported;
-        new.version = store.fresh_version(&recipe.name);
+        new.version = store.build_version(&recipe.name, recipe.version.as_deref());
         new.cloudstack_template = recipe.cloudstack_template.clone();
         new.source = spec.url.clone();
         store.install(lock, staging, new, false)

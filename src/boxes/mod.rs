@@ -52,6 +52,12 @@ pub enum BoxError {
     Unknown { name: String },
     #[error("box `{name}` is not in the store")]
     NotInStore { name: String },
+    #[error("no version of box `{name}` meets `box_version = \"{wanted}\"`; the store has {have}")]
+    NoVersionMeets {
+        name: String,
+        wanted: String,
+        have: String,
+    },
     #[error("box `{name}` version {version} is already in the store")]
     Exists { name: String, version: String },
     #[error("box `{name}` version {version} is used by {users}")]
@@ -103,6 +109,9 @@ impl BoxError {
             )),
             BoxError::Exists { .. } => Some("pass --force to replace it".into()),
             BoxError::NotInStore { .. } => Some("`box box list` shows the boxes there are".into()),
+            BoxError::NoVersionMeets { .. } => Some(
+                "add a version that does with `box box add`, or change `box_version` in the Boxfile".into(),
+            ),
             BoxError::InUse { .. } => Some("destroy those machines first (`box destroy`)".into()),
             BoxError::Missing { package, .. } => Some(format!("apt-get install {package}")),
             BoxError::Download { .. } => {

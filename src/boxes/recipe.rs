@@ -34,6 +34,11 @@ pub enum GetMethod {
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub name: String,
+    /// The recipe's own version, `MAJOR.MINOR`: a build is
+    /// `MAJOR.MINOR.YYYYMMDD` (its date), so `box_version` requirements
+    /// select builds of one recipe version. Without it a build is
+    /// versioned by the clock alone (`YYYYMMDD.HHMMSS`).
+    pub version: Option<String>,
     #[serde(default)]
     pub description: String,
     pub cloudstack_template: Option<String>,
@@ -108,6 +113,9 @@ impl Recipe {
             message: e.to_string(),
         })?;
         super::check_name(&recipe.name)?;
+        if let Some(v) = &recipe.version {
+            super::check_version(v)?;
+        }
         recipe.origin = Origin::Folder(dir.to_path_buf());
         Ok(recipe)
     }
@@ -237,7 +245,7 @@ impl Recipe {
         let kernel = has("vmlinuz");
         let new = NewBox {
             name: self.name.clone(),
-            version: store.fresh_version(&self.name),
+            version: store.build_version(&self.name, self.version.as_deref()),
             disk: "disk.qcow2".into(),
             initrd: has("initrd.img"),
             cmdline: kernel.as_ref().map(|_| {

@@ -142,7 +142,7 @@ impl Store {
     }
 
     /// The versions of one box, oldest first.
-    fn versions(&self, name: &str) -> Result<Vec<BoxImage>, BoxError> {
+    pub fn versions(&self, name: &str) -> Result<Vec<BoxImage>, BoxError> {
         Ok(self.reader.versions(name)?)
     }
 
@@ -157,7 +157,18 @@ impl Store {
     /// A version from the clock that `name` does not have yet; call it
     /// under the name's lock.
     pub(crate) fn fresh_version(&self, name: &str) -> String {
-        let base = version::from_clock(version::now_secs());
+        self.build_version(name, None)
+    }
+
+    /// A version for a new build or download of a recipe: the recipe's
+    /// version and the date (see [`version::of_recipe`]), or the clock's
+    /// alone; `-2`, `-3`, ... when `name` has it already.
+    pub(crate) fn build_version(&self, name: &str, recipe_version: Option<&str>) -> String {
+        let now = version::now_secs();
+        let base = match recipe_version {
+            Some(v) => version::of_recipe(v, now),
+            None => version::from_clock(now),
+        };
         let mut candidate = base.clone();
         let mut n = 1;
         while self.root.join(name).join(&candidate).exists() {

@@ -38,6 +38,8 @@ pub struct Machine {
     pub provider: ProviderKind,
     /// The box (image) name, e.g. `debian-12`.
     pub box_name: String,
+    /// Which versions of the box will do (`box_version`); `None` takes the newest.
+    pub box_version: Option<semver::VersionReq>,
     pub cpus: u32,
     /// MiB.
     pub memory: u32,

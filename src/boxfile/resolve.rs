@@ -200,6 +200,7 @@ fn machine(
         name: String::new(),
         provider: default_provider,
         box_name: d.box_name.clone().unwrap_or_else(|| DEFAULT_BOX.into()),
+        box_version: None,
         cpus: d.cpus.unwrap_or(DEFAULT_CPUS),
         memory: d.memory.unwrap_or(DEFAULT_MEMORY),
         user: d.user.clone().unwrap_or_else(|| DEFAULT_USER.into()),
@@ -240,6 +241,7 @@ fn machine(
             }
             "provider" => m.provider = provider(r, e).unwrap_or(m.provider),
             "box" => m.box_name = box_name(r, e).unwrap_or(m.box_name),
+            "box_version" => m.box_version = box_version(r, e),
             "cpus" => m.cpus = r.u32(e, 1).unwrap_or(m.cpus),
             "memory" => m.memory = r.u32(e, 1).unwrap_or(m.memory),
             "user" => m.user = user(r, e).unwrap_or(m.user),
@@ -662,6 +664,22 @@ fn box_name(r: &mut Reader, e: &Entry) -> Option<String> {
         return None;
     }
     Some(b)
+}
+
+/// A semver requirement such as `>= 1.2, < 2`.
+fn box_version(r: &mut Reader, e: &Entry) -> Option<semver::VersionReq> {
+    let text = r.string(e)?;
+    match semver::VersionReq::parse(&text) {
+        Ok(req) => Some(req),
+        Err(why) => {
+            r.error(
+                &e.value.loc(),
+                format!("`{}` is not a version requirement: {why}", shown(&text)),
+                Some("e.g. `box_version = \">= 1.2, < 2\"` or `\"=12.0.20260101\"` (semver, as in Cargo.toml)".into()),
+            );
+            None
+        }
+    }
 }
 
 const USER_NAME_HELP: &str = "a user name starts with a lowercase letter or `_`, then lowercase letters, digits, `_` or `-` (at most 32)";

@@ -136,6 +136,12 @@ const BOX: Key = key(
     "The box (image) to start from, from `box box list`; default `debian-12`.",
 )
 .example("\"debian-12\"");
+const BOX_VERSION: Key = key(
+    "box_version",
+    Type::Str,
+    "Which versions of the box will do, as a semver requirement (as in Cargo.toml); default: the newest. The version chosen is recorded in `Boxfile.lock`.",
+)
+.example("\">= 12.0, < 13\"");
 const CPUS: Key = key("cpus", POSITIVE, "Virtual CPUs; default 1.").example("2");
 const MEMORY: Key = key("memory", POSITIVE, "Memory in MiB; default 1024.").example("2048");
 const USER: Key = key(
@@ -384,6 +390,7 @@ pub(crate) const MACHINE: Table = Table {
         ),
         PROVIDER,
         BOX,
+        BOX_VERSION,
         CPUS,
         MEMORY,
         USER,

@@ -3,10 +3,16 @@
 
 use anyhow::Context as _;
 
-use crate::boxes::{with_hint, AddOptions, BoxImage, Checksum, Recipe, Store};
-use crate::cli::BoxCommand;
-use crate::error::ExitStatus;
+use guest::store::compare_versions;
 
+use crate::boxes::{with_hint, AddOptions, BoxImage, Checksum, Recipe, Store};
+use crate::boxfile::Machine;
+use crate::cli::BoxCommand;
+use crate::error::{ExitStatus, Hinted};
+use crate::lockfile::Policy;
+use crate::provider::ProviderKind;
+
+use super::workspace::Workspace;
 use super::Settings;
 
 pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitStatus> {
@@ -75,8 +81,154 @@ pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitSt
                 image.disk.display()
             ));
         }
+        BoxCommand::Outdated(a) => outdated(g, &store, a.json)?,
+        BoxCommand::Update(a) => update(g, &store, a.name).await?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// A local machine whose locked box has newer versions in the store.
+#[derive(Debug, serde::Serialize)]
+struct Outdated {
+    machine: String,
+    #[serde(rename = "box")]
+    box_name: String,
+    locked: String,
+    /// The newest version that meets the machine's `box_version`.
+    newest: String,
+}
+
+/// `box box outdated`: for each machine in Boxfile.lock, the newest version
+/// in the store that its `box_version` allows, when newer than the locked one.
+fn outdated(g: &Settings, store: &Store, json: bool) -> anyhow::Result<()> {
+    let mut ws = Workspace::load(g)?;
+    super::lock::open(&mut ws, Policy::Write)?;
+    let lock = ws.ctx.lockfile.snapshot();
+    let mut rows = Vec::new();
+    for (machine, entry) in &lock.machine {
+        let Some(pin) = &entry.local else { continue };
+        let wanted = ws
+            .ctx
+            .project
+            .machine(machine)
+            .and_then(|m| m.box_version.clone());
+        let newest = store
+            .newest_meeting(&pin.box_name, wanted.as_ref())
+            .map_err(with_hint)?;
+        if let Some(newest) = newest
+            .filter(|n| compare_versions(&n.version, &pin.version) == std::cmp::Ordering::Greater)
+        {
+            rows.push(Outdated {
+                machine: machine.clone(),
+                box_name: pin.box_name.clone(),
+                locked: pin.version.clone(),
+                newest: newest.version,
+            });
+        }
+    }
+    let p = &g.printer;
+    if json {
+        p.data(&serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        p.info("every machine in Boxfile.lock has the newest box version the store holds");
+    } else {
+        let table: Vec<[String; 4]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.machine.clone(),
+                    r.box_name.clone(),
+                    r.locked.clone(),
+                    r.newest.clone(),
+                ]
+            })
+            .collect();
+        print_rows(g, ["MACHINE", "BOX", "LOCKED", "NEWEST"], &table);
+        p.info("`box box update [NAME]` moves the lock to the newest");
+    }
+    Ok(())
+}
+
+/// `box box update [NAME]`: gets a newer version of each box the project's
+/// local machines use (again from where it came: its URL, file or recipe),
+/// then moves their Boxfile.lock entries to the newest version each
+/// machine's `box_version` allows.
+async fn update(g: &Settings, store: &Store, name: Option<String>) -> anyhow::Result<()> {
+    let mut ws = Workspace::load(g)?;
+    ws.lock()?;
+    let machines: Vec<Machine> = ws
+        .ctx
+        .project
+        .machines
+        .iter()
+        .filter(|m| m.provider == ProviderKind::Local)
+        .filter(|m| name.as_ref().is_none_or(|n| *n == m.box_name))
+        .cloned()
+        .collect();
+    if machines.is_empty() {
+        anyhow::bail!(Hinted::new(
+            match &name {
+                Some(n) => format!("no local machine of this Boxfile uses box `{n}`"),
+                None => "this Boxfile has no local machine".to_string(),
+            },
+            "`box box add` adds a box to the store without a Boxfile"
+        ));
+    }
+    let mut boxes: Vec<&str> = machines.iter().map(|m| m.box_name.as_str()).collect();
+    boxes.sort_unstable();
+    boxes.dedup();
+    for b in boxes {
+        fetch_again(g, store, b).await?;
+    }
+    let names = machines.iter().map(|m| m.name.clone()).collect();
+    super::lock::open(&mut ws, Policy::Update(names))?;
+    let ctx = ws.context();
+    let refs: Vec<&Machine> = machines.iter().collect();
+    crate::provider::local::lock_machines(&ctx, &refs).await?;
+    if super::lock::save(&ctx)? == 0 {
+        g.printer
+            .info("Boxfile.lock already holds the newest versions the Boxfile allows");
+    }
+    Ok(())
+}
+
+/// Gets box `name` again from the source of its newest version; the same
+/// image again adds no version.
+async fn fetch_again(g: &Settings, store: &Store, name: &str) -> anyhow::Result<()> {
+    let p = &g.printer;
+    let Some(newest) = store.find(name).map_err(with_hint)? else {
+        // Not in the store at all: its recipe (if any) gets it.
+        store.ensure(name, p).await?;
+        return Ok(());
+    };
+    let source = newest.source.clone();
+    let recipe = match source.strip_prefix("recipe:") {
+        Some(r) if std::path::Path::new(r).is_dir() => {
+            Some(Recipe::from_dir(std::path::Path::new(r)).map_err(with_hint)?)
+        }
+        Some(r) => Recipe::embedded(r),
+        None => None,
+    };
+    let image = if let Some(recipe) = recipe {
+        let lock = store.lock_async(&recipe.name, p).await.map_err(with_hint)?;
+        recipe.get(store, &lock, p).await?
+    } else if source.contains("://") || std::path::Path::new(&source).is_file() {
+        let options = AddOptions {
+            name: Some(name.to_string()),
+            ..AddOptions::default()
+        };
+        store
+            .add(&source, &options, p)
+            .await
+            .with_context(|| format!("cannot get box `{name}` again from {source}"))?
+    } else {
+        p.info(&format!(
+            "box `{name}` came from {source}, which is not there to fetch again; using the store's versions"
+        ));
+        return Ok(());
+    };
+    p.info(&format!("box `{name}`: newest version {}", image.version));
+    Ok(())
 }
 
 fn print_table(g: &Settings, boxes: &[BoxImage]) {
@@ -93,8 +245,17 @@ fn print_table(g: &Settings, boxes: &[BoxImage]) {
             ]
         })
         .collect();
-    let header = ["NAME", "VERSION", "PROVIDER", "SIZE", "CLOUDSTACK TEMPLATE"].map(String::from);
-    let mut widths = [0usize; 5];
+    print_rows(
+        g,
+        ["NAME", "VERSION", "PROVIDER", "SIZE", "CLOUDSTACK TEMPLATE"],
+        &rows,
+    );
+}
+
+/// A table with aligned columns.
+fn print_rows<const N: usize>(g: &Settings, header: [&str; N], rows: &[[String; N]]) {
+    let header = header.map(String::from);
+    let mut widths = [0usize; N];
     for row in std::iter::once(&header).chain(rows.iter()) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());

@@ -10,6 +10,7 @@ mod environments;
 mod exec;
 mod halt;
 mod init;
+mod lock;
 mod logs;
 mod ls;
 mod man;
@@ -42,6 +43,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Validate(a) => validate::run(&g, a),
         Command::Up(a) => up::run(&g, a, up::Mode::Up).await,
         Command::Reload(a) => up::run(&g, a, up::Mode::Reload).await,
+        Command::Lock(a) => lock::run(&g, a).await,
         Command::Status(a) => status::run(&g, a).await,
         Command::Ls(a) => ls::run(&g, a).await,
         Command::Ssh(a) => ssh::run(&g, a).await,

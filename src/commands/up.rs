@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use crate::boxfile::Machine;
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
+use crate::lockfile::Policy;
 use crate::provider::{Context, Provider};
 use crate::state::{MachineState, Status};
 
@@ -30,12 +31,20 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
     let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let machines = with_dependencies(&ws, &args.machines)?;
+    let policy = if args.locked {
+        Policy::Locked
+    } else {
+        Policy::Write
+    };
+    super::lock::open(&mut ws, policy)?;
     let ctx = ws.context();
     let events = Events::new(&g.printer, args.json);
 
     // Resolve everything once, before any machine is touched: a bad zone or
     // a missing image fails here with nothing created.
     let providers = Providers::prepare(&ctx, &machines).await?;
+    // What the machines are made from is known now: Boxfile.lock records it.
+    super::lock::save(&ctx)?;
 
     let jobs: Vec<Job> = machines
         .iter()

@@ -62,6 +62,7 @@ impl Workspace {
                 printer: settings.printer.clone(),
                 paths: settings.paths.clone(),
                 profile: settings.profile.clone(),
+                lockfile: Default::default(),
             },
             _lock: None,
         })
@@ -98,6 +99,7 @@ impl Workspace {
                 printer: settings.printer.clone(),
                 paths: settings.paths.clone(),
                 profile: settings.profile.clone(),
+                lockfile: Default::default(),
             },
             _lock: None,
         })

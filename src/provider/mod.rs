@@ -34,6 +34,9 @@ pub struct Context {
     pub isolated: bool,
     /// The CloudStack profile asked for outside the Boxfile (`BOX_PROFILE`).
     pub profile: Option<String>,
+    /// `Boxfile.lock`, for the commands that create machines (`up`, `lock`);
+    /// off for the others.
+    pub lockfile: crate::lockfile::Session,
 }
 
 /// A snapshot as listed by a provider.

@@ -75,7 +75,7 @@ fn sha256_of(path: &Path) -> String {
 }
 
 /// A Vagrant libvirt `.box` (tar.gz) holding `disk` as box.img and the given extra files.
-fn vagrant_box(out: &Path, metadata: &str, disk: &Path, extra: &[(&str, &[u8])]) {
+pub(crate) fn vagrant_box(out: &Path, metadata: &str, disk: &Path, extra: &[(&str, &[u8])]) {
     let file = std::fs::File::create(out).unwrap();
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);

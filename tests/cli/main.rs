@@ -13,6 +13,7 @@ mod foundation;
 mod guest;
 mod harness;
 mod local;
+mod lockfile;
 mod logs;
 mod ls;
 mod provision;

@@ -289,9 +289,23 @@ pub struct Template {
     /// The local box this template boots from under `--backing qemu`.
     pub box_name: String,
     pub size: u64,
+    /// As given to registerTemplate; seeded templates report an MD5 of
+    /// their id, standing in for their image's.
+    #[serde(default)]
+    pub checksum: Option<String>,
 }
 
 impl Template {
+    fn checksum(&self) -> String {
+        use md5::{Digest, Md5};
+        self.checksum.clone().unwrap_or_else(|| {
+            Md5::digest(self.id.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+
     pub fn render(&self, cloud: &Cloud, zone: &Zone) -> Value {
         merge(
             json!({
@@ -324,6 +338,7 @@ impl Template {
                 "requireshvm": true,
                 "tags": cloud.tags_of(&self.id),
                 "hasannotations": false,
+                "checksum": self.checksum(),
             }),
             json!({"account": "system", "domainid": cloud.account.domain_id, "domain": DOMAIN}),
         )

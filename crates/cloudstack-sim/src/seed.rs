@@ -97,6 +97,7 @@ pub fn cloud() -> Cloud {
             os_type: "Debian GNU/Linux 12 (64-bit)".into(),
             box_name: "debian-12".into(),
             size: 3 * 1024 * 1024 * 1024,
+            checksum: None,
         },
         Template {
             id: id(),
@@ -105,6 +106,7 @@ pub fn cloud() -> Cloud {
             os_type: "CentOS 5.5 (64-bit)".into(),
             box_name: String::new(),
             size: 8 * 1024 * 1024 * 1024,
+            checksum: None,
         },
     ];
     let default_sg = SecurityGroup {

@@ -83,6 +83,10 @@ pub struct Template {
     pub templatetype: Option<String>,
     #[serde(default)]
     pub created: Option<String>,
+    /// The image's checksum as registered (an MD5, or `{SHA-256}hex`);
+    /// absent when the cloud has none.
+    #[serde(default)]
+    pub checksum: Option<String>,
     #[serde(default, deserialize_with = "lenient::vec")]
     pub tags: Vec<Tag>,
 }

@@ -19,6 +19,7 @@ mod names;
 mod reach;
 mod shared;
 mod snapshot;
+mod template_lock;
 mod vm;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +36,7 @@ use crate::state::{MachineState, ProjectState, StateStore, Status};
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
 
+pub use template_lock::lock_machines;
 pub use data::{CloudStackData, CloudStackProjectData, Deploy, ProjectIp, SecurityGroup};
 
 /// Who and where this environment is: the names and tags of its resources.
@@ -144,7 +146,9 @@ impl CloudStack {
         let mut me = Self::open(ctx).await?;
         let api = me.api.clone();
         let env = me.env.clone();
-        let plans = names::resolve(&api, machines).await?;
+        let mut plans = names::resolve(&api, machines).await?;
+        // Boxfile.lock: locked templates, checked before anything is created.
+        template_lock::apply(ctx, &api, machines, &mut plans).await?;
 
         let open_world = machines
             .iter()
@@ -482,6 +486,7 @@ mod tests {
             name: name.into(),
             provider: ProviderKind::CloudStack,
             box_name: "debian-12".into(),
+            box_version: None,
             cpus: 1,
             memory: 512,
             user: "box".into(),

@@ -107,17 +107,30 @@ fn check_snapshot_name(name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The boxes of `machines`, fetched or built if missing and checked
+/// against Boxfile.lock, which records them; creates no machine (`box lock`,
+/// and the start of `box up`). A machine that exists keeps its entry, or
+/// gets one for the box it was made from, unless it is being updated.
+pub async fn lock_machines(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<()> {
+    for m in machines {
+        let exists = ctx.store.machine_dir(&m.name).join(DISK).exists();
+        if !exists || ctx.lockfile.updates(&m.name) {
+            image::for_machine(ctx, m).await?;
+        } else if let Some(state) = ctx.store.load_machine(&m.name)? {
+            image::record_existing(ctx, &state)?;
+        }
+    }
+    Ok(())
+}
+
 impl Local {
     pub async fn prepare(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<Self> {
         let local = Local::new(ctx);
         local.preflight()?;
+        // Fetch or build missing boxes now, and check them against
+        // Boxfile.lock, before any machine or key is made.
+        lock_machines(ctx, machines).await?;
         local.login_key().await?;
-        // Fetch or build missing boxes now, before any machine is touched.
-        for m in machines {
-            if !ctx.store.machine_dir(&m.name).join(DISK).exists() {
-                local.image(&m.box_name).await?;
-            }
-        }
         Ok(local)
     }
 
@@ -169,9 +182,9 @@ impl Local {
             .context("cannot create the project's SSH key")
     }
 
-    async fn image(&self, name: &str) -> anyhow::Result<crate::boxes::BoxImage> {
+    async fn image(&self, machine: &Machine) -> anyhow::Result<crate::boxes::BoxImage> {
         let _guard = self.image_lock.lock().await;
-        image::resolve(&self.ctx, name).await
+        image::for_machine(&self.ctx, machine).await
     }
 
     pub async fn up(
@@ -198,7 +211,7 @@ impl Local {
         let recorded_base = state.provider.local().and_then(|d| d.base.as_ref());
         if !disk_path.exists() || recorded_base.is_none() {
             state.status = Status::Creating;
-            let image = self.image(&machine.box_name).await?;
+            let image = self.image(machine).await?;
             let data = state.provider.local_mut();
             data.box_name = Some(image.name.clone());
             data.box_version = Some(image.version.clone());

@@ -13,6 +13,7 @@ mod secgroup;
 mod snapshot;
 mod table;
 mod tags;
+mod template;
 mod vm;
 
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 //! `listApis`, so they cannot disagree.
 
 use super::{
-    address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags, vm, Ctx,
-    Reply,
+    address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags, template,
+    vm, Ctx, Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -170,6 +170,8 @@ pub static COMMANDS: &[Command] = &[
     list("listServiceOfferings", "Lists all available service offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("virtualmachineid", Uuid)], infra::list_service_offerings),
     list("listDiskOfferings", "Lists all available disk offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid)], infra::list_disk_offerings),
     list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map)], infra::list_templates),
+    sync("registerTemplate", "Registers an existing template into the CloudStack cloud.", &[req("name", Str), req("displaytext", Str), req("url", Str), req("format", Str), req("hypervisor", Str), req("ostypeid", Uuid), opt("zoneid", Uuid), opt("checksum", Str)], template::register),
+    job("deleteTemplate", "Deletes a template from the system.", &[req("id", Uuid), opt("zoneid", Uuid)], template::delete),
     sync("listCapabilities", "Lists capabilities", &[], infra::list_capabilities),
     sync("listApis", "lists all available apis on the server, provided by the Api Discovery plugin", &[opt("name", Str)], infra::list_apis),
 
