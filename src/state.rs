@@ -106,6 +106,10 @@ pub enum ResourceKind {
     PublicIp,
     SshKeyPair,
     SecurityGroup,
+    /// A rule of a VPC tier's network ACL list.
+    NetworkAclRule,
+    /// A network ACL list box made and attached to a VPC tier.
+    NetworkAclList,
 }
 
 impl ResourceKind {
@@ -118,6 +122,8 @@ impl ResourceKind {
             ResourceKind::PublicIp => "publicip",
             ResourceKind::SshKeyPair => "sshkeypair",
             ResourceKind::SecurityGroup => "securitygroup",
+            ResourceKind::NetworkAclRule => "networkaclrule",
+            ResourceKind::NetworkAclList => "networkacllist",
         }
     }
 }
@@ -429,6 +435,8 @@ mod tests {
             PublicIp,
             SshKeyPair,
             SecurityGroup,
+            NetworkAclRule,
+            NetworkAclList,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, kind.as_str());

@@ -158,6 +158,9 @@ pub struct CloudStackSettings {
     pub static_nat: Option<bool>,
     /// Reach the NIC address directly (VPN users).
     pub private: Option<bool>,
+    /// A VPC tier's ACL list: `tier` (its own custom list, the default) or
+    /// `create` (box's list when the tier has a system list).
+    pub vpc_acl: Option<String>,
     /// CIDRs allowed to reach SSH and the ports; unset means 0.0.0.0/0 with a warning.
     pub allow_from: Vec<String>,
     pub expunge: Option<bool>,

@@ -570,6 +570,7 @@ fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
             }
             "static_nat" => cs.static_nat = r.bool(e),
             "private" => cs.private = r.bool(e),
+            "vpc_acl" => cs.vpc_acl = r.choice(e, schema::VPC_ACL).map(str::to_string),
             "allow_from" => {
                 for (cidr, loc) in r.strings(e).unwrap_or_default() {
                     match check_cidr(&cidr) {
@@ -630,6 +631,7 @@ pub(crate) fn overlay(base: &CloudStackSettings, own: CloudStackSettings) -> Clo
         public_ip: own.public_ip.or_else(|| base.public_ip.clone()),
         static_nat: own.static_nat.or(base.static_nat),
         private: own.private.or(base.private),
+        vpc_acl: own.vpc_acl.or_else(|| base.vpc_acl.clone()),
         allow_from: list(own.allow_from, &base.allow_from),
         expunge: own.expunge.or(base.expunge),
         name_pattern: own.name_pattern.or_else(|| base.name_pattern.clone()),

@@ -117,6 +117,8 @@ pub(crate) const PROVIDERS: &[&str] = &["local", "cloudstack"];
 pub(crate) const RUN: &[&str] = &["once", "always", "never"];
 pub(crate) const ACCEL: &[&str] = &["auto", "kvm", "hvf", "tcg"];
 pub(crate) const PROTOCOLS: &[&str] = &["tcp", "udp"];
+/// `vpc_acl`: the tier's own list, or a list box creates for the tier.
+pub(crate) const VPC_ACL: &[&str] = &["tier", "create"];
 
 /// Placeholders `name_pattern` may use.
 pub(crate) const NAME_PATTERN_VARS: &[&str] = &["project", "machine", "env"];
@@ -242,6 +244,12 @@ pub(crate) const CLOUDSTACK: Table = Table {
             Type::Bool,
             "Reach the machine's own NIC address directly (e.g. over a VPN).",
         ),
+        key(
+            "vpc_acl",
+            Type::Choice(VPC_ACL),
+            "VPC tiers: the network ACL list box adds its rules to. `tier` (default): the tier's own custom list (a system list `default_allow`/`default_deny` is an error); `create`: on a tier with a system list, box attaches a list of its own, shared with teammates, and puts the tier's list back when it is left empty.",
+        )
+        .example("\"create\""),
         key(
             "allow_from",
             Type::Strings,

@@ -63,6 +63,8 @@ lists! {
     list_port_forwarding_rules => "listPortForwardingRules", PortForwardingRule;
     list_firewall_rules => "listFirewallRules", FirewallRule;
     list_security_groups => "listSecurityGroups", SecurityGroup;
+    list_network_acl_lists => "listNetworkACLLists", NetworkAclList;
+    list_network_acls => "listNetworkACLs", NetworkAcl;
     list_vm_snapshots => "listVMSnapshot", VmSnapshot;
     list_apis => "listApis", Api;
     /// `registerTemplate` answers like a list (`{"count": 1, "template": [...]}`).
@@ -100,6 +102,9 @@ successes! {
     disable_static_nat => "disableStaticNat";
     delete_security_group => "deleteSecurityGroup";
     delete_vm_snapshot => "deleteVMSnapshot";
+    delete_network_acl => "deleteNetworkACL";
+    delete_network_acl_list => "deleteNetworkACLList";
+    replace_network_acl_list => "replaceNetworkACLList";
 }
 
 impl Client {

@@ -161,6 +161,9 @@ pub struct Network {
     pub vpcid: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub networkofferingid: Option<String>,
+    /// A VPC tier's network ACL list.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub aclid: Option<String>,
 }
 resource!(Network, "network", "network");
 
@@ -545,6 +548,47 @@ pub struct ApiParam {
     #[serde(default, deserialize_with = "lenient::opt_u64")]
     pub length: Option<u64>,
 }
+
+/// A network ACL list of a VPC (`listNetworkACLLists`); `default_allow` and
+/// `default_deny` are the system's, with no VPC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetworkAclList {
+    #[serde(deserialize_with = "lenient::string")]
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub vpcid: Option<String>,
+}
+resource!(NetworkAclList, "networkacllist", "networkacllist");
+
+/// A rule of a network ACL list (`listNetworkACLs`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetworkAcl {
+    #[serde(deserialize_with = "lenient::string")]
+    pub id: String,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_u16")]
+    pub startport: Option<u16>,
+    #[serde(default, deserialize_with = "lenient::opt_u16")]
+    pub endport: Option<u16>,
+    #[serde(default)]
+    pub traffictype: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    pub cidrlist: Vec<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub aclid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    pub number: Option<u64>,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Why the rule exists (CloudStack 4.12 and later).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+resource!(NetworkAcl, "networkacl", "networkacl");
 
 /// The answer of deletes and other commands that return only an outcome.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,8 +1,9 @@
 //! The resources box made on the cloud, as recorded in `.box/`: a machine's
-//! VM, rules, static NAT and IP, and the project's key pair, security group
-//! and IP. Each is recorded the moment its id is known (before box waits on
-//! it), forgotten once removed, and removed in reverse dependency order, so
-//! a killed run leaves nothing the next `box destroy` does not know of.
+//! VM, rules (port forwards, firewall or VPC network ACL rules), static NAT
+//! and IP, and the project's key pair, security group, IP and VPC ACL list.
+//! Each is recorded the moment its id is known (before box waits on it),
+//! forgotten once removed, and removed in reverse dependency order, so a
+//! killed run leaves nothing the next `box destroy` does not know of.
 
 use std::future::Future;
 
@@ -13,13 +14,16 @@ use crate::state::{MachineState, ProjectState, Resource, ResourceKind};
 use super::api::{not_found, with_retries, Api};
 
 /// The order removal must follow: what needs another resource goes before
-/// it (a rule before its VM and IP, a VM before its security group).
-const REMOVAL_ORDER: [ResourceKind; 7] = [
+/// it (a rule before its VM, IP and ACL list, a VM before its security
+/// group).
+const REMOVAL_ORDER: [ResourceKind; 9] = [
     ResourceKind::FirewallRule,
+    ResourceKind::NetworkAclRule,
     ResourceKind::PortForwardingRule,
     ResourceKind::StaticNat,
     ResourceKind::VirtualMachine,
     ResourceKind::PublicIp,
+    ResourceKind::NetworkAclList,
     ResourceKind::SecurityGroup,
     ResourceKind::SshKeyPair,
 ];
@@ -118,6 +122,9 @@ pub async fn remove(api: &Api, r: &Resource) -> Result<(), Error> {
                 .delete_ssh_key_pair(&Params::new().set("name", &r.id))
                 .await
                 .map(|_| ()),
+            ResourceKind::NetworkAclRule => c.delete_network_acl(&id).await.map(|_| ()),
+            // Shared with teammates: put back only once empty.
+            ResourceKind::NetworkAclList => super::vpc::release(api, &r.id).await,
         }
     })
     .await

@@ -21,6 +21,7 @@ mod shared;
 mod snapshot;
 mod template_lock;
 mod vm;
+mod vpc;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -131,6 +132,8 @@ struct Prepared {
     found: BTreeMap<String, VirtualMachine>,
     /// This environment's tagged public IPs (static NAT ones included).
     tagged_ips: Vec<PublicIpAddress>,
+    /// The network ACL list of each VPC tier box opens ports on, by tier id.
+    acls: BTreeMap<String, vpc::TierAcl>,
 }
 
 pub struct CloudStack {
@@ -176,6 +179,8 @@ impl CloudStack {
         // a wrong address fails with nothing made.
         let mut ips = BTreeMap::new();
         choose_ips(&me, &plans, &[], &mut ps, false, &mut ips).await?;
+        // A VPC tier on a system ACL list stops here too, with nothing made.
+        let decisions = vpc::check(&api, &plans, machines).await?;
 
         let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
             .context("cannot create the project's SSH key")?;
@@ -242,6 +247,8 @@ impl CloudStack {
             save_project(&env, &ps)?;
         }
 
+        let acls = vpc::ensure(&me, decisions, &mut ps).await?;
+
         // Acquired last, once every read-only check has passed.
         choose_ips(&me, &plans, &tagged_ips, &mut ps, true, &mut ips).await?;
 
@@ -252,6 +259,7 @@ impl CloudStack {
             ips,
             found,
             tagged_ips,
+            acls,
         };
         Ok(me)
     }
@@ -405,14 +413,21 @@ async fn choose_ips(
         if ips.contains_key(&network) || matches!(ip, IpChoice::Auto) != auto {
             continue;
         }
+        let home = shared::IpHome {
+            network: &network,
+            vpc: plan.vpc_id.as_deref(),
+        };
         let chosen = match ip {
+            // A VPC's source NAT address belongs to the VPC, not a tier.
             IpChoice::SourceNat => api
                 .client
                 .list_public_ip_addresses(
-                    &Params::new()
-                        .set("associatednetworkid", &network)
-                        .set("issourcenat", "true")
-                        .set("listall", "true"),
+                    &match home.vpc {
+                        Some(vpc) => Params::new().set("vpcid", vpc),
+                        None => Params::new().set("associatednetworkid", &network),
+                    }
+                    .set("issourcenat", "true")
+                    .set("listall", "true"),
                 )
                 .await
                 .map_err(|e| convert(e, "cannot list public IP addresses"))?
@@ -425,7 +440,7 @@ async fn choose_ips(
                     )
                 })?,
             IpChoice::Auto => {
-                let ip = shared::ensure_project_ip(api, env, &network, tagged_ips, ps).await?;
+                let ip = shared::ensure_project_ip(api, env, &home, tagged_ips, ps).await?;
                 save_project(env, ps)?;
                 ip
             }

@@ -47,6 +47,8 @@ pub struct Plan {
     pub service_offering_id: String,
     pub disk_offering_id: Option<String>,
     pub network_id: Option<String>,
+    /// The VPC, when the network is one of its tiers.
+    pub vpc_id: Option<String>,
     pub security_group_ids: Vec<String>,
     pub affinity_group_ids: Vec<String>,
     pub reach: Reach,
@@ -362,20 +364,26 @@ async fn plan(
     )
     .await?;
 
-    let mut network_id = None;
+    let (mut network_id, mut vpc_id) = (None, None);
     if reach != Reach::SecurityGroup || cs.network.is_some() {
         let networks = listed(
             lists.networks.entry(zone.id.clone()).or_default(),
             c.list_networks(&Params::new().set("zoneid", &zone.id)),
         )
         .await?;
-        network_id = Some(match cs.network.as_deref() {
+        let id = match cs.network.as_deref() {
             Some(n) => find(n, &m.name, networks)
                 .map_err(Failure::Problem)?
                 .id
                 .clone(),
             None => default_network(&zone, m, networks).map_err(Failure::Problem)?,
-        });
+        };
+        vpc_id = networks
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.vpcid.clone())
+            .filter(|v| !v.is_empty());
+        network_id = Some(id);
     }
 
     Ok(Plan {
@@ -385,6 +393,7 @@ async fn plan(
         service_offering_id,
         disk_offering_id,
         network_id,
+        vpc_id,
         security_group_ids,
         affinity_group_ids,
         reach,

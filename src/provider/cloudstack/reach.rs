@@ -1,7 +1,8 @@
 //! Making a machine reachable in an Advanced zone: port forwarding from a
-//! free public port to 22 and to each of the Boxfile's ports, a firewall
-//! rule per public port limited to `allow_from`, or a public IP of its own
-//! with static NAT.
+//! free public port to 22 and to each of the Boxfile's ports, or a public
+//! IP of its own with static NAT; and a [`Gate`] per port limited to
+//! `allow_from`: a firewall rule on an isolated network, a rule of the
+//! tier's network ACL list in a VPC.
 //!
 //! The rules already on an IP are read once per run (in `prepare`), so a
 //! rule made by a killed run is found and adopted instead of made twice, and
@@ -9,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cloudstack::{Error, FirewallRule, Params, PortForwardingRule, PublicIpAddress};
+use cloudstack::{Error, FirewallRule, NetworkAcl, Params, PortForwardingRule, PublicIpAddress};
 use std::sync::Mutex as StdMutex;
 
 use tokio::sync::Mutex;
@@ -18,6 +19,8 @@ use crate::state::{MachineState, ResourceKind};
 
 use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
 use super::ledger::Ledger as _;
+use super::names::Plan;
+use super::vpc::{self, TierAcl};
 use super::CloudStack;
 
 /// Where the search for a free public port for SSH starts.
@@ -37,6 +40,8 @@ pub struct IpRules {
 #[derive(Default)]
 pub struct Rules {
     by_ip: Mutex<BTreeMap<String, IpRules>>,
+    /// The rules of each VPC tier's ACL list, read once.
+    by_list: Mutex<BTreeMap<String, Vec<NetworkAcl>>>,
 }
 
 impl Rules {
@@ -236,8 +241,172 @@ fn free_port(taken: &BTreeSet<(String, u16)>, proto: &str, want: &Want) -> u16 {
         .unwrap_or(start)
 }
 
+/// What lets a forwarded port in, limited to `allow_from`: a firewall rule
+/// on the public IP (isolated networks), or a rule of the tier's network ACL
+/// list (VPC tiers, where CloudStack refuses firewall rules). Chosen from
+/// the plan alone by [`gate`], so a VPC machine cannot reach the firewall.
+pub enum Gate<'a> {
+    Firewall(&'a PublicIpAddress),
+    Acl(&'a TierAcl),
+}
+
+/// The gate of a machine on `plan`'s network: the tier's ACL list in a VPC
+/// (none for a private machine that names no `allow_from`), else the
+/// firewall of `ip` when there is one.
+pub fn gate<'a>(
+    p: &'a CloudStack,
+    plan: &Plan,
+    ip: Option<&'a PublicIpAddress>,
+) -> anyhow::Result<Option<Gate<'a>>> {
+    match (&plan.vpc_id, &plan.network_id) {
+        (Some(_), Some(tier)) => match p.prepared.acls.get(tier) {
+            Some(acl) => Ok(Some(Gate::Acl(acl))),
+            None if ip.is_none() => Ok(None),
+            None => anyhow::bail!("no network ACL list was prepared for VPC tier {tier}"),
+        },
+        _ => Ok(ip.map(Gate::Firewall)),
+    }
+}
+
+impl Gate<'_> {
+    /// Opens the machine's `guest` port, published as `public`, to `cidrs`:
+    /// the firewall sees the public port, the tier's ACL the guest's.
+    pub async fn open(
+        &self,
+        p: &CloudStack,
+        public: u16,
+        guest: u16,
+        protocol: &str,
+        cidrs: &[String],
+        st: &StdMutex<MachineState>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Gate::Firewall(ip) => firewall(p, ip, public, protocol, cidrs, st).await,
+            Gate::Acl(acl) => acl_rule(p, acl, guest, protocol, cidrs, st).await,
+        }
+    }
+}
+
+/// A rule of the tier's ACL list letting `cidrs` in to `port`: this
+/// machine's own (recorded, or marked with its `reason`), adopted, else made
+/// and recorded before box waits on it. A teammate's rule is never adopted,
+/// so their destroy and ours never remove each other's.
+async fn acl_rule(
+    p: &CloudStack,
+    acl: &TierAcl,
+    port: u16,
+    protocol: &str,
+    cidrs: &[String],
+    st: &StdMutex<MachineState>,
+) -> anyhow::Result<()> {
+    let (api, rules) = (&p.api, &*p.rules);
+    let proto = protocol.to_lowercase();
+    let (machine, recorded) = {
+        let s = st
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+        let ids: BTreeSet<String> = (s.resources.iter())
+            .filter(|r| r.kind == ResourceKind::NetworkAclRule)
+            .map(|r| r.id.clone())
+            .collect();
+        (s.name.clone(), ids)
+    };
+    let reason = vpc::reason(p, &machine);
+    let ours = |r: &NetworkAcl| {
+        r.startport == Some(port)
+            && r.protocol
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&proto))
+            && r.traffictype
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("ingress"))
+            && same_cidrs(&r.cidrlist, cidrs)
+            && (recorded.contains(&r.id) || r.reason.as_deref() == Some(reason.as_str()))
+    };
+    let note = format!("ACL rule {proto}/{port} of `{machine}`");
+    if !rules.by_list.lock().await.contains_key(&acl.list_id) {
+        let loaded = vpc::rules_of(api, &acl.list_id).await?;
+        rules
+            .by_list
+            .lock()
+            .await
+            .entry(acl.list_id.clone())
+            .or_insert(loaded);
+    }
+    let existing = (rules.by_list.lock().await)
+        .get(&acl.list_id)
+        .and_then(|l| l.iter().find(|r| ours(r)).map(|r| r.id.clone()));
+    if let Some(id) = existing {
+        return keep(p, st, ResourceKind::NetworkAclRule, &id, note);
+    }
+    // scope
+    let params = Params::new()
+        .set("aclid", &acl.list_id)
+        .set("protocol", &proto)
+        .set("startport", port.to_string())
+        .set("endport", port.to_string())
+        .set("cidrlist", cidrs.join(","))
+        .set("traffictype", "ingress")
+        .set("action", "allow")
+        .set("reason", &reason);
+    let mut attempt = 1;
+    let rule: NetworkAcl = loop {
+        let made = match api.start("createNetworkACL", &params).await {
+            Ok((job, first)) => {
+                // Recorded before the wait, so a kill cannot orphan it.
+                if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
+                    keep(p, st, ResourceKind::NetworkAclRule, &id, note.clone())?;
+                }
+                api.finish("createNetworkACL", &job, &first).await
+            }
+            Err(e) => Err(e),
+        };
+        match made {
+            Ok(rule) => break rule,
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                // The lost answer may have made the rule: look before retrying.
+                tokio::time::sleep(super::api::backoff(attempt)).await;
+                attempt += 1;
+                let recorded_now: BTreeSet<String> = {
+                    let s = st
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+                    (s.resources.iter())
+                        .filter(|r| r.kind == ResourceKind::NetworkAclRule)
+                        .map(|r| r.id.clone())
+                        .collect()
+                };
+                if let Some(r) = vpc::rules_of(api, &acl.list_id)
+                    .await?
+                    .into_iter()
+                    .find(|r| {
+                        ours(r) || (recorded_now.contains(&r.id) && r.startport == Some(port))
+                    })
+                {
+                    break r;
+                }
+            }
+            Err(e) => {
+                return Err(convert(
+                    e,
+                    &format!("cannot open {proto}/{port} in the VPC tier's network ACL list"),
+                ))
+            }
+        }
+    };
+    keep(p, st, ResourceKind::NetworkAclRule, &rule.id, note)?;
+    rules
+        .by_list
+        .lock()
+        .await
+        .entry(acl.list_id.clone())
+        .or_default()
+        .push(rule);
+    Ok(())
+}
+
 /// A firewall rule opening `port` on `ip` to `cidrs`, adopted or made.
-pub async fn open(
+async fn firewall(
     p: &CloudStack,
     ip: &PublicIpAddress,
     port: u16,

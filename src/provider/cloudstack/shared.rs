@@ -13,7 +13,7 @@ use cloudstack::{Params, PublicIpAddress, SecurityGroup};
 use crate::state::{ProjectState, ResourceKind};
 
 use super::api::{convert, with_retries, Api};
-use super::ledger::{self, Ledger as _};
+use super::ledger::{self, Ledger};
 use super::{Env, ProjectIp, SecurityGroup as GroupRecord};
 
 /// Registers the project's public key under the project's key pair name,
@@ -170,86 +170,163 @@ pub async fn ensure_security_group(
     Ok(group.id)
 }
 
-/// The project's own public IP on a network (`public_ip = "auto"`): the one
-/// recorded or tagged for this environment, else a newly acquired one.
-pub async fn ensure_project_ip(
+/// Where a public IP is acquired: on an isolated network, or in the VPC of
+/// a tier (CloudStack takes the VPC's id, and ties the IP to the tier with
+/// its first rule).
+pub struct IpHome<'a> {
+    pub network: &'a str,
+    pub vpc: Option<&'a str>,
+}
+
+impl IpHome<'_> {
+    /// Whether `ip` serves this network: tied to it, or a VPC address not
+    /// tied to another tier yet.
+    fn holds(&self, ip: &PublicIpAddress) -> bool {
+        let tied = ip
+            .associatednetworkid
+            .as_deref()
+            .or(ip.networkid.as_deref());
+        tied == Some(self.network)
+            || (self.vpc.is_some() && ip.vpcid.as_deref() == self.vpc && tied.is_none())
+    }
+
+    fn params(&self) -> Params {
+        // scope
+        match self.vpc {
+            Some(vpc) => Params::new().set("vpcid", vpc),
+            None => Params::new().set("networkid", self.network),
+        }
+    }
+}
+
+/// Whose public IP: the project's (the port forwards of its machines) or
+/// one machine's (static NAT); its tags say which.
+#[derive(Clone, Copy)]
+pub enum IpOwner<'a> {
+    Project,
+    Machine(&'a str),
+}
+
+impl IpOwner<'_> {
+    fn tagged_on(&self, ip: &PublicIpAddress) -> bool {
+        ip.tags.iter().any(|t| match self {
+            IpOwner::Project => t.key == "box:role" && t.value == "project",
+            IpOwner::Machine(m) => t.key == "box:machine" && t.value == *m,
+        })
+    }
+
+    fn note(&self, address: Option<&str>) -> String {
+        let address = address.map(|a| format!(" {a}")).unwrap_or_default();
+        match self {
+            IpOwner::Project => format!("the project's public IP{address}"),
+            IpOwner::Machine(m) => format!("public IP{address} of {m}"),
+        }
+    }
+}
+
+/// A public IP box acquires for `owner`: the one `recorded` in the ledger
+/// or tagged for this environment, else a new one, recorded in `ledger`
+/// (and passed to `keep`, which saves it) before box waits for it, then
+/// tagged. The one path for the project's IP and a machine's.
+#[allow(clippy::too_many_arguments)]
+pub async fn find_or_acquire<S: Ledger>(
     api: &Api,
     env: &Env,
-    network_id: &str,
+    home: &IpHome<'_>,
+    owner: IpOwner<'_>,
+    recorded: Option<String>,
     tagged: &[PublicIpAddress],
-    ps: &mut ProjectState,
+    ledger: &mut S,
+    mut keep: impl FnMut(&mut S, &str, Option<&str>) -> anyhow::Result<()>,
 ) -> anyhow::Result<PublicIpAddress> {
-    let recorded = ps
-        .providers
-        .cloudstack
-        .ips
-        .get(network_id)
-        .map(|ip| ip.id.clone());
-    let on_network = |ip: &&PublicIpAddress| {
-        ip.associatednetworkid.as_deref() == Some(network_id)
-            || ip.networkid.as_deref() == Some(network_id)
-    };
     let found = tagged
         .iter()
-        .filter(on_network)
-        .find(|ip| {
-            Some(&ip.id) == recorded.as_ref()
-                || ip
-                    .tags
-                    .iter()
-                    .any(|t| t.key == "box:role" && t.value == "project")
-        })
+        .find(|ip| Some(&ip.id) == recorded.as_ref() || (home.holds(ip) && owner.tagged_on(ip)))
         .cloned();
     let found = match (found, &recorded) {
         (Some(ip), _) => Some(ip),
         (None, Some(id)) => api
             .client
-            .list_public_ip_addresses(&Params::new().set("id", id))
+            .list_public_ip_addresses(&Params::new().set("id", id).set("listall", "true"))
             .await
             .map_err(|e| convert(e, "cannot list public IP addresses"))?
             .into_iter()
-            .next(),
+            .find(|ip| &ip.id == id),
         (None, None) => None,
     };
     let ip = match found {
         Some(ip) => ip,
         None => {
+            let whose = match owner {
+                IpOwner::Project => "a public IP address".to_string(),
+                IpOwner::Machine(m) => format!("a public IP for `{m}`"),
+            };
             let (job, first) = api
-                .start_when_refused(
-                    "associateIpAddress",
-                    &Params::new().set("networkid", network_id),
-                )
+                .start_when_refused("associateIpAddress", &home.params())
                 .await
-                .map_err(|e| convert(e, "cannot acquire a public IP address"))?;
+                .map_err(|e| convert(e, &format!("cannot acquire {whose}")))?;
             // Recorded before the wait: a kill now leaves a known IP, not an orphan.
             if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                ps.record(ResourceKind::PublicIp, &id, "the project's public IP");
-                ps.providers.cloudstack.ips.insert(
-                    network_id.to_string(),
-                    ProjectIp {
-                        id: id.clone(),
-                        address: None,
-                    },
-                );
-                super::save_project(env, ps)?;
+                ledger.record(ResourceKind::PublicIp, &id, owner.note(None));
+                keep(ledger, &id, None)?;
             }
             let ip: PublicIpAddress = api
                 .finish("associateIpAddress", &job, &first)
                 .await
-                .map_err(|e| convert(e, "waiting for the public IP address to be acquired"))?;
-            tag_ip(api, env, &ip.id, None).await?;
+                .map_err(|e| convert(e, &format!("waiting for {whose} to be acquired")))?;
+            let machine = match owner {
+                IpOwner::Project => None,
+                IpOwner::Machine(m) => Some(m),
+            };
+            tag_ip(api, env, &ip.id, machine).await?;
             ip
         }
     };
-    ps.record(ResourceKind::PublicIp, &ip.id, "the project's public IP");
-    ps.providers.cloudstack.ips.insert(
-        network_id.to_string(),
-        ProjectIp {
-            id: ip.id.clone(),
-            address: Some(ip.ipaddress.clone()),
-        },
+    ledger.record(
+        ResourceKind::PublicIp,
+        &ip.id,
+        owner.note(Some(&ip.ipaddress)),
     );
+    keep(ledger, &ip.id, Some(&ip.ipaddress))?;
     Ok(ip)
+}
+
+/// The project's own public IP on a network (`public_ip = "auto"`): the one
+/// recorded or tagged for this environment, else a newly acquired one.
+pub async fn ensure_project_ip(
+    api: &Api,
+    env: &Env,
+    home: &IpHome<'_>,
+    tagged: &[PublicIpAddress],
+    ps: &mut ProjectState,
+) -> anyhow::Result<PublicIpAddress> {
+    let network = home.network.to_string();
+    let recorded = ps
+        .providers
+        .cloudstack
+        .ips
+        .get(&network)
+        .map(|ip| ip.id.clone());
+    find_or_acquire(
+        api,
+        env,
+        home,
+        IpOwner::Project,
+        recorded,
+        tagged,
+        ps,
+        |ps, id, address| {
+            ps.providers.cloudstack.ips.insert(
+                network.clone(),
+                ProjectIp {
+                    id: id.to_string(),
+                    address: address.map(str::to_string),
+                },
+            );
+            super::save_project(env, ps)
+        },
+    )
+    .await
 }
 
 /// Tags an IP box acquired, so a lost `.box/` finds it again.

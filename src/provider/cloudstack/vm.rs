@@ -23,6 +23,7 @@ use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
 use super::ledger::{self, Ledger as _};
 use super::names::{Plan, Reach};
 use super::reach::{self, Want};
+use super::shared::{find_or_acquire, IpHome, IpOwner};
 use super::{allow_from, CloudStack, CloudStackData, Deploy};
 
 /// CloudStack accepts at most this much base64 user data over POST.
@@ -323,29 +324,22 @@ async fn deploy(
 
     let mut attempt = 1;
     let mut cleared_name = false;
-    let (job, first) = loop {
+    let started: anyhow::Result<_> = loop {
         match api.start("deployVirtualMachine", &params).await {
-            Ok(x) => break x,
+            Ok(x) => break Ok(x),
             // Our own VM, destroyed but not expunged, still holds the name.
             Err(e) if !cleared_name && name_taken(&e) => {
                 cleared_name = true;
                 match expunge_destroyed(p, vm_name).await {
                     Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(hinted) => {
-                        data(st).deploy = None;
-                        st.status = Status::NotCreated;
-                        p.save(st)?;
-                        return Err(hinted);
+                    Ok(false) => {
+                        break Err(convert(
+                            e,
+                            &format!("cannot deploy VM `{vm_name}` for `{name}`"),
+                        ))
                     }
+                    Err(hinted) => break Err(hinted),
                 }
-                data(st).deploy = None;
-                st.status = Status::NotCreated;
-                p.save(st)?;
-                return Err(convert(
-                    e,
-                    &format!("cannot deploy VM `{vm_name}` for `{name}`"),
-                ));
             }
             Err(e) if attempt < ATTEMPTS && transient(&e) => {
                 tokio::time::sleep(super::api::backoff(attempt)).await;
@@ -359,14 +353,21 @@ async fn deploy(
                 attempt += 1;
             }
             Err(e) => {
-                data(st).deploy = None;
-                st.status = Status::NotCreated;
-                p.save(st)?;
-                return Err(convert(
+                break Err(convert(
                     e,
                     &format!("cannot deploy VM `{vm_name}` for `{name}`"),
-                ));
+                ))
             }
+        }
+    };
+    // Nothing was started: the intent goes, so the next `up` deploys afresh.
+    let (job, first) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            data(st).deploy = None;
+            st.status = Status::NotCreated;
+            p.save(st)?;
+            return Err(e);
         }
     };
     if let Some(j) = &job {
@@ -586,7 +587,25 @@ async fn reachable(
     };
     let cidrs = allow_from(machine);
     match &plan.reach {
-        Reach::SecurityGroup | Reach::Private => Ok((nic.clone(), 22, direct(&nic))),
+        Reach::SecurityGroup => Ok((nic.clone(), 22, direct(&nic))),
+        Reach::Private => {
+            // In a VPC the tier's ACL still decides who reaches the NIC.
+            if let Some(gate) = reach::gate(p, plan, None)? {
+                let mut open = vec![(22u16, "tcp".to_string())];
+                open.extend(
+                    machine
+                        .ports
+                        .iter()
+                        .map(|pm| (pm.guest, pm.protocol.clone())),
+                );
+                futures_util::future::try_join_all(
+                    open.iter()
+                        .map(|(port, proto)| gate.open(p, *port, *port, proto, &cidrs, st)),
+                )
+                .await?;
+            }
+            Ok((nic.clone(), 22, direct(&nic)))
+        }
         Reach::PortForward { .. } => {
             let network = plan
                 .network_id
@@ -608,13 +627,16 @@ async fn reachable(
                 protocol: pm.protocol.clone(),
             }));
             let vm_id = vm.id.clone();
-            // Each port's forward and firewall rule go at once, all ports
+            let gate = reach::gate(p, plan, Some(ip))?
+                .ok_or_else(|| anyhow::anyhow!("no gate was chosen for `{name}`"))?;
+            // Each port's forward and gate rule go at once, all ports
             // concurrently: a machine waits for one rule job, not for all.
             let publics = futures_util::future::try_join_all(wants.iter().map(|w| {
-                let (vm_id, cidrs) = (&vm_id, &cidrs);
+                let (vm_id, cidrs, gate) = (&vm_id, &cidrs, &gate);
                 async move {
                     let public = reach::forward(p, ip, network, vm_id, w, st).await?;
-                    reach::open(p, ip, public, &w.protocol, cidrs, st).await?;
+                    gate.open(p, public, w.guest, &w.protocol, cidrs, st)
+                        .await?;
                     anyhow::Ok(public)
                 }
             }))
@@ -647,9 +669,11 @@ async fn reachable(
                     .iter()
                     .map(|pm| (pm.guest, pm.protocol.clone())),
             );
+            let gate = reach::gate(p, plan, Some(&ip))?
+                .ok_or_else(|| anyhow::anyhow!("no gate was chosen for `{name}`"))?;
             futures_util::future::try_join_all(
                 open.iter()
-                    .map(|(port, proto)| reach::open(p, &ip, *port, proto, &cidrs, st)),
+                    .map(|(port, proto)| gate.open(p, *port, *port, proto, &cidrs, st)),
             )
             .await?;
             Ok((ip.ipaddress.clone(), 22, direct(&ip.ipaddress)))
@@ -672,66 +696,32 @@ async fn machine_ip(
     let api = &p.api;
     let name = st.name.clone();
     let network = plan.network_id.clone().unwrap_or_default();
+    let home = IpHome {
+        network: &network,
+        vpc: plan.vpc_id.as_deref(),
+    };
     let recorded = st
         .resources
         .iter()
         .find(|r| r.kind == ResourceKind::PublicIp)
         .map(|r| r.id.clone());
-    let mut ip = p
-        .prepared
-        .tagged_ips
-        .iter()
-        .find(|ip| {
-            Some(&ip.id) == recorded.as_ref()
-                || ip
-                    .tags
-                    .iter()
-                    .any(|t| t.key == "box:machine" && t.value == name)
-        })
-        .cloned();
-    if ip.is_none() {
-        if let Some(id) = &recorded {
-            ip = api
-                .client
-                .list_public_ip_addresses(&Params::new().set("id", id))
-                .await
-                .map_err(|e| convert(e, "cannot list public IP addresses"))?
-                .into_iter()
-                .next();
-        }
-    }
-    let mut ip = match ip {
-        Some(ip) => ip,
-        None => {
-            let (job, first) = api
-                .start_when_refused(
-                    "associateIpAddress",
-                    &Params::new().set("networkid", &network),
-                )
-                .await
-                .map_err(|e| convert(e, &format!("cannot acquire a public IP for `{name}`")))?;
-            if let Some(id) = job.as_ref().and_then(|j| j.id.clone()) {
-                st.record(ResourceKind::PublicIp, &id, format!("public IP of {name}"));
-                p.save(st)?;
-            }
-            let ip: PublicIpAddress = api
-                .finish("associateIpAddress", &job, &first)
-                .await
-                .map_err(|e| convert(e, &format!("waiting for the public IP of `{name}`")))?;
-            super::shared::tag_ip(api, &p.env, &ip.id, Some(&name)).await?;
-            ip
-        }
-    };
-    st.record(
-        ResourceKind::PublicIp,
-        &ip.id,
-        format!("public IP {} of {name}", ip.ipaddress),
-    );
-    p.save(st)?;
+    let mut ip = find_or_acquire(
+        api,
+        &p.env,
+        &home,
+        IpOwner::Machine(&name),
+        recorded,
+        &p.prepared.tagged_ips,
+        st,
+        |st, _, _| p.save(st),
+    )
+    .await?;
     if ip.isstaticnat != Some(true) || ip.virtualmachineid.as_deref() != Some(vm.id.as_str()) {
+        // In a VPC the address is tied to no tier yet: CloudStack needs the tier.
         let params = Params::new()
             .set("ipaddressid", &ip.id)
-            .set("virtualmachineid", &vm.id);
+            .set("virtualmachineid", &vm.id)
+            .opt("networkid", plan.vpc_id.as_ref().map(|_| network.clone()));
         with_retries(|| api.client.enable_static_nat(&params))
             .await
             .map_err(|e| {
