@@ -52,6 +52,8 @@ pub struct Row {
     pub profile: Option<String>,
     /// The CloudStack project it lives in (none: the account's own).
     pub cloudstack_project: Option<String>,
+    /// The teammates `box share` gave access to (`box:shared`).
+    pub shared_with: Vec<String>,
 }
 
 pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus> {
@@ -116,7 +118,7 @@ pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus
     if args.json {
         g.printer.data(&serde_json::to_string_pretty(&rows)?);
     } else {
-        print_table(g, &rows);
+        print_table(g, &rows, args.all);
     }
     Ok(if failed {
         ExitStatus::Partial
@@ -154,6 +156,16 @@ fn cloud_row(vm: &VirtualMachine, profile: &str, project: Option<&str>, now: u64
         stale: false,
         profile: Some(profile.to_string()),
         cloudstack_project: project.map(str::to_string),
+        shared_with: vm
+            .tag("box:shared")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -196,6 +208,7 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
                 stale: local.stale,
                 profile: None,
                 cloudstack_project: None,
+                shared_with: Vec::new(),
             });
         }
         // Machines with state the index has not seen yet (state written
@@ -220,6 +233,7 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
                 stale: false,
                 profile: None,
                 cloudstack_project: None,
+                shared_with: Vec::new(),
             });
         }
     }
@@ -255,12 +269,13 @@ fn short_duration(secs: u64) -> String {
     }
 }
 
-fn print_table(g: &Settings, rows: &[Row]) {
+/// With `all`, a SHARED column says who else may log in.
+fn print_table(g: &Settings, rows: &[Row], all: bool) {
     if rows.is_empty() {
         g.printer.info("no environment found");
         return;
     }
-    let cells: Vec<[String; 10]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let expires = match (&r.expires, r.expired) {
@@ -268,16 +283,16 @@ fn print_table(g: &Settings, rows: &[Row]) {
                 (Some(e), false) => e.clone(),
                 (None, _) => "-".into(),
             };
-            let place = match (&r.folder, &r.profile) {
+            let mut place = match (&r.folder, &r.profile) {
                 (Some(f), _) if r.stale => format!("{} (gone)", f.display()),
                 (Some(f), _) => f.display().to_string(),
-                (None, Some(p)) => match &r.cloudstack_project {
-                    Some(cp) => format!("profile {p}, project {cp}"),
-                    None => format!("profile {p}"),
-                },
+                (None, Some(p)) => format!("profile {p}"),
                 (None, None) => "-".into(),
             };
-            [
+            if let Some(cp) = &r.cloudstack_project {
+                place.push_str(&format!(" [project {cp}]"));
+            }
+            let mut row = vec![
                 r.project.clone(),
                 r.env.clone(),
                 r.machine.clone(),
@@ -289,14 +304,25 @@ fn print_table(g: &Settings, rows: &[Row]) {
                     .map(short_duration)
                     .unwrap_or_else(|| "-".into()),
                 expires,
-                place,
-            ]
+            ];
+            if all {
+                row.push(if r.shared_with.is_empty() {
+                    "-".into()
+                } else {
+                    r.shared_with.join(",")
+                });
+            }
+            row.push(place);
+            row
         })
         .collect();
-    let header = [
+    let mut header = vec![
         "PROJECT", "ENV", "MACHINE", "PROVIDER", "STATE", "OWNER", "AGE", "IDLE", "EXPIRES",
-        "WHERE",
     ];
+    if all {
+        header.push("SHARED");
+    }
+    header.push("WHERE");
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
@@ -314,7 +340,7 @@ fn print_table(g: &Settings, rows: &[Row]) {
         }
         out
     };
-    g.printer.data(&line(header.to_vec()));
+    g.printer.data(&line(header));
     for row in &cells {
         g.printer
             .data(&line(row.iter().map(String::as_str).collect()));

@@ -122,7 +122,7 @@ impl Drop for Project {
     }
 }
 
-fn qemu_pids_mentioning(needle: &str) -> Vec<u32> {
+pub(crate) fn qemu_pids_mentioning(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -139,7 +139,7 @@ fn qemu_pids_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
-fn unsafe_kill(pid: u32) {
+pub(crate) fn unsafe_kill(pid: u32) {
     let _ = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status();

@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use crate::cloud::Census;
 use crate::harness::Test;
+use crate::local::{qemu_pids_mentioning, unsafe_kill};
+use crate::{guest, support};
 
 /// Two machines on an Advanced zone: port forwarding and firewall rules on
 /// a public IP, a key pair; all of it must go on `destroy --env`.
@@ -68,8 +70,27 @@ fn ls_from_an_unrelated_folder_lists_a_cloud_environment_with_its_state() {
     shop.run(UP).success();
     shop.run(["halt", "db"]).success();
 
+    // An expiry in the past, as the idle-stop work tags it.
+    let web_vm = t
+        .list("listVirtualMachines")
+        .into_iter()
+        .find(|vm| {
+            vm["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("shop-web-"))
+        })
+        .unwrap();
+    tag(
+        &t,
+        web_vm["id"].as_str().unwrap(),
+        "box:expires",
+        "2020-01-01T00:00:00Z",
+    );
+
     let out = t.run(["ls"]).success();
-    out.stdout_has("PROJECT")
+    out.stdout_has("2020-01-01T00:00:00Z (expired)")
+        .stdout_lacks("SHARED")
+        .stdout_has("PROJECT")
         .stdout_has("EXPIRES")
         .stdout_has("shop")
         .stdout_has("running")
@@ -81,16 +102,19 @@ fn ls_from_an_unrelated_folder_lists_a_cloud_environment_with_its_state() {
     let db = rows.iter().find(|r| r["machine"] == "db").unwrap();
     assert_eq!(web["state"], "running");
     assert_eq!(db["state"], "stopped");
+    assert_eq!(web["expires"], "2020-01-01T00:00:00Z");
+    assert_eq!(web["expired"], true);
+    assert_eq!(db["expires"], Value::Null);
+    assert_eq!(db["expired"], false);
     for r in [web, db] {
         assert_eq!(r["project"], "shop");
+        assert_eq!(r["shared_with"], serde_json::json!([]));
         assert_eq!(r["provider"], "cloudstack");
         assert_eq!(r["profile"], "default");
         assert_eq!(r["stale"], false);
-        assert_eq!(r["expired"], false);
         assert!(r["age_secs"].is_u64(), "{r}");
         assert!(r["created"].is_string(), "{r}");
         assert_eq!(r["idle_secs"], Value::Null);
-        assert_eq!(r["expires"], Value::Null);
         assert_eq!(r["cloudstack_project"], Value::Null);
         // The index knows where the project lives.
         assert_eq!(
@@ -111,6 +135,19 @@ fn ls_from_an_unrelated_folder_lists_a_cloud_environment_with_its_state() {
 
     shop.run(["destroy", "--force"]).success();
     assert!(rows_now(&t).is_empty());
+}
+
+/// Tags a VM with `box api`, as another box feature would.
+fn tag(t: &Test, vm: &str, key: &str, value: &str) {
+    t.run([
+        "api",
+        "createTags",
+        &format!("resourceids={vm}"),
+        "resourcetype=UserVm",
+        &format!("tags[0].key={key}"),
+        &format!("tags[0].value={value}"),
+    ])
+    .success();
 }
 
 fn rows_now(t: &Test) -> Vec<Value> {
@@ -175,16 +212,21 @@ fn a_teammates_environment_is_listed_with_all_and_needs_others_to_destroy() {
     let folder = theirs.path().join("shop");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("Boxfile"), BASIC).unwrap();
-    let mut up = crate::support::box_command(theirs.path());
-    let status = up
+    let up = crate::support::box_command(theirs.path())
         .current_dir(&folder)
         .envs(t.sim().env())
         .env("USER", "alice")
         .args(UP)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(up.status.success(), "{up:?}");
 
+    // What `box share` leaves on the VM for teammates to see.
+    let vm = t.list("listVirtualMachines")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tag(&t, &vm, "box:shared", "bob,carol");
     let me = t.run(["ls", "--json"]).env("USER", "bob").success().json();
     assert_eq!(me, Value::Array(vec![]), "only my environments by default");
     let all = t
@@ -196,10 +238,13 @@ fn a_teammates_environment_is_listed_with_all_and_needs_others_to_destroy() {
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0]["owner"], "alice");
     assert_eq!(all[0]["folder"], Value::Null);
+    assert_eq!(all[0]["shared_with"], serde_json::json!(["bob", "carol"]));
     let env = all[0]["env"].as_str().unwrap().to_string();
     t.run(["ls", "--all"])
         .env("USER", "bob")
         .success()
+        .stdout_has("SHARED")
+        .stdout_has("bob,carol")
         .stdout_has("alice");
 
     t.run(["destroy", "--env", &env, "--force"])
@@ -214,17 +259,49 @@ fn a_teammates_environment_is_listed_with_all_and_needs_others_to_destroy() {
         .stderr_has("terminal");
     assert_eq!(t.census().vm_names.len(), 1);
 
-    // alice destroys her own.
-    let mut down = crate::support::box_command(theirs.path());
-    let status = down
-        .current_dir(theirs.path())
-        .envs(t.sim().env())
-        .env("USER", "alice")
-        .args(["destroy", "--env", &env, "--force"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // On a terminal, only `yes` typed there destroys it.
+    let no = on_a_terminal(
+        &t,
+        &["destroy", "--env", &env, "--others", "--force"],
+        "y\n",
+    );
+    assert!(!no.status.success(), "{no:?}");
+    assert!(String::from_utf8_lossy(&no.stdout).contains("belongs to alice"));
+    assert_eq!(t.census().vm_names.len(), 1);
+    let yes = on_a_terminal(&t, &["destroy", "--env", &env, "--others"], "yes\n");
+    assert!(yes.status.success(), "{yes:?}");
     assert_eq!(t.census(), Census::empty());
+}
+
+/// `box ARGS` as bob, with a terminal (util-linux `script`) fed `input`;
+/// the terminal's output, prompts included, is on stdout.
+fn on_a_terminal(t: &Test, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let script = support::require("script");
+    let line = std::iter::once(assert_cmd::cargo::cargo_bin("box").display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = std::process::Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .env("BOX_HOME", t.home())
+        .env("NO_COLOR", "1")
+        .env("USER", "bob")
+        .env_remove("BOX_PROFILE")
+        .envs(t.sim().env())
+        .current_dir(t.home())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -260,5 +337,128 @@ fn ls_prune_forgets_a_deleted_project_folder() {
         .stderr_has("no stale environment");
 
     t.run(["destroy", "--env", &env, "--force"]).success();
+    assert_eq!(t.census(), Census::empty());
+}
+
+/// One local machine (QEMU, TCG, isolated).
+const LOCAL: &str = r#"
+[project]
+name = "dev"
+
+[[machine]]
+name = "m"
+box = "debian-12"
+cpus = 1
+memory = 512
+"#;
+
+/// Kills the QEMU processes of a folder when dropped, so a failed test
+/// leaks no guest.
+struct Guests(std::path::PathBuf);
+
+impl Guests {
+    fn pids(&self) -> Vec<u32> {
+        qemu_pids_mentioning(&self.0.to_string_lossy())
+    }
+}
+
+impl Drop for Guests {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            unsafe_kill(pid);
+        }
+    }
+}
+
+#[test]
+fn ls_from_anywhere_shows_a_running_local_machine_beside_a_cloud_one() {
+    support::require("qemu-system-x86_64");
+    support::require("qemu-img");
+    let t = Test::new()
+        .simulator(&[])
+        .env("BOX_BOXES_DIR", guest::boxes_dir())
+        // /dev/kvm may open here while guests hang under it.
+        .env("BOX_QEMU_ACCEL", "tcg")
+        .env("BOX_ISOLATED", "1");
+    let dev = t.project("dev", LOCAL);
+    let guests = Guests(dev.dir().to_path_buf());
+    // Returns once the guest has started to boot: one boot, no SSH wait.
+    dev.run(UP).success();
+    let lab = t.project("lab", BASIC);
+    lab.run(UP).success();
+
+    let out = t.run(["ls"]).success();
+    out.stdout_has("dev").stdout_has("lab").stdout_has("local");
+    let rows = rows_now(&t);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let m = rows.iter().find(|r| r["machine"] == "m").unwrap();
+    assert_eq!(m["provider"], "local");
+    assert_eq!(m["state"], "running");
+    assert_eq!(m["project"], "dev");
+    assert_eq!(m["folder"].as_str(), Some(dev.dir().to_str().unwrap()));
+    assert_eq!(m["profile"], Value::Null);
+    let box1 = rows.iter().find(|r| r["machine"] == "box1").unwrap();
+    assert_eq!(box1["provider"], "cloudstack");
+    assert_eq!(box1["state"], "running");
+
+    // The guest dies behind box's back: `ls` reads it from /proc, as
+    // `status --refresh` does, with no QEMU query.
+    let pids = guests.pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    unsafe_kill(pids[0]);
+    while !guests.pids().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let m = rows_now(&t)
+        .into_iter()
+        .find(|r| r["machine"] == "m")
+        .unwrap();
+    assert_eq!(m["state"], "dead");
+
+    // Destroyed by id from the home folder, through the project's state.
+    let env = m["env"].as_str().unwrap().to_string();
+    t.run(["destroy", "--env", &env, "--force"])
+        .success()
+        .stderr_has(&format!("environment {env} is the project in"));
+    assert!(!dev.dir().join(".box/machines/m.json").exists());
+    let left = rows_now(&t);
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(left[0]["machine"], "box1");
+    let cloud_env = left[0]["env"].as_str().unwrap().to_string();
+    t.run(["destroy", "--env", &cloud_env, "--force"]).success();
+    assert_eq!(t.census(), Census::empty());
+    assert!(rows_now(&t).is_empty());
+}
+
+#[test]
+fn ls_and_destroy_env_find_environments_in_cloudstack_projects() {
+    let t = Test::new().simulator(&["--project", "team"]);
+    let lab = t.project(
+        "lab",
+        &BASIC.replace("allow_from", "project = \"team\"\nallow_from"),
+    );
+    lab.run(UP).success();
+    let rows = rows_now(&t);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["cloudstack_project"], "team");
+    assert_eq!(rows[0]["state"], "running");
+    t.run(["ls"]).success().stdout_has("[project team]");
+
+    // Forgotten, then destroyed by its tags inside the project.
+    let env = env_of(&rows, "box1");
+    std::fs::remove_dir_all(lab.dir()).unwrap();
+    t.run(["destroy", "--env", &env, "--force"]).success();
+    let in_projects = |command: &str| t.sim().list(t.home(), command, &["projectid=-1"]);
+    let vms: Vec<Value> = in_projects("listVirtualMachines")
+        .into_iter()
+        .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+        .collect();
+    assert!(vms.is_empty(), "{vms:#?}");
+    assert!(in_projects("listSSHKeyPairs").is_empty());
+    let groups: Vec<Value> = in_projects("listSecurityGroups")
+        .into_iter()
+        .filter(|g| g["name"] != "default")
+        .collect();
+    assert!(groups.is_empty(), "{groups:#?}");
     assert_eq!(t.census(), Census::empty());
 }
