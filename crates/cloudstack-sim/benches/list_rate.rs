@@ -45,6 +45,7 @@ fn main() {
                 faults: Faults::none(),
                 verbose: false,
                 backing: None,
+                layout: Default::default(),
             })
             .await
             .unwrap();

@@ -490,6 +490,7 @@ mod tests {
             }],
             security_group_ids: vec![sg],
             affinity_group_ids: vec![],
+            owner: Default::default(),
         });
         "vm".into()
     }
@@ -510,6 +511,7 @@ mod tests {
             vm_id: vm.clone(),
             cidrs: String::new(),
             state: "Active".into(),
+            owner: Default::default(),
         });
         assert!(
             forwards(&c)[&vm].is_empty(),
@@ -523,6 +525,7 @@ mod tests {
             end_port: Some(2222),
             cidrs: "0.0.0.0/0".into(),
             state: "Active".into(),
+            owner: Default::default(),
         });
         let f: Vec<Forward> = forwards(&c)[&vm].iter().cloned().collect();
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod params;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod tenancy;
 
 use std::io::Write;
 
@@ -58,6 +59,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
         ),
         verbose: options.verbose,
         backing,
+        layout: options.layout(),
     };
     let bound = Bound::new(config).await?;
     // Handlers go in before the line is printed: whoever reads it may

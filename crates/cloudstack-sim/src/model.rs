@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::clock;
 use crate::jobs::Job;
+use crate::tenancy::Owner;
 
 pub mod event;
 pub mod volume;
@@ -62,6 +63,9 @@ pub struct Cloud {
     /// UUID parameters against removed rows too, and answers 431 otherwise.
     pub known_ids: BTreeSet<String>,
     pub counters: Counters,
+    /// Domains, accounts and projects besides ROOT's admin (`tenancy.rs`).
+    #[serde(default)]
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Cloud {
@@ -156,6 +160,9 @@ pub struct Network {
     pub kind: String,
     pub cidr: String,
     pub gateway: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl Network {
@@ -191,7 +198,7 @@ impl Network {
             "service": services(isolated),
         });
         if isolated {
-            v = merge(v, cloud.owner());
+            v = merge(v, cloud.owner_fields(&self.owner));
         }
         v
     }
@@ -351,13 +358,16 @@ pub struct KeyPair {
     pub name: String,
     pub fingerprint: String,
     pub public_key: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl KeyPair {
     pub fn render(&self, cloud: &Cloud) -> Value {
         merge(
             json!({"id": self.id, "name": self.name, "fingerprint": self.fingerprint, "hasannotations": false}),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         )
     }
 }
@@ -415,6 +425,9 @@ pub struct Vm {
     pub nics: Vec<Nic>,
     pub security_group_ids: Vec<String>,
     pub affinity_group_ids: Vec<String>,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl Vm {
@@ -483,7 +496,7 @@ impl Vm {
                 "tags": cloud.tags_of(&self.id),
                 "hasannotations": false,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         );
         if on_host {
             v["hostid"] = json!("6b1a1f1c-7c66-4f73-b5f9-3f0d2b2a9e01");
@@ -521,6 +534,9 @@ pub struct PublicIp {
     pub static_nat_vm: Option<String>,
     pub allocated: u64,
     pub state: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl PublicIp {
@@ -545,7 +561,7 @@ impl PublicIp {
                 "fordisplay": true,
                 "hasannotations": false,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         );
         if let Some(net) = self.network_id.as_deref().and_then(|n| cloud.network(n)) {
             v["associatednetworkid"] = json!(net.id);
@@ -577,6 +593,9 @@ pub struct PfRule {
     pub vm_id: String,
     pub cidrs: String,
     pub state: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl PfRule {
@@ -615,6 +634,9 @@ pub struct FwRule {
     pub end_port: Option<u16>,
     pub cidrs: String,
     pub state: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl FwRule {
@@ -654,6 +676,9 @@ pub struct SecurityGroup {
     pub name: String,
     pub description: String,
     pub ingress: Vec<IngressRule>,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl SecurityGroup {
@@ -688,7 +713,7 @@ impl SecurityGroup {
                 "virtualmachinecount": vms.len(),
                 "virtualmachineids": vms,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         )
     }
 }
@@ -705,6 +730,9 @@ pub struct VmSnapshot {
     pub current: bool,
     pub parent: Option<String>,
     pub created: u64,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl VmSnapshot {
@@ -726,7 +754,7 @@ impl VmSnapshot {
                 "hypervisor": "KVM",
                 "tags": cloud.tags_of(&self.id),
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         );
         if let Some(p) = self
             .parent
@@ -746,6 +774,9 @@ pub struct Tag {
     pub value: String,
     pub resource_type: String,
     pub resource_id: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl Tag {
@@ -757,7 +788,7 @@ impl Tag {
                 "resourcetype": self.resource_type,
                 "resourceid": self.resource_id,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         )
     }
 }
@@ -768,6 +799,9 @@ pub struct AffinityGroup {
     pub name: String,
     pub description: String,
     pub kind: String,
+    /// Who owns it (`tenancy.rs`); older state files: the root admin.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl AffinityGroup {
@@ -780,7 +814,7 @@ impl AffinityGroup {
             .collect();
         merge(
             json!({"id": self.id, "name": self.name, "description": self.description, "type": self.kind, "virtualmachineIds": vms}),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         )
     }
 }

@@ -85,6 +85,46 @@ pub struct Options {
     /// Log every call (never parameters, so never secrets) on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// A domain to create, by path (parents too), e.g. ROOT/eng. Repeatable.
+    /// Like the other layout options, it shapes a fresh cloud only: a
+    /// --state folder that has a cloud keeps it.
+    #[arg(long = "domain", value_parser = crate::tenancy::parse_domain, value_name = "PATH")]
+    pub domains: Vec<String>,
+
+    /// An account to create: DOMAIN-PATH:NAME[:user|domain-admin|admin],
+    /// e.g. ROOT/eng:dev (a user). It gets a default security group and an
+    /// isolated network. Repeatable.
+    #[arg(long = "account", value_name = "PATH:NAME[:ROLE]")]
+    pub accounts: Vec<crate::tenancy::AccountSpec>,
+
+    /// A project to create: NAME[:DOMAIN-PATH:OWNER], owned by OWNER (an
+    /// --account) or by default by the caller. It gets a default security
+    /// group and an isolated network. Repeatable.
+    #[arg(long = "project", value_name = "NAME[:PATH:OWNER]")]
+    pub projects: Vec<crate::tenancy::ProjectSpec>,
+
+    /// One more member of a project: PROJECT:DOMAIN-PATH:ACCOUNT. Repeatable.
+    #[arg(long = "project-member", value_name = "PROJECT:PATH:ACCOUNT")]
+    pub project_members: Vec<crate::tenancy::MemberSpec>,
+
+    /// The account the API key acts as (one of --account), e.g.
+    /// ROOT/eng:dev; default: the root admin, `admin` in ROOT.
+    #[arg(long, value_name = "PATH:NAME")]
+    pub caller_account: Option<crate::tenancy::AccountRef>,
+}
+
+impl Options {
+    /// The domains, accounts and projects a fresh cloud starts with.
+    pub fn layout(&self) -> crate::tenancy::Layout {
+        crate::tenancy::Layout {
+            domains: self.domains.clone(),
+            accounts: self.accounts.clone(),
+            projects: self.projects.clone(),
+            members: self.project_members.clone(),
+            caller: self.caller_account.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

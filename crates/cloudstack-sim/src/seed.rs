@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::clock;
 use crate::ids::uuid;
 use crate::model::*;
+use crate::tenancy::Owner;
 
 pub const BASIC_ZONE: &str = "Sim-Basic";
 pub const ADVANCED_ZONE: &str = "Sim-Advanced";
@@ -55,6 +56,7 @@ pub fn cloud() -> Cloud {
         kind: "Shared".into(),
         cidr: "127.20.0.0/16".into(),
         gateway: "127.20.0.1".into(),
+        owner: Owner::Admin,
     };
     let isolated = Network {
         id: id(),
@@ -63,6 +65,7 @@ pub fn cloud() -> Cloud {
         kind: "Isolated".into(),
         cidr: "10.1.1.0/24".into(),
         gateway: "10.1.1.1".into(),
+        owner: Owner::Admin,
     };
     let offering = |id: String, name: &str, cpu, memory| ServiceOffering {
         id,
@@ -114,6 +117,7 @@ pub fn cloud() -> Cloud {
         name: "default".into(),
         description: "Default Security Group".into(),
         ingress: vec![],
+        owner: Owner::Admin,
     };
     let source_nat = PublicIp {
         id: id(),
@@ -124,6 +128,7 @@ pub fn cloud() -> Cloud {
         static_nat_vm: None,
         allocated: clock::now_ms(),
         state: "Allocated".into(),
+        owner: Owner::Admin,
     };
     Cloud {
         account,
@@ -149,5 +154,6 @@ pub fn cloud() -> Cloud {
             public_ip: 1,
             ..Default::default()
         },
+        tenancy: Default::default(),
     }
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub verbose: bool,
     /// Real machines behind the VMs (`--backing qemu`).
     pub backing: Option<Arc<QemuBacking>>,
+    /// Domains, accounts and projects of a fresh cloud (`tenancy.rs`).
+    pub layout: crate::tenancy::Layout,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("accepting connections failed")]
     Accept(#[source] std::io::Error),
+    #[error(transparent)]
+    Layout(#[from] crate::tenancy::LayoutError),
 }
 
 struct State {
@@ -142,7 +146,14 @@ impl Bound {
             None => None,
         };
         let fresh = cloud.is_none();
-        let cloud = cloud.unwrap_or_else(seed::cloud);
+        let cloud = match cloud {
+            Some(c) => c,
+            None => {
+                let mut c = seed::cloud();
+                c.apply_layout(&config.layout)?;
+                c
+            }
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await

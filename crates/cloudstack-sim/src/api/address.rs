@@ -13,6 +13,7 @@ use crate::seed;
 
 pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let c = &*ctx.cloud;
+    let owner = c.owner_from(p)?;
     let network = match (p.str("networkid"), p.str("zoneid")) {
         (Some(n), _) => c
             .network(n)
@@ -35,7 +36,7 @@ pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             }
             c.networks
                 .iter()
-                .find(|n| n.zone_id == zone.id && n.kind == "Isolated")
+                .find(|n| n.zone_id == zone.id && n.kind == "Isolated" && n.owner == owner)
                 .ok_or_else(|| {
                     ApiError::invalid(
                         "The zone has no isolated network to associate the address with",
@@ -49,6 +50,7 @@ pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             ));
         }
     };
+    c.check_network_use(&owner, &network)?;
     ctx.cloud.counters.public_ip += 1;
     let address = seed::public_ip(ctx.cloud.counters.public_ip);
     let id = ctx.id();
@@ -61,6 +63,7 @@ pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         static_nat_vm: None,
         allocated: ctx.now,
         state: "Allocating".into(),
+        owner,
     });
     Ok(ctx.created(
         "associateIpAddress",
@@ -76,6 +79,7 @@ pub fn disassociate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         .cloud
         .ip(&id)
         .ok_or_else(|| ApiError::invalid(format!("Unable to find ip address by id={id}")))?;
+    ctx.may_operate(&ip.owner)?;
     if ip.source_nat {
         return Err(ApiError::invalid(format!(
             "IP address id={id} is a source nat ip address; it can't be released"
@@ -104,9 +108,11 @@ pub fn list_ips(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "isstaticnat", "isstaticnat"),
         field_eq(p, "state", "state"),
     ];
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .ips
         .iter()
+        .filter(|i| scope.sees(c, &i.owner))
         .map(|i| i.render(c))
         .filter(|v| filters.iter().all(|f| f(v)))
         .collect();
@@ -124,6 +130,8 @@ pub fn enable_static_nat(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let vm = c
         .vm(&vm_id)
         .ok_or_else(|| ApiError::invalid(format!("Unable to find vm by id {vm_id}")))?;
+    c.may_operate(&ip.owner)?;
+    c.may_operate(&vm.owner)?;
     if ip.source_nat {
         return Err(ApiError::invalid(format!(
             "Can't enable static nat on the source nat ip address {}",
@@ -174,6 +182,7 @@ pub fn disable_static_nat(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> 
         .cloud
         .ip(&ip_id)
         .ok_or_else(|| ApiError::invalid(format!("Unable to find ip address by id {ip_id}")))?;
+    ctx.may_operate(&ip.owner)?;
     if ip.static_nat_vm.is_none() {
         return Err(ApiError::invalid(
             "Specified IP address id is not associated with any vm Id",

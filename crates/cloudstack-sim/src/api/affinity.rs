@@ -25,9 +25,11 @@ pub fn list_groups(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         .str("virtualmachineid")
         .and_then(|v| c.vm(v))
         .map(|v| v.affinity_group_ids.clone());
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .affinity_groups
         .iter()
+        .filter(|g| scope.sees(c, &g.owner))
         .filter(|g| vm.as_ref().is_none_or(|ids| ids.contains(&g.id)))
         .map(|g| g.render(c))
         .filter(|v| kind(v))
@@ -43,7 +45,13 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "No AffinityProcessor found for type {kind}"
         )));
     }
-    if ctx.cloud.affinity_groups.iter().any(|g| g.name == name) {
+    let owner = ctx.owner_from(p)?;
+    if ctx
+        .cloud
+        .affinity_groups
+        .iter()
+        .any(|g| g.name == name && g.owner == owner)
+    {
         return Err(ApiError::invalid(format!(
             "Unable to create affinity group, a group with name {name} already exists."
         )));
@@ -54,6 +62,7 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         description: p.str("description").unwrap_or(&name).to_string(),
         name,
         kind,
+        owner,
     });
     Ok(ctx.created(
         "createAffinityGroup",
@@ -67,7 +76,12 @@ pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let c = &*ctx.cloud;
     let g = match (p.str("id"), p.str("name")) {
         (Some(id), _) => c.affinity_groups.iter().find(|g| g.id == id),
-        (None, Some(n)) => c.affinity_groups.iter().find(|g| g.name == n),
+        (None, Some(n)) => {
+            let owner = c.owner_from(p)?;
+            c.affinity_groups
+                .iter()
+                .find(|g| g.name == n && g.owner == owner)
+        }
         _ => {
             return Err(ApiError::invalid(
                 "Either the affinity group id or name has to be specified",
@@ -77,6 +91,7 @@ pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let Some(g) = g else {
         return Err(ApiError::invalid("Unable to find affinity group"));
     };
+    c.may_operate(&g.owner)?;
     let id = g.id.clone();
     if c.vms.iter().any(|v| v.affinity_group_ids.contains(&id)) {
         return Err(ApiError::in_use(

@@ -59,6 +59,8 @@ pub fn list_templates(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         )));
     }
     let c = &*ctx.cloud;
+    // A project or account the caller may not see is refused, as for any list.
+    c.scope(p)?;
     // The built-in templates are public, featured and owned by the system
     // account, so the caller's own filters see none of them.
     if matches!(filter, "self" | "selfexecutable" | "sharedexecutable") {

@@ -9,6 +9,7 @@ use super::{Ctx, Reply};
 use crate::error::ApiError;
 use crate::model::KeyPair;
 use crate::params::Params;
+use crate::tenancy::Owner;
 
 /// CloudStack's fingerprint: MD5 of the public key blob, colon-separated hex.
 pub fn fingerprint(key: &ssh_key::PublicKey) -> Result<String, ApiError> {
@@ -23,13 +24,15 @@ pub fn fingerprint(key: &ssh_key::PublicKey) -> Result<String, ApiError> {
         .join(":"))
 }
 
-fn check_free(ctx: &Ctx, name: &str, fp: &str) -> Result<(), ApiError> {
-    if ctx.cloud.keypairs.iter().any(|k| k.name == name) {
+/// Names and keys are unique per owner (account or project).
+fn check_free(ctx: &Ctx, owner: &Owner, name: &str, fp: &str) -> Result<(), ApiError> {
+    let mine = || ctx.cloud.keypairs.iter().filter(|k| &k.owner == owner);
+    if mine().any(|k| k.name == name) {
         return Err(ApiError::invalid(format!(
             "A key pair with name '{name}' already exists."
         )));
     }
-    if ctx.cloud.keypairs.iter().any(|k| k.fingerprint == fp) {
+    if mine().any(|k| k.fingerprint == fp) {
         return Err(ApiError::invalid(format!(
             "A key pair with key '{fp}' already exists for this account."
         )));
@@ -39,11 +42,12 @@ fn check_free(ctx: &Ctx, name: &str, fp: &str) -> Result<(), ApiError> {
 
 pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let name = p.req("name")?.to_string();
+    let owner = ctx.owner_from(p)?;
     let private = ssh_key::PrivateKey::random(&mut rand::rngs::OsRng, ssh_key::Algorithm::Ed25519)
         .map_err(|_| ApiError::internal("cannot generate a key pair"))?;
     let public = private.public_key().clone();
     let fp = fingerprint(&public)?;
-    check_free(ctx, &name, &fp)?;
+    check_free(ctx, &owner, &name, &fp)?;
     let pem = private
         .to_openssh(ssh_key::LineEnding::LF)
         .map_err(|_| ApiError::internal("cannot encode the private key"))?;
@@ -56,6 +60,7 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         name,
         fingerprint: fp,
         public_key: public_text,
+        owner,
     };
     let mut v = kp.render(ctx.cloud);
     // The private key is shown once, in this answer, and never stored.
@@ -67,16 +72,18 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let name = p.req("name")?.to_string();
     let text = p.req("publickey")?.trim().to_string();
+    let owner = ctx.owner_from(p)?;
     let key = ssh_key::PublicKey::from_openssh(&text)
         .map_err(|_| ApiError::invalid("Public key is invalid"))?;
     let fp = fingerprint(&key)?;
-    check_free(ctx, &name, &fp)?;
+    check_free(ctx, &owner, &name, &fp)?;
     let id = ctx.id();
     let kp = KeyPair {
         id,
         name,
         fingerprint: fp,
         public_key: text,
+        owner,
     };
     let v = kp.render(ctx.cloud);
     ctx.cloud.keypairs.push(kp);
@@ -86,9 +93,11 @@ pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 pub fn list_keypairs(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let c = &*ctx.cloud;
     let fp = field_eq(p, "fingerprint", "fingerprint");
+    let scope = c.scope(p)?;
     let items = c
         .keypairs
         .iter()
+        .filter(|k| scope.sees(c, &k.owner))
         .map(|k| k.render(c))
         .filter(|v| fp(v))
         .collect();
@@ -97,11 +106,15 @@ pub fn list_keypairs(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 
 pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let name = p.req("name")?;
+    let owner = ctx.owner_from(p)?;
     let before = ctx.cloud.keypairs.len();
-    ctx.cloud.keypairs.retain(|k| k.name != name);
+    ctx.cloud
+        .keypairs
+        .retain(|k| !(k.name == name && k.owner == owner));
     if ctx.cloud.keypairs.len() == before {
         return Err(ApiError::invalid(format!(
-            "A key pair with name '{name}' does not exist for account admin in specified domain id"
+            "A key pair with name '{name}' does not exist for account {} in specified domain id",
+            ctx.cloud.account_name_of(&owner)
         )));
     }
     ctx.dirty = true;

@@ -14,6 +14,7 @@ mod snapshot;
 mod table;
 mod tags;
 mod template;
+mod tenancy;
 mod vm;
 
 use serde_json::{json, Value};
@@ -23,6 +24,7 @@ use crate::ids;
 use crate::jobs::{Action, Job};
 use crate::model::Cloud;
 use crate::params::Params;
+use crate::tenancy::{Owner, Scope};
 
 pub use table::{find, Command, Kind, Param, COMMANDS};
 
@@ -102,6 +104,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The owner of a new object: `projectid`, `account` + `domainid`, or
+    /// the caller (see `tenancy.rs`).
+    pub fn owner_from(&self, p: &Params) -> Result<Owner, ApiError> {
+        self.cloud.owner_from(p)
+    }
+
+    /// The owners a list command shows: `scope.sees(cloud, &obj.owner)`.
+    pub fn scope(&self, p: &Params) -> Result<Scope, ApiError> {
+        self.cloud.scope(p)
+    }
+
+    /// Refuses (531) when the caller may not act on an object of `owner`.
+    pub fn may_operate(&self, owner: &Owner) -> Result<(), ApiError> {
+        self.cloud.may_operate(owner)
+    }
+
     /// An async answer for a command that acts on an existing object.
     pub fn acted(&mut self, command: &str, kind: &str, id: &str, action: Action) -> Reply {
         let job = self.job(command, Some((kind, id)), action);
@@ -133,7 +151,9 @@ pub fn call(ctx: &mut Ctx, cmd: &Command, params: &Params) -> Result<Reply, ApiE
             }
             Kind::Uuid => {
                 let v = params.str(p.name).unwrap_or_default();
-                if !ctx.cloud.known_ids.contains(v) {
+                // `projectid=-1` means every project (ParamProcessWorker lets -1 through).
+                let all_projects = p.name == "projectid" && v == "-1";
+                if !all_projects && !ctx.cloud.known_ids.contains(v) {
                     return Err(ApiError::bad_uuid(cmd.name, p.name, v));
                 }
             }
@@ -177,7 +197,11 @@ mod tests {
     use super::*;
     use crate::{jobs, seed};
 
-    fn run(cloud: &mut Cloud, command: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
+    pub(super) fn run(
+        cloud: &mut Cloud,
+        command: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<Value, ApiError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -188,7 +212,7 @@ mod tests {
             .map(|r| envelope(cmd.name, r)[response_name(cmd.name)].clone())
     }
 
-    fn finish_all(cloud: &mut Cloud, fault: Option<ApiError>) {
+    pub(super) fn finish_all(cloud: &mut Cloud, fault: Option<ApiError>) {
         let pending: Vec<String> = cloud
             .jobs
             .values()

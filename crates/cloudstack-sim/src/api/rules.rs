@@ -74,6 +74,9 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let vm = c
         .vm(&vm_id)
         .ok_or_else(|| ApiError::invalid(format!("Unable to find vm by id {vm_id}")))?;
+    c.may_operate(&ip.owner)?;
+    c.may_operate(&vm.owner)?;
+    let owner = ip.owner.clone();
     if ip.static_nat_vm.is_some() {
         return Err(ApiError::conflict(format!(
             "There is 1 to 1 Nat rule specified for the ip address id={ip_id}"
@@ -121,6 +124,7 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         vm_id,
         cidrs: cidrs.clone(),
         state: "Add".into(),
+        owner: owner.clone(),
     });
     if open_firewall {
         let fw = ctx.id();
@@ -136,6 +140,7 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
                 cidrs
             },
             state: "Active".into(),
+            owner,
         });
     }
     Ok(ctx.created(
@@ -148,6 +153,9 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 
 pub fn delete_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let id = p.req("id")?.to_string();
+    if let Some(rule) = ctx.cloud.pf_rules.iter().find(|r| r.id == id) {
+        ctx.may_operate(&rule.owner)?;
+    }
     let Some(rule) = ctx.cloud.pf_rules.iter_mut().find(|r| r.id == id) else {
         return Err(ApiError::invalid(format!(
             "Unable to find port forwarding rule {id}"
@@ -169,9 +177,11 @@ pub fn list_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "networkid", "networkid"),
         field_eq(p, "virtualmachineid", "virtualmachineid"),
     ];
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .pf_rules
         .iter()
+        .filter(|r| scope.sees(c, &r.owner))
         .map(|r| r.render(c))
         .filter(|v| filters.iter().all(|f| f(v)))
         .collect();
@@ -208,7 +218,8 @@ pub fn create_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "Unable to create firewall rule; ip id={ip_id} doesn't exist in the system"
         ))
     })?;
-    let _ = ip;
+    c.may_operate(&ip.owner)?;
+    let owner = ip.owner.clone();
     for r in c
         .fw_rules
         .iter()
@@ -238,6 +249,7 @@ pub fn create_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         end_port: ports.map(|r| r.1),
         cidrs,
         state: "Add".into(),
+        owner,
     });
     Ok(ctx.created(
         "createFirewallRule",
@@ -249,6 +261,9 @@ pub fn create_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 
 pub fn delete_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let id = p.req("id")?.to_string();
+    if let Some(rule) = ctx.cloud.fw_rules.iter().find(|r| r.id == id) {
+        ctx.may_operate(&rule.owner)?;
+    }
     let Some(rule) = ctx.cloud.fw_rules.iter_mut().find(|r| r.id == id) else {
         return Err(ApiError::invalid(format!(
             "Unable to find firewall rule {id}"
@@ -269,9 +284,11 @@ pub fn list_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "ipaddressid", "ipaddressid"),
         field_eq(p, "networkid", "networkid"),
     ];
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .fw_rules
         .iter()
+        .filter(|r| scope.sees(c, &r.owner))
         .map(|r| r.render(c))
         .filter(|v| filters.iter().all(|f| f(v)))
         .collect();

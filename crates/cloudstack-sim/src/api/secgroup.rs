@@ -13,15 +13,22 @@ fn find(ctx: &Ctx, p: &Params, id_param: &str, name_param: &str) -> Result<Strin
     let c = &*ctx.cloud;
     let g = match (p.str(id_param), p.str(name_param)) {
         (Some(id), _) => c.security_groups.iter().find(|g| g.id == id),
-        (None, Some(name)) => c.security_groups.iter().find(|g| g.name == name),
+        // A name means the owner's group of that name.
+        (None, Some(name)) => {
+            let owner = c.owner_from(p)?;
+            c.security_groups
+                .iter()
+                .find(|g| g.name == name && g.owner == owner)
+        }
         (None, None) => {
             return Err(ApiError::invalid(format!(
                 "Either {id_param} or {name_param} is required"
             )));
         }
     };
-    g.map(|g| g.id.clone())
-        .ok_or_else(|| ApiError::invalid("Unable to find security group"))
+    let g = g.ok_or_else(|| ApiError::invalid("Unable to find security group"))?;
+    c.may_operate(&g.owner)?;
+    Ok(g.id.clone())
 }
 
 pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
@@ -31,7 +38,13 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "The security group name default is reserved",
         ));
     }
-    if ctx.cloud.security_groups.iter().any(|g| g.name == name) {
+    let owner = ctx.owner_from(p)?;
+    if ctx
+        .cloud
+        .security_groups
+        .iter()
+        .any(|g| g.name == name && g.owner == owner)
+    {
         return Err(ApiError::invalid(format!(
             "Unable to create security group, a group with name {name} already exists."
         )));
@@ -42,6 +55,7 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         description: p.str("description").unwrap_or(&name).to_string(),
         name,
         ingress: vec![],
+        owner,
     };
     ctx.cloud.security_groups.push(g);
     let c = &*ctx.cloud;
@@ -82,9 +96,11 @@ pub fn list_groups(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     if vm.is_some() && by_vm.is_none() {
         return list(p, "securitygroup", vec![]);
     }
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .security_groups
         .iter()
+        .filter(|g| scope.sees(c, &g.owner))
         .filter(|g| name.is_none_or(|n| n == g.name))
         .filter(|g| by_vm.as_ref().is_none_or(|ids| ids.contains(&g.id)))
         .map(|g| g.render(c))
@@ -162,6 +178,7 @@ pub fn revoke(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "Unable to find security group rule with id {rule}"
         )));
     };
+    ctx.may_operate(&g.owner)?;
     let sg = g.id.clone();
     Ok(ctx.acted(
         "revokeSecurityGroupIngress",

@@ -19,6 +19,8 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "Creating VM snapshot failed due to VM:{vm_id} doesn't exist"
         ))
     })?;
+    c.may_operate(&vm.owner)?;
+    let owner = vm.owner.clone();
     if !matches!(vm.state.as_str(), "Running" | "Stopped") {
         return Err(ApiError::invalid(format!(
             "Creating VM snapshot failed due to VM:{vm_id} is not in the running or Stopped state"
@@ -55,6 +57,7 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         current: false,
         parent,
         created: now,
+        owner,
     });
     Ok(ctx.created(
         "createVMSnapshot",
@@ -73,9 +76,11 @@ pub fn list_snapshots(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "state", "state"),
     );
     let id = p.str("vmsnapshotid");
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .vm_snapshots
         .iter()
+        .filter(|s| scope.sees(c, &s.owner))
         .filter(|s| id.is_none_or(|id| id == s.id))
         .map(|s| s.render(c))
         .filter(|v| vm(v) && state(v))
@@ -85,12 +90,15 @@ pub fn list_snapshots(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 
 fn snapshot(ctx: &Ctx, p: &Params) -> Result<VmSnapshot, ApiError> {
     let id = p.req("vmsnapshotid")?;
-    ctx.cloud
+    let snap = ctx
+        .cloud
         .vm_snapshots
         .iter()
         .find(|s| s.id == id)
         .cloned()
-        .ok_or_else(|| ApiError::invalid(format!("unable to find the vm snapshot with id {id}")))
+        .ok_or_else(|| ApiError::invalid(format!("unable to find the vm snapshot with id {id}")))?;
+    ctx.may_operate(&snap.owner)?;
+    Ok(snap)
 }
 
 pub fn revert(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {

@@ -4,7 +4,7 @@
 
 use super::{
     address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags, template,
-    vm, Ctx, Reply,
+    tenancy, vm, Ctx, Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -166,10 +166,11 @@ pub static COMMANDS: &[Command] = &[
         opt("id", Uuid), opt("zoneid", Uuid), opt("type", Str), opt("vpcid", Uuid), opt("forvpc", Bool), opt("canusefordeploy", Bool),
         opt("issystem", Bool), opt("acltype", Str), opt("traffictype", Str), opt("restartrequired", Bool), opt("specifyipranges", Bool),
         opt("supportedservices", List), opt("networkofferingid", Str), opt("tags", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], inspect::list_networks),
     list("listServiceOfferings", "Lists all available service offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("virtualmachineid", Uuid)], infra::list_service_offerings),
     list("listDiskOfferings", "Lists all available disk offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid)], infra::list_disk_offerings),
-    list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map)], infra::list_templates),
+    list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], infra::list_templates),
     sync("registerTemplate", "Registers an existing template into the CloudStack cloud.", &[req("name", Str), req("displaytext", Str), req("url", Str), req("format", Str), req("hypervisor", Str), req("ostypeid", Uuid), opt("zoneid", Uuid), opt("checksum", Str)], template::register),
     job("deleteTemplate", "Deletes a template from the system.", &[req("id", Uuid), opt("zoneid", Uuid)], template::delete),
     sync("listCapabilities", "Lists capabilities", &[], infra::list_capabilities),
@@ -180,10 +181,12 @@ pub static COMMANDS: &[Command] = &[
         opt("keypair", Str), opt("keypairs", List), opt("userdata", Str), opt("networkids", UuidList), opt("securitygroupids", UuidList),
         opt("securitygroupnames", List), opt("affinitygroupids", UuidList), opt("diskofferingid", Uuid), opt("startvm", Bool),
         opt("group", Str), opt("rootdisksize", Int), opt("size", Int), opt("hypervisor", Str), opt("details", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid),
     ], vm::deploy),
     list("listVirtualMachines", "List the virtual machines owned by the account.", &[
         opt("id", Uuid), opt("ids", UuidList), opt("name", Str), opt("state", Str), opt("zoneid", Uuid), opt("templateid", Uuid),
         opt("networkid", Uuid), opt("keypair", Str), opt("group", Str), opt("details", List), opt("tags", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], vm::list_vms),
     job("startVirtualMachine", "Starts a virtual machine.", &[req("id", Uuid), opt("hostid", Uuid)], vm::start),
     job("stopVirtualMachine", "Stops a virtual machine.", &[req("id", Uuid), opt("forced", Bool)], vm::stop),
@@ -193,20 +196,21 @@ pub static COMMANDS: &[Command] = &[
     sync("recoverVirtualMachine", "Recovers a virtual machine.", &[req("id", Uuid)], vm::recover),
     sync("getVirtualMachineUserData", "Returns user data associated with the VM", &[req("virtualmachineid", Uuid)], vm::user_data),
 
-    sync("createSSHKeyPair", "Create a new keypair and returns the private key", &[req("name", Str)], keypair::create),
-    sync("registerSSHKeyPair", "Register a public key in a keypair under a certain name", &[req("name", Str), req("publickey", Str)], keypair::register),
-    list("listSSHKeyPairs", "List registered keypairs", &[opt("id", Uuid), opt("name", Str), opt("fingerprint", Str)], keypair::list_keypairs),
-    sync("deleteSSHKeyPair", "Deletes a keypair by name", &[req("name", Str)], keypair::delete),
+    sync("createSSHKeyPair", "Create a new keypair and returns the private key", &[req("name", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], keypair::create),
+    sync("registerSSHKeyPair", "Register a public key in a keypair under a certain name", &[req("name", Str), req("publickey", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], keypair::register),
+    list("listSSHKeyPairs", "List registered keypairs", &[opt("id", Uuid), opt("name", Str), opt("fingerprint", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], keypair::list_keypairs),
+    sync("deleteSSHKeyPair", "Deletes a keypair by name", &[req("name", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], keypair::delete),
 
     job("createTags", "Creates resource tag(s)", &[req("resourceids", List), req("resourcetype", Str), req("tags", Map), opt("customer", Str)], tags::create),
     job("deleteTags", "Deleting resource tag(s)", &[req("resourceids", List), req("resourcetype", Str), opt("tags", Map)], tags::delete),
-    list("listTags", "List resource tag(s)", &[opt("resourcetype", Str), opt("resourceid", Str), opt("key", Str), opt("value", Str), opt("customer", Str)], tags::list_tags),
+    list("listTags", "List resource tag(s)", &[opt("resourcetype", Str), opt("resourceid", Str), opt("key", Str), opt("value", Str), opt("customer", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], tags::list_tags),
 
-    job("associateIpAddress", "Acquires and associates a public IP to an account.", &[opt("zoneid", Uuid), opt("networkid", Uuid), opt("vpcid", Uuid)], address::associate),
+    job("associateIpAddress", "Acquires and associates a public IP to an account.", &[opt("zoneid", Uuid), opt("networkid", Uuid), opt("vpcid", Uuid), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], address::associate),
     job("disassociateIpAddress", "Disassociates an IP address from the account.", &[req("id", Uuid)], address::disassociate),
     list("listPublicIpAddresses", "Lists all public IP addresses", &[
         opt("id", Uuid), opt("zoneid", Uuid), opt("ipaddress", Str), opt("associatednetworkid", Uuid), opt("issourcenat", Bool),
         opt("isstaticnat", Bool), opt("allocatedonly", Bool), opt("state", Str), opt("tags", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], address::list_ips),
     sync("enableStaticNat", "Enables static NAT for given IP address", &[req("ipaddressid", Uuid), req("virtualmachineid", Uuid), opt("networkid", Uuid), opt("vmguestip", Str)], address::enable_static_nat),
     job("disableStaticNat", "Disables static rule for given IP address", &[req("ipaddressid", Uuid)], address::disable_static_nat),
@@ -216,31 +220,42 @@ pub static COMMANDS: &[Command] = &[
         opt("privateendport", Int), opt("publicendport", Int), opt("openfirewall", Bool), opt("cidrlist", List), opt("networkid", Uuid), opt("vmguestip", Str),
     ], rules::create_pf),
     job("deletePortForwardingRule", "Deletes a port forwarding rule", &[req("id", Uuid)], rules::delete_pf),
-    list("listPortForwardingRules", "Lists all port forwarding rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("virtualmachineid", Uuid), opt("tags", Map)], rules::list_pf),
+    list("listPortForwardingRules", "Lists all port forwarding rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("virtualmachineid", Uuid), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], rules::list_pf),
     job("createFirewallRule", "Creates a firewall rule for a given IP address", &[
         req("ipaddressid", Uuid), req("protocol", Str), opt("startport", Int), opt("endport", Int), opt("cidrlist", List), opt("icmptype", Int), opt("icmpcode", Int), opt("type", Str),
     ], rules::create_fw),
     job("deleteFirewallRule", "Deletes a firewall rule", &[req("id", Uuid)], rules::delete_fw),
-    list("listFirewallRules", "Lists all firewall rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("tags", Map)], rules::list_fw),
+    list("listFirewallRules", "Lists all firewall rules for an IP address.", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("networkid", Uuid), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], rules::list_fw),
 
-    sync("createSecurityGroup", "Creates a security group", &[req("name", Str), opt("description", Str)], secgroup::create),
-    sync("deleteSecurityGroup", "Deletes security group", &[opt("id", Uuid), opt("name", Str)], secgroup::delete),
-    list("listSecurityGroups", "Lists security groups", &[opt("id", Uuid), opt("securitygroupname", Str), opt("virtualmachineid", Uuid), opt("tags", Map)], secgroup::list_groups),
+    sync("createSecurityGroup", "Creates a security group", &[req("name", Str), opt("description", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], secgroup::create),
+    sync("deleteSecurityGroup", "Deletes security group", &[opt("id", Uuid), opt("name", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], secgroup::delete),
+    list("listSecurityGroups", "Lists security groups", &[opt("id", Uuid), opt("securitygroupname", Str), opt("virtualmachineid", Uuid), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], secgroup::list_groups),
     job("authorizeSecurityGroupIngress", "Authorizes a particular ingress rule for this security group", &[
         opt("securitygroupid", Uuid), opt("securitygroupname", Str), opt("protocol", Str), opt("startport", Int), opt("endport", Int),
         opt("cidrlist", List), opt("icmptype", Int), opt("icmpcode", Int), opt("usersecuritygrouplist", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid),
     ], secgroup::authorize),
     job("revokeSecurityGroupIngress", "Deletes a particular ingress rule from this security group", &[req("id", Uuid)], secgroup::revoke),
 
     job("createVMSnapshot", "Creates snapshot for a vm.", &[req("virtualmachineid", Uuid), opt("name", Str), opt("description", Str), opt("snapshotmemory", Bool), opt("quiescevm", Bool)], snapshot::create),
-    list("listVMSnapshot", "List virtual machine snapshot by conditions", &[opt("vmsnapshotid", Uuid), opt("virtualmachineid", Uuid), opt("name", Str), opt("state", Str), opt("tags", Map)], snapshot::list_snapshots),
+    list("listVMSnapshot", "List virtual machine snapshot by conditions", &[opt("vmsnapshotid", Uuid), opt("virtualmachineid", Uuid), opt("name", Str), opt("state", Str), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], snapshot::list_snapshots),
     job("revertToVMSnapshot", "Revert VM from a vmsnapshot.", &[req("vmsnapshotid", Uuid)], snapshot::revert),
     job("deleteVMSnapshot", "Deletes a vmsnapshot.", &[req("vmsnapshotid", Uuid)], snapshot::delete),
 
-    list("listAffinityGroups", "Lists affinity groups", &[opt("id", Uuid), opt("name", Str), opt("type", Str), opt("virtualmachineid", Uuid)], affinity::list_groups),
+    list("listAffinityGroups", "Lists affinity groups", &[opt("id", Uuid), opt("name", Str), opt("type", Str), opt("virtualmachineid", Uuid), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], affinity::list_groups),
     list("listAffinityGroupTypes", "Lists affinity group types available", &[], affinity::list_types),
-    job("createAffinityGroup", "Creates an affinity/anti-affinity group", &[req("name", Str), req("type", Str), opt("description", Str)], affinity::create),
-    job("deleteAffinityGroup", "Deletes affinity group", &[opt("id", Uuid), opt("name", Str)], affinity::delete),
+    job("createAffinityGroup", "Creates an affinity/anti-affinity group", &[req("name", Str), req("type", Str), opt("description", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], affinity::create),
+    job("deleteAffinityGroup", "Deletes affinity group", &[opt("id", Uuid), opt("name", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid)], affinity::delete),
+
+    list("listDomains", "Lists domains and provides detailed information for listed domains", &[opt("id", Uuid), opt("name", Str), opt("level", Int), opt("details", List), opt("showicon", Bool)], tenancy::list_domains),
+    list("listAccounts", "Lists accounts and provides detailed account information for listed accounts", &[
+        opt("id", Uuid), opt("name", Str), opt("accounttype", Int), opt("domainid", Uuid), opt("isrecursive", Bool), opt("state", Str),
+        opt("iscleanuprequired", Bool), opt("details", List), opt("showicon", Bool),
+    ], tenancy::list_accounts),
+    list("listProjects", "Lists projects and provides detailed information for listed projects", &[
+        opt("id", Uuid), opt("name", Str), opt("displaytext", Str), opt("state", Str), opt("account", Str), opt("domainid", Uuid),
+        opt("isrecursive", Bool), opt("tags", Map), opt("details", List), opt("showicon", Bool),
+    ], tenancy::list_projects),
 
     sync("queryAsyncJobResult", "Retrieves the current status of asynchronous job.", &[req("jobid", Uuid)], jobq::query),
     list("listAsyncJobs", "Lists all pending asynchronous jobs for the account.", &[opt("startdate", Str)], jobq::list_jobs),

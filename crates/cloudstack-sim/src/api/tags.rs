@@ -9,20 +9,42 @@ use crate::error::ApiError;
 use crate::jobs::Action;
 use crate::model::{Cloud, Tag};
 use crate::params::Params;
+use crate::tenancy::Owner;
 
-/// The resource types tags accept here, and whether an id names one.
-fn exists(cloud: &Cloud, kind: &str, id: &str) -> bool {
+/// The resource types tags accept here, and the owner of the one an id
+/// names: a tag belongs to its resource's owner.
+fn owner_of(cloud: &Cloud, kind: &str, id: &str) -> Option<Owner> {
     match kind.to_lowercase().as_str() {
-        "uservm" => cloud.vm(id).is_some(),
-        "publicipaddress" => cloud.ip(id).is_some(),
-        "portforwardingrule" => cloud.pf_rules.iter().any(|r| r.id == id),
-        "firewallrule" => cloud.fw_rules.iter().any(|r| r.id == id),
-        "securitygroup" => cloud.security_groups.iter().any(|g| g.id == id),
-        "network" => cloud.network(id).is_some(),
-        "template" => cloud.templates.iter().any(|t| t.id == id),
-        "vmsnapshot" => cloud.vm_snapshots.iter().any(|s| s.id == id),
-        "zone" => cloud.zone(id).is_some(),
-        _ => false,
+        "uservm" => cloud.vm(id).map(|x| x.owner.clone()),
+        "publicipaddress" => cloud.ip(id).map(|x| x.owner.clone()),
+        "portforwardingrule" => cloud
+            .pf_rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|x| x.owner.clone()),
+        "firewallrule" => cloud
+            .fw_rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|x| x.owner.clone()),
+        "securitygroup" => cloud
+            .security_groups
+            .iter()
+            .find(|g| g.id == id)
+            .map(|x| x.owner.clone()),
+        "network" => cloud.network(id).map(|x| x.owner.clone()),
+        "template" => cloud
+            .templates
+            .iter()
+            .find(|t| t.id == id)
+            .map(|_| Owner::Admin),
+        "vmsnapshot" => cloud
+            .vm_snapshots
+            .iter()
+            .find(|s| s.id == id)
+            .map(|x| x.owner.clone()),
+        "zone" => cloud.zone(id).map(|_| Owner::Admin),
+        _ => None,
     }
 }
 
@@ -56,12 +78,15 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     if tags.is_empty() {
         return Err(ApiError::missing(p.command(), "tags"));
     }
+    let mut owners = vec![];
     for id in &ids {
-        if !exists(ctx.cloud, kind, id) {
+        let Some(owner) = owner_of(ctx.cloud, kind, id) else {
             return Err(ApiError::invalid(format!(
                 "Unable to find resource by id {id} and type {kind}"
             )));
-        }
+        };
+        ctx.may_operate(&owner)?;
+        owners.push(owner);
         for (key, _) in &tags {
             if ctx
                 .cloud
@@ -75,13 +100,14 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             }
         }
     }
-    for id in &ids {
+    for (id, owner) in ids.iter().zip(owners) {
         for (key, value) in &tags {
             ctx.cloud.tags.push(Tag {
                 key: key.clone(),
                 value: value.clone(),
                 resource_type: kind.to_string(),
                 resource_id: id.clone(),
+                owner: owner.clone(),
             });
         }
     }
@@ -103,6 +129,14 @@ pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         .into_iter()
         .filter_map(|e| Some((e.get("key")?.clone(), e.get("value").cloned())))
         .collect();
+    for t in ctx
+        .cloud
+        .tags
+        .iter()
+        .filter(|t| t.resource_type == kind && ids.contains(&t.resource_id))
+    {
+        ctx.cloud.may_operate(&t.owner)?;
+    }
     ctx.cloud.tags.retain(|t| {
         let target = t.resource_type == kind && ids.contains(&t.resource_id);
         let named = wanted.is_empty()
@@ -124,9 +158,11 @@ pub fn list_tags(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "key", "key"),
         field_eq(p, "value", "value"),
     ];
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .tags
         .iter()
+        .filter(|t| scope.sees(c, &t.owner))
         .map(|t| t.render(c))
         .filter(|v| filters.iter().all(|f| f(v)))
         .collect();

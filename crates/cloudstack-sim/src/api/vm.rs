@@ -12,17 +12,20 @@ use crate::jobs::Action;
 use crate::model::{Nic, Vm};
 use crate::params::Params;
 use crate::seed;
+use crate::tenancy::Owner;
 
 /// `vm.userdata.max.length` for POST; GET is limited to 4096 characters.
 const USER_DATA_MAX_POST: usize = 32_768;
 const USER_DATA_MAX_GET: usize = 4096;
 
 fn vm<'c>(ctx: &'c Ctx, id: &str) -> Result<&'c Vm, ApiError> {
-    ctx.cloud.vm(id).ok_or_else(|| {
+    let v = ctx.cloud.vm(id).ok_or_else(|| {
         ApiError::invalid(format!(
             "Unable to find virtual machine with specified vmId {id}"
         ))
-    })
+    })?;
+    ctx.may_operate(&v.owner)?;
+    Ok(v)
 }
 
 /// RFC 1123 host names, as `UserVmManagerImpl` checks them.
@@ -38,6 +41,17 @@ fn valid_host_name(name: &str) -> bool {
 
 pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let c = &*ctx.cloud;
+    // `DeployVMCmd.getEntityOwnerId` (`finalyzeAccountId`), then
+    // `checkAccess(caller, owner)`.
+    if p.has("account") && !p.has("domainid") {
+        return Err(ApiError::invalid(
+            "Account must be specified with domainId parameter",
+        ));
+    }
+    if let Some(project) = p.str("projectid").and_then(|id| c.project(id)) {
+        c.may_operate(&Owner::Project(project.id.clone()))?;
+    }
+    let owner = c.owner_from(p)?;
     let zone = c
         .zone(p.req("zoneid")?)
         .ok_or_else(|| ApiError::invalid("Unable to find zone by id"))?
@@ -67,7 +81,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         keypairs.insert(0, k.to_string());
     }
     for k in &keypairs {
-        if !c.keypairs.iter().any(|x| &x.name == k) {
+        if !c.keypairs.iter().any(|x| &x.name == k && x.owner == owner) {
             return Err(ApiError::invalid(format!(
                 "A key pair with name '{k}' was not found."
             )));
@@ -121,7 +135,11 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let mut security_group_ids = vec![];
     let network_id = if zone.basic() {
         for n in &sg_names {
-            match c.security_groups.iter().find(|g| &g.name == n) {
+            match c
+                .security_groups
+                .iter()
+                .find(|g| &g.name == n && g.owner == owner)
+            {
                 Some(g) => security_group_ids.push(g.id.clone()),
                 None => {
                     return Err(ApiError::invalid(format!(
@@ -139,7 +157,10 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             security_group_ids.push(id.clone());
         }
         if security_group_ids.is_empty() {
-            let default = c.security_groups.iter().find(|g| g.name == "default");
+            let default = c
+                .security_groups
+                .iter()
+                .find(|g| g.name == "default" && g.owner == owner);
             security_group_ids.extend(default.map(|g| g.id.clone()));
         }
         c.networks
@@ -155,7 +176,10 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         let wanted = p.list("networkids");
         match wanted.first() {
             Some(n) => match c.network(n) {
-                Some(net) if net.zone_id == zone.id => Some(net.id.clone()),
+                Some(net) if net.zone_id == zone.id => {
+                    c.check_network_use(&owner, net)?;
+                    Some(net.id.clone())
+                }
                 _ => {
                     return Err(ApiError::invalid(format!(
                         "Unable to find network by id {n}"
@@ -165,7 +189,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             None => c
                 .networks
                 .iter()
-                .find(|n| n.zone_id == zone.id)
+                .find(|n| n.zone_id == zone.id && c.check_network_use(&owner, n).is_ok())
                 .map(|n| n.id.clone()),
         }
     };
@@ -212,6 +236,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         nics: vec![nic],
         security_group_ids,
         affinity_group_ids,
+        owner,
     });
     super::inspect::add_volumes(ctx, &id, p)?;
     Ok(ctx.created(
@@ -237,9 +262,11 @@ pub fn list_vms(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let present = p
         .str("state")
         .is_some_and(|s| s.eq_ignore_ascii_case("present"));
+    let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .vms
         .iter()
+        .filter(|v| scope.sees(c, &v.owner))
         .filter(|v| ids.is_empty() || ids.contains(&v.id))
         .filter(|v| {
             network.is_none()
