@@ -462,3 +462,62 @@ fn ls_and_destroy_env_find_environments_in_cloudstack_projects() {
     assert!(groups.is_empty(), "{groups:#?}");
     assert_eq!(t.census(), Census::empty());
 }
+
+#[test]
+fn ls_looks_in_every_configured_profile_and_still_lists_when_one_is_down() {
+    use crate::cloud::{Sim, KEY, SECRET};
+    let one = Sim::start(&[]);
+    let two = Sim::start(&[]);
+    let t = Test::new();
+    let profile = |name: &str, url: &str| {
+        format!("[profiles.{name}]\nendpoint = \"{url}\"\napi_key = \"{KEY}\"\nsecret_key = \"{SECRET}\"\n\n")
+    };
+    let config = t.home().join("config.toml");
+    std::fs::write(
+        &config,
+        profile("one", &one.url)
+            + &profile("two", &two.url)
+            // The same account again under another name: listed once.
+            + &profile("again", &one.url),
+    )
+    .unwrap();
+    let a = t.project("a", BASIC);
+    a.run(UP).env("BOX_PROFILE", "one").success();
+    let b = t.project("b", &BASIC.replace("\"lab\"", "\"lab2\""));
+    b.run(UP).env("BOX_PROFILE", "two").success();
+
+    let rows = rows_now(&t);
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["project"].as_str().unwrap().to_string(),
+                r["profile"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("lab".to_string(), "again".to_string()),
+            ("lab2".to_string(), "two".to_string())
+        ],
+        "{rows:#?}"
+    );
+
+    // A cloud that does not answer: warned about, the others listed, exit 3.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&profile("down", "http://127.0.0.1:1/client/api"));
+    std::fs::write(&config, text).unwrap();
+    let out = t.run(["ls", "--json"]).code(3);
+    out.stderr_has("profile `down`");
+    assert_eq!(out.json().as_array().unwrap().len(), 2, "{out}");
+
+    for (dir, p) in [(&a, "one"), (&b, "two")] {
+        dir.run(["destroy", "--force"])
+            .env("BOX_PROFILE", p)
+            .success();
+    }
+    assert_eq!(one.census(t.home()), Census::empty());
+}
