@@ -1,0 +1,451 @@
+//! The CloudStack provider in a VPC tier, against `cloudstack-sim`: a VPC
+//! address, port forwards onto the tier and network ACL rules opened only
+//! to `allow_from` (never a firewall rule); a tier on a system ACL list
+//! refused before anything is made; `vpc_acl = "create"` attaching box's
+//! list and putting the tier's back; static NAT and private machines in a
+//! tier; SIGKILL during `up`; and `destroy` leaving nothing. The cloud's own
+//! lists (through `box api`) are the judge.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cloud::Census;
+use crate::harness::{Project, Test};
+
+const UP: [&str; 2] = ["up", "--no-connect"];
+const DESTROY: [&str; 2] = ["destroy", "--force"];
+
+/// A VPC with one tier, made through the API as a user would.
+struct Tier {
+    vpc: String,
+    id: String,
+    name: String,
+}
+
+/// `box api COMMAND PARAMS` against the test's cloud; the answer's JSON.
+fn api(t: &Test, command: &str, params: &[&str]) -> Value {
+    let out = t
+        .run(
+            std::iter::once("api")
+                .chain(std::iter::once(command))
+                .chain(params.iter().copied()),
+        )
+        .success();
+    out.json()
+}
+
+/// The first object of an answer (a job's result or a create's).
+fn object(v: &Value, key: &str) -> Value {
+    fn find(v: &Value, key: &str) -> Option<Value> {
+        match v {
+            Value::Object(o) => o
+                .get(key)
+                .cloned()
+                .or_else(|| o.values().find_map(|v| find(v, key))),
+            _ => None,
+        }
+    }
+    find(v, key).unwrap_or_else(|| panic!("no `{key}` in {v}"))
+}
+
+fn list(t: &Test, command: &str, params: &[&str]) -> Vec<Value> {
+    t.sim().list(t.home(), command, params)
+}
+
+/// A VPC `name` in the advanced zone with tier `name-tier` on `acl` (a
+/// system list's name, or "custom" for a list of its own).
+fn tier(t: &Test, name: &str, acl: &str) -> Tier {
+    let zone = list(t, "listZones", &[])
+        .into_iter()
+        .find(|z| z["name"] == "Sim-Advanced")
+        .expect("the advanced zone");
+    let zone = zone["id"].as_str().unwrap().to_string();
+    let offering = list(t, "listVPCOfferings", &[])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vpc = api(
+        t,
+        "createVPC",
+        &[
+            &format!("name={name}"),
+            &format!("zoneid={zone}"),
+            "cidr=10.1.0.0/16",
+            &format!("vpcofferingid={offering}"),
+        ],
+    );
+    let vpc = object(&vpc, "vpc")["id"].as_str().unwrap().to_string();
+    let acl_id = if acl == "custom" {
+        let made = api(
+            t,
+            "createNetworkACLList",
+            &[&format!("name={name}-acl"), &format!("vpcid={vpc}")],
+        );
+        object(&made, "networkacllist")["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    } else {
+        system_list(t, acl)
+    };
+    let net_offering = list(t, "listNetworkOfferings", &["forvpc=true"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tier_name = format!("{name}-tier");
+    let made = api(
+        t,
+        "createNetwork",
+        &[
+            &format!("name={tier_name}"),
+            &format!("displaytext={tier_name}"),
+            &format!("zoneid={zone}"),
+            &format!("vpcid={vpc}"),
+            &format!("networkofferingid={net_offering}"),
+            "gateway=10.1.1.1",
+            "netmask=255.255.255.0",
+            &format!("aclid={acl_id}"),
+        ],
+    );
+    let id = object(&made, "network")["id"].as_str().unwrap().to_string();
+    Tier {
+        vpc,
+        id,
+        name: tier_name,
+    }
+}
+
+/// The id of a system ACL list.
+fn system_list(t: &Test, name: &str) -> String {
+    list(t, "listNetworkACLLists", &[&format!("name={name}")])
+        .into_iter()
+        .find(|l| l["name"] == name && l.get("vpcid").is_none())
+        .unwrap_or_else(|| panic!("the system list {name}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+impl Tier {
+    /// The tier's ACL list now.
+    fn acl(&self, t: &Test) -> String {
+        list(t, "listNetworks", &[&format!("id={}", self.id)])[0]["aclid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The rules of the tier's list now.
+    fn rules(&self, t: &Test) -> Vec<Value> {
+        list(t, "listNetworkACLs", &[&format!("aclid={}", self.acl(t))])
+    }
+
+    /// The lists of the VPC box made (named `box-...`).
+    fn box_lists(&self, t: &Test) -> Vec<Value> {
+        list(t, "listNetworkACLLists", &[&format!("vpcid={}", self.vpc)])
+            .into_iter()
+            .filter(|l| l["name"].as_str().unwrap_or("").starts_with("box-"))
+            .collect()
+    }
+
+    /// The VPC's addresses other than its source NAT one.
+    fn addresses(&self, t: &Test) -> Vec<Value> {
+        list(
+            t,
+            "listPublicIpAddresses",
+            &[&format!("vpcid={}", self.vpc)],
+        )
+        .into_iter()
+        .filter(|ip| ip["issourcenat"] != Value::Bool(true))
+        .collect()
+    }
+
+    /// A Boxfile for project `name` with these settings under [cloudstack].
+    fn boxfile(&self, name: &str, settings: &str, machines: &str) -> String {
+        format!(
+            r#"
+[project]
+name = "{name}"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+network = "{tier}"
+{settings}
+{machines}
+"#,
+            tier = self.name
+        )
+    }
+}
+
+const TWO: &str = r#"
+[[machine]]
+name = "web"
+ports = [{ guest = 80, host = 8080 }]
+depends_on = ["db"]
+
+[[machine]]
+name = "db"
+"#;
+
+/// The ports the ACL rules box made open, sorted, with their CIDRs.
+fn opened(rules: &[Value], project: &str) -> Vec<(u64, String)> {
+    let mut out: Vec<(u64, String)> = rules
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|why| why.starts_with(&format!("box {project} ")))
+        })
+        .map(|r| {
+            (
+                r["startport"]
+                    .as_str()
+                    .map_or_else(|| r["startport"].as_u64().unwrap(), |s| s.parse().unwrap()),
+                r["cidrlist"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn assert_nothing_left(t: &Test, tier: &Tier, rules_before: usize) {
+    assert_eq!(t.census(), Census::empty());
+    assert_eq!(tier.rules(t).len(), rules_before, "{:?}", tier.rules(t));
+    assert!(tier.addresses(t).is_empty(), "{:?}", tier.addresses(t));
+    assert!(tier.box_lists(t).is_empty(), "{:?}", tier.box_lists(t));
+    assert!(
+        list(t, "listTags", &[]).is_empty(),
+        "{:?}",
+        list(t, "listTags", &[])
+    );
+}
+
+#[test]
+fn vpc_tier_up_forwards_through_a_vpc_address_opens_acl_rules_only_to_allow_from_and_destroy_leaves_nothing(
+) {
+    let t = Test::new().simulator(&[]);
+    let tier = tier(&t, "shop", "custom");
+    let demo = t.project(
+        "demo",
+        &tier.boxfile(
+            "demo",
+            "public_ip = \"auto\"\nallow_from = [\"127.0.0.0/8\"]",
+            TWO,
+        ),
+    );
+    demo.run(UP).success();
+
+    let addresses = tier.addresses(&t);
+    assert_eq!(
+        addresses.len(),
+        1,
+        "one address acquired in the VPC: {addresses:?}"
+    );
+    let web = demo.machine("web");
+    assert_eq!(web["ssh"]["host"], addresses[0]["ipaddress"]);
+    assert_eq!(addresses[0]["associatednetworkid"], tier.id.as_str());
+
+    let c = t.census();
+    assert_eq!(c.vm_names.len(), 2, "{c:?}");
+    assert_eq!(
+        (c.pf_rules, c.fw_rules, c.keypairs),
+        (3, 0, 1),
+        "no firewall rule in a VPC: {c:?}"
+    );
+    for pf in list(&t, "listPortForwardingRules", &[]) {
+        assert_eq!(
+            pf["networkid"],
+            tier.id.as_str(),
+            "forwards go onto the tier: {pf}"
+        );
+    }
+    // The guest's ports (after NAT), each machine its own rules, only to allow_from.
+    assert_eq!(
+        opened(&tier.rules(&t), "demo"),
+        [
+            (22, "127.0.0.0/8".to_string()),
+            (22, "127.0.0.0/8".to_string()),
+            (80, "127.0.0.0/8".to_string())
+        ]
+    );
+
+    // A second `up` adopts everything: nothing new.
+    let rules = tier.rules(&t).len();
+    demo.run(UP).success();
+    assert_eq!(tier.rules(&t).len(), rules);
+    assert_eq!(t.census(), c);
+
+    demo.run(DESTROY).success();
+    assert_nothing_left(&t, &tier, 0);
+}
+
+#[test]
+fn a_tier_on_a_system_acl_list_is_refused_before_anything_is_created() {
+    let t = Test::new().simulator(&[]);
+    let tier = tier(&t, "locked", "default_deny");
+    let demo = t.project(
+        "demo",
+        &tier.boxfile("demo", "allow_from = [\"127.0.0.0/8\"]", TWO),
+    );
+    let out = demo.run(UP).failure();
+    out.stderr_has("system list `default_deny`")
+        .stderr_has("nothing was created")
+        .stderr_has("hint: set `vpc_acl = \"create\"`")
+        .stderr_has(&format!(
+            "box api createNetworkACLList name={}-acl vpcid={}",
+            tier.name, tier.vpc
+        ))
+        .stderr_has(&format!("networkid={}", tier.id));
+    assert_eq!(t.census(), Census::empty());
+    assert!(tier.addresses(&t).is_empty());
+    assert!(tier.box_lists(&t).is_empty());
+    assert_eq!(tier.acl(&t), system_list(&t, "default_deny"));
+}
+
+#[test]
+fn vpc_acl_create_shares_one_list_between_teammates_and_the_last_one_out_puts_the_tiers_back() {
+    let t = Test::new().simulator(&[]);
+    let tier = tier(&t, "team", "default_allow");
+    let boxfile = tier.boxfile(
+        "demo",
+        "vpc_acl = \"create\"\nallow_from = [\"127.0.0.0/8\"]",
+        "[[machine]]\nname = \"web\"\n",
+    );
+    // Two checkouts: two environments of the same project, as teammates have.
+    let alice = t.project("alice", &boxfile);
+    let bob = t.project("bob", &boxfile);
+    alice
+        .run(UP)
+        .success()
+        .stderr_has("used the system list `default_allow`");
+    let lists = tier.box_lists(&t);
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert_eq!(lists[0]["name"], format!("box-{}", tier.name));
+    assert_eq!(tier.acl(&t), lists[0]["id"].as_str().unwrap());
+    bob.run(UP).success();
+    assert_eq!(tier.box_lists(&t).len(), 1, "bob joins alice's list");
+    assert_eq!(
+        tier.rules(&t).len(),
+        2,
+        "one SSH rule each: {:?}",
+        tier.rules(&t)
+    );
+
+    // Alice leaves: her rule goes, the list stays for bob.
+    alice.run(DESTROY).success();
+    assert_eq!(tier.rules(&t).len(), 1, "{:?}", tier.rules(&t));
+    assert_eq!(tier.acl(&t), lists[0]["id"].as_str().unwrap());
+    // Bob is the last one out: the tier gets default_allow back.
+    bob.run(DESTROY).success();
+    assert_eq!(tier.acl(&t), system_list(&t, "default_allow"));
+    assert_nothing_left(&t, &tier, 2);
+}
+
+#[test]
+fn static_nat_and_private_machines_work_in_a_vpc_tier() {
+    let t = Test::new().simulator(&[]);
+    let tier = tier(&t, "nat", "custom");
+    let nat = t.project(
+        "nat",
+        &tier.boxfile(
+            "nat",
+            "allow_from = [\"127.0.0.0/8\"]",
+            r#"
+[[machine]]
+name = "web"
+ports = [{ guest = 80, host = 8080 }]
+cloudstack = { static_nat = true }
+
+[[machine]]
+name = "vpn"
+cloudstack = { private = true }
+"#,
+        ),
+    );
+    nat.run(UP).success();
+    let web = nat.machine("web");
+    let addresses = tier.addresses(&t);
+    assert_eq!(addresses.len(), 1, "{addresses:?}");
+    assert_eq!(web["ssh"]["host"], addresses[0]["ipaddress"]);
+    assert_eq!(web["ssh"]["port"], 22);
+    assert_eq!(addresses[0]["isstaticnat"], true);
+    assert_eq!(addresses[0]["virtualmachineid"], web["id"]);
+    let vpn = nat.machine("vpn");
+    assert!(
+        vpn["ssh"]["host"].as_str().unwrap().starts_with("10.1.1."),
+        "{vpn}"
+    );
+    let c = t.census();
+    assert_eq!((c.pf_rules, c.fw_rules), (0, 0), "{c:?}");
+    // web: 22 and 80; vpn: 22 (allow_from is set, so the ACL lets it in).
+    assert_eq!(
+        opened(&tier.rules(&t), "nat"),
+        [
+            (22, "127.0.0.0/8".to_string()),
+            (22, "127.0.0.0/8".to_string()),
+            (80, "127.0.0.0/8".to_string())
+        ]
+    );
+    nat.run(DESTROY).success();
+    assert_nothing_left(&t, &tier, 0);
+}
+
+#[test]
+fn sigkill_during_vpc_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
+    // Long enough jobs that the kills land inside the list's creation and
+    // attachment, deploys, forwards and ACL rules.
+    let t = Test::new().simulator(&["--job-duration", "400ms"]);
+    let mut projects: Vec<(Project, Tier)> = Vec::new();
+    for (i, delay_ms) in [150u64, 600, 1200, 2000].into_iter().enumerate() {
+        let tier = tier(&t, &format!("kill{i}"), "default_deny");
+        let project = t.project(
+            format!("kill{i}"),
+            &tier.boxfile(
+                &format!("kill{i}"),
+                "public_ip = \"auto\"\nvpc_acl = \"create\"\nallow_from = [\"127.0.0.0/8\"]",
+                TWO,
+            ),
+        );
+        project.run(UP).kill_after(Duration::from_millis(delay_ms));
+        let out = project.run(UP).output();
+        assert!(
+            out.status.success(),
+            "resume after a kill at {delay_ms}ms: {}",
+            out.stderr
+        );
+        assert_eq!(
+            tier.box_lists(&t).len(),
+            1,
+            "one list: {:?}",
+            tier.box_lists(&t)
+        );
+        assert_eq!(tier.rules(&t).len(), 3, "3 ACL rules: {:?}", tier.rules(&t));
+        assert_eq!(
+            tier.addresses(&t).len(),
+            1,
+            "one address: {:?}",
+            tier.addresses(&t)
+        );
+        projects.push((project, tier));
+    }
+    let c = t.census();
+    let mut uniq = c.vm_names.clone();
+    uniq.dedup();
+    assert_eq!(uniq, c.vm_names, "no duplicate VM: {c:?}");
+    assert_eq!(c.vm_names.len(), 8, "{c:?}");
+    assert_eq!((c.pf_rules, c.fw_rules, c.keypairs), (12, 0, 4), "{c:?}");
+
+    for (project, tier) in &projects {
+        project.run(DESTROY).success();
+        assert_eq!(tier.acl(&t), system_list(&t, "default_deny"));
+        assert!(tier.box_lists(&t).is_empty());
+    }
+    assert_eq!(t.census(), Census::empty());
+    for (_, tier) in &projects {
+        assert_nothing_left(&t, tier, 2);
+    }
+}
