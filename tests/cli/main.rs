@@ -20,6 +20,7 @@ mod ls;
 mod provision;
 mod schema;
 mod sim;
+mod sim_tenancy;
 mod ssh;
 mod sshd;
 mod state_v1;
