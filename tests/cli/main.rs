@@ -21,6 +21,7 @@ mod provision;
 mod schema;
 mod sim;
 mod sim_tenancy;
+mod sim_vpc;
 mod ssh;
 mod sshd;
 mod state_v1;

@@ -46,6 +46,7 @@ fn main() {
                 verbose: false,
                 backing: None,
                 layout: Default::default(),
+                vpcs: vec![],
             })
             .await
             .unwrap();

@@ -9,6 +9,11 @@
 //! firewall rule admitting it) maps `public IP:public port` to the guest,
 //! static NAT maps the firewall's ports on its IP, and in the Basic zone a
 //! security group's ingress rules open the VM's own loopback address.
+//!
+//! In a VPC tier the tier's network ACL list decides instead of firewall
+//! rules, and its rules' cidrs count: `hostfwd` cannot tell clients apart,
+//! so a port is forwarded when the list admits [`CLIENT`], the source
+//! address every loopback client connects from.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,11 +26,15 @@ use guest::store::{Store, DEFAULT_CMDLINE};
 use guest::{accel, disk, qemu};
 use serde_json::json;
 
-use crate::model::Cloud;
+use crate::model::{vpc, Cloud};
 
 /// At most this many ports of one rule's range are forwarded: a rule for
 /// 1-65535 must not make QEMU open 65,535 listening sockets.
 const MAX_PORTS_PER_RULE: u16 = 64;
+
+/// The source address of a client on this host reaching a loopback
+/// address: what a VPC tier's ACL cidrs are matched against.
+pub const CLIENT: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
 
 /// One QEMU `hostfwd`: protocol, host address and port, guest port.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -378,7 +387,15 @@ pub fn forwards(cloud: &Cloud) -> HashMap<String, BTreeSet<Forward>> {
                 continue;
             };
             for (i, public) in ports(r.public_port, r.public_end_port).enumerate() {
-                if admitted(&ip.id, &r.protocol, public) {
+                let open = match (&ip.vpc_id, &ip.network_id) {
+                    // The tier's list sees the traffic after the forward, on the guest's port.
+                    (Some(_), Some(tier)) => {
+                        vpc::admits(cloud, tier, &r.protocol, r.private_port + i as u16, CLIENT)
+                    }
+                    (Some(_), None) => false,
+                    (None, _) => admitted(&ip.id, &r.protocol, public),
+                };
+                if open {
                     set.insert(Forward {
                         protocol: r.protocol.clone(),
                         host_addr: ip.address.clone(),
@@ -408,6 +425,22 @@ pub fn forwards(cloud: &Cloud) -> HashMap<String, BTreeSet<Forward>> {
                         host_port: port,
                         guest_port: port,
                     });
+                }
+            }
+            let tier = ip.vpc_id.as_ref().and(ip.network_id.as_deref());
+            for protocol in ["tcp", "udp"] {
+                let Some(tier) = tier else { break };
+                for (s, e) in vpc::open_ports(cloud, tier, protocol, CLIENT) {
+                    for port in
+                        ports(s, e).filter(|p| vpc::admits(cloud, tier, protocol, *p, CLIENT))
+                    {
+                        set.insert(Forward {
+                            protocol: protocol.into(),
+                            host_addr: ip.address.clone(),
+                            host_port: port,
+                            guest_port: port,
+                        });
+                    }
                 }
             }
         }

@@ -80,6 +80,10 @@ pub enum Action {
     AffinityDelete {
         group: String,
     },
+    /// VPC and network ACL jobs (`api/vpc.rs`).
+    Vpc {
+        job: crate::api::vpc::VpcJob,
+    },
     Success,
 }
 
@@ -157,6 +161,7 @@ pub fn complete(cloud: &mut Cloud, job_id: &str, now: u64, fault: Option<ApiErro
         }
         None => apply(cloud, &action),
     };
+    crate::api::vpc::untie_unused(cloud);
     crate::model::event::on_completed(cloud, job_id, outcome.is_ok(), now);
     if let Some(job) = cloud.jobs.get_mut(job_id) {
         job.completed = Some(now);
@@ -168,7 +173,7 @@ pub fn complete(cloud: &mut Cloud, job_id: &str, now: u64, fault: Option<ApiErro
             }
             Err(e) => {
                 job.status = 2;
-                job.result_code = 530;
+                job.result_code = e.code;
                 job.result = Some(e.job_result());
             }
         }
@@ -330,6 +335,7 @@ fn apply(cloud: &mut Cloud, action: &Action) -> Result<Value, ApiError> {
             cloud.affinity_groups.retain(|g| &g.id != group);
             success()
         }
+        Action::Vpc { job } => crate::api::vpc::finish(cloud, job)?,
         Action::Success => success(),
     })
 }
@@ -356,6 +362,7 @@ fn undo(cloud: &mut Cloud, action: &Action) {
                 set_vm_state(cloud, &vm, from);
             }
         }
+        Action::Vpc { job } => crate::api::vpc::undo(cloud, job),
         _ => {}
     }
 }

@@ -60,6 +60,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
         verbose: options.verbose,
         backing,
         layout: options.layout(),
+        vpcs: options.vpcs.clone(),
     };
     let bound = Bound::new(config).await?;
     // Handlers go in before the line is printed: whoever reads it may

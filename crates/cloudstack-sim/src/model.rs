@@ -12,6 +12,7 @@ use crate::tenancy::Owner;
 
 pub mod event;
 pub mod volume;
+pub mod vpc;
 
 pub use event::Event;
 pub use volume::Volume;
@@ -66,6 +67,9 @@ pub struct Cloud {
     /// Domains, accounts and projects besides ROOT's admin (`tenancy.rs`).
     #[serde(default)]
     pub tenancy: crate::tenancy::Tenancy,
+    /// VPCs, network ACL lists and rules (`model/vpc.rs`).
+    #[serde(default)]
+    pub vpc: vpc::VpcState,
 }
 
 impl Cloud {
@@ -163,6 +167,12 @@ pub struct Network {
     /// Who owns it (`tenancy.rs`); older state files: the root admin.
     #[serde(default)]
     pub owner: Owner,
+    /// The VPC this network is a tier of (`model/vpc.rs`).
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    /// A tier's network ACL list.
+    #[serde(default)]
+    pub acl_id: Option<String>,
 }
 
 impl Network {
@@ -200,6 +210,7 @@ impl Network {
         if isolated {
             v = merge(v, cloud.owner_fields(&self.owner));
         }
+        vpc::tier_fields(cloud, self, &mut v);
         v
     }
 }
@@ -537,6 +548,10 @@ pub struct PublicIp {
     /// Who owns it (`tenancy.rs`); older state files: the root admin.
     #[serde(default)]
     pub owner: Owner,
+    /// The VPC it was acquired for; `network_id` is then the tier its
+    /// first rule tied it to (`model/vpc.rs`).
+    #[serde(default)]
+    pub vpc_id: Option<String>,
 }
 
 impl PublicIp {
@@ -567,6 +582,10 @@ impl PublicIp {
             v["associatednetworkid"] = json!(net.id);
             v["associatednetworkname"] = json!(net.name);
             v["networkid"] = json!(net.id);
+        }
+        if let Some(vpc) = self.vpc_id.as_deref().and_then(|id| cloud.vpc.vpc(id)) {
+            v["vpcid"] = json!(vpc.id);
+            v["vpcname"] = json!(vpc.name);
         }
         if let Some(vm) = self.static_nat_vm.as_deref().and_then(|id| cloud.vm(id)) {
             v["virtualmachineid"] = json!(vm.id);

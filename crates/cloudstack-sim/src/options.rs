@@ -112,6 +112,15 @@ pub struct Options {
     /// ROOT/eng:dev; default: the root admin, `admin` in ROOT.
     #[arg(long, value_name = "PATH:NAME")]
     pub caller_account: Option<crate::tenancy::AccountRef>,
+
+    /// A VPC to create in the Advanced zone, owned by --project PROJECT if
+    /// given, else by the root admin. It gets a source NAT address and two
+    /// tiers: NAME-tier-custom behind its own network ACL list NAME-acl,
+    /// which has no rules (nothing gets in until rules are added), and
+    /// NAME-tier-deny behind the system list default_deny. Without it the
+    /// cloud has no VPC. Shapes a fresh cloud only. Repeatable.
+    #[arg(long = "vpc", value_name = "NAME[:PROJECT]")]
+    pub vpcs: Vec<crate::api::vpc::VpcSpec>,
 }
 
 impl Options {

@@ -57,6 +57,8 @@ pub fn cloud() -> Cloud {
         cidr: "127.20.0.0/16".into(),
         gateway: "127.20.0.1".into(),
         owner: Owner::Admin,
+        vpc_id: None,
+        acl_id: None,
     };
     let isolated = Network {
         id: id(),
@@ -66,6 +68,8 @@ pub fn cloud() -> Cloud {
         cidr: "10.1.1.0/24".into(),
         gateway: "10.1.1.1".into(),
         owner: Owner::Admin,
+        vpc_id: None,
+        acl_id: None,
     };
     let offering = |id: String, name: &str, cpu, memory| ServiceOffering {
         id,
@@ -129,7 +133,9 @@ pub fn cloud() -> Cloud {
         allocated: clock::now_ms(),
         state: "Allocated".into(),
         owner: Owner::Admin,
+        vpc_id: None,
     };
+    let vpc = crate::model::vpc::VpcState::seeded(&mut id);
     Cloud {
         account,
         zones: vec![basic, advanced],
@@ -155,5 +161,6 @@ pub fn cloud() -> Cloud {
             ..Default::default()
         },
         tenancy: Default::default(),
+        vpc,
     }
 }

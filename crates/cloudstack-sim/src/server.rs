@@ -51,6 +51,8 @@ pub struct Config {
     pub backing: Option<Arc<QemuBacking>>,
     /// Domains, accounts and projects of a fresh cloud (`tenancy.rs`).
     pub layout: crate::tenancy::Layout,
+    /// VPCs of a fresh cloud (`--vpc`, `api/vpc.rs`).
+    pub vpcs: Vec<crate::api::vpc::VpcSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,8 @@ pub enum ServerError {
     Accept(#[source] std::io::Error),
     #[error(transparent)]
     Layout(#[from] crate::tenancy::LayoutError),
+    #[error("{0}")]
+    Vpc(String),
 }
 
 struct State {
@@ -151,6 +155,7 @@ impl Bound {
             None => {
                 let mut c = seed::cloud();
                 c.apply_layout(&config.layout)?;
+                crate::api::vpc::seed_all(&mut c, &config.vpcs).map_err(ServerError::Vpc)?;
                 c
             }
         };

@@ -12,6 +12,9 @@ use crate::params::Params;
 use crate::seed;
 
 pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    if let Some(vpc) = p.str("vpcid") {
+        return super::vpc::associate(ctx, vpc);
+    }
     let c = &*ctx.cloud;
     let owner = c.owner_from(p)?;
     let network = match (p.str("networkid"), p.str("zoneid")) {
@@ -64,6 +67,7 @@ pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         allocated: ctx.now,
         state: "Allocating".into(),
         owner,
+        vpc_id: None,
     });
     Ok(ctx.created(
         "associateIpAddress",
@@ -107,6 +111,7 @@ pub fn list_ips(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "issourcenat", "issourcenat"),
         field_eq(p, "isstaticnat", "isstaticnat"),
         field_eq(p, "state", "state"),
+        field_eq(p, "vpcid", "vpcid"),
     ];
     let scope = c.scope(p)?;
     let items: Vec<Value> = c
@@ -132,6 +137,8 @@ pub fn enable_static_nat(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::invalid(format!("Unable to find vm by id {vm_id}")))?;
     c.may_operate(&ip.owner)?;
     c.may_operate(&vm.owner)?;
+    let tier = super::vpc::tier_for(c, ip, p, super::vpc::RuleKind::StaticNat)?;
+    let network = tier.clone().or_else(|| ip.network_id.clone());
     if ip.source_nat {
         return Err(ApiError::invalid(format!(
             "Can't enable static nat on the source nat ip address {}",
@@ -161,13 +168,16 @@ pub fn enable_static_nat(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     if vm
         .nics
         .first()
-        .map(|n| Some(&n.network_id) != ip.network_id.as_ref())
+        .map(|n| Some(&n.network_id) != network.as_ref())
         .unwrap_or(true)
     {
         return Err(ApiError::invalid(format!(
             "Virtual machine {} is not in the network of ip address {}",
             vm.name, ip.address
         )));
+    }
+    if let Some(t) = &tier {
+        super::vpc::tie(ctx.cloud, &ip_id, t);
     }
     for i in ctx.cloud.ips.iter_mut().filter(|i| i.id == ip_id) {
         i.static_nat_vm = Some(vm_id.clone());

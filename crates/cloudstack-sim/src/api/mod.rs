@@ -1,6 +1,7 @@
 //! The API surface: the command table, parameter checks driven by it, and
 //! the response envelopes. One file per area holds the commands themselves.
 
+pub mod acl;
 mod address;
 mod affinity;
 mod infra;
@@ -15,7 +16,9 @@ mod table;
 mod tags;
 mod template;
 mod tenancy;
+mod tier;
 mod vm;
+pub mod vpc;
 
 use serde_json::{json, Value};
 

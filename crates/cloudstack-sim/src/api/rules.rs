@@ -77,6 +77,13 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     c.may_operate(&ip.owner)?;
     c.may_operate(&vm.owner)?;
     let owner = ip.owner.clone();
+    if ip.vpc_id.is_some() && p.bool("openfirewall") == Some(true) {
+        return Err(ApiError::invalid(
+            "Can't have openFirewall=true when IP address belongs to VPC",
+        ));
+    }
+    let tier = super::vpc::tier_for(c, ip, p, super::vpc::RuleKind::PortForwarding)?;
+    let network = tier.clone().or_else(|| ip.network_id.clone());
     if ip.static_nat_vm.is_some() {
         return Err(ApiError::conflict(format!(
             "There is 1 to 1 Nat rule specified for the ip address id={ip_id}"
@@ -85,7 +92,7 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     if vm
         .nics
         .first()
-        .map(|n| Some(&n.network_id) != ip.network_id.as_ref())
+        .map(|n| Some(&n.network_id) != network.as_ref())
         .unwrap_or(true)
     {
         return Err(ApiError::invalid(format!(
@@ -111,7 +118,11 @@ pub fn create_pf(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             )));
         }
     }
-    let open_firewall = p.bool("openfirewall").unwrap_or(true);
+    // A VPC has no firewall: its tiers' network ACLs admit the traffic.
+    let open_firewall = p.bool("openfirewall").unwrap_or(tier.is_none());
+    if let Some(t) = &tier {
+        super::vpc::tie(ctx.cloud, &ip_id, t);
+    }
     let id = ctx.id();
     ctx.cloud.pf_rules.push(PfRule {
         id: id.clone(),
@@ -219,6 +230,7 @@ pub fn create_fw(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         ))
     })?;
     c.may_operate(&ip.owner)?;
+    super::vpc::refuse_firewall(ip)?;
     let owner = ip.owner.clone();
     for r in c
         .fw_rules

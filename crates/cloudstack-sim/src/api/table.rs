@@ -3,8 +3,8 @@
 //! `listApis`, so they cannot disagree.
 
 use super::{
-    address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags, template,
-    tenancy, vm, Ctx, Reply,
+    acl, address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags,
+    template, tenancy, tier, vm, vpc, Ctx, Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -209,7 +209,7 @@ pub static COMMANDS: &[Command] = &[
     job("disassociateIpAddress", "Disassociates an IP address from the account.", &[req("id", Uuid)], address::disassociate),
     list("listPublicIpAddresses", "Lists all public IP addresses", &[
         opt("id", Uuid), opt("zoneid", Uuid), opt("ipaddress", Str), opt("associatednetworkid", Uuid), opt("issourcenat", Bool),
-        opt("isstaticnat", Bool), opt("allocatedonly", Bool), opt("state", Str), opt("tags", Map),
+        opt("isstaticnat", Bool), opt("allocatedonly", Bool), opt("state", Str), opt("tags", Map), opt("vpcid", Uuid),
         opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], address::list_ips),
     sync("enableStaticNat", "Enables static NAT for given IP address", &[req("ipaddressid", Uuid), req("virtualmachineid", Uuid), opt("networkid", Uuid), opt("vmguestip", Str)], address::enable_static_nat),
@@ -270,4 +270,46 @@ pub static COMMANDS: &[Command] = &[
         opt("id", Uuid), opt("type", Str), opt("level", Str), opt("startid", Uuid), opt("resourceid", Str), opt("resourcetype", Str),
         opt("startdate", Str), opt("enddate", Str), opt("duration", Int), opt("entrytime", Int), opt("archived", Bool),
     ], inspect::list_events),
+
+    list("listVPCs", "Lists VPCs", &[
+        opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("displaytext", Str), opt("cidr", Str), opt("vpcofferingid", Uuid),
+        opt("state", Str), opt("restartrequired", Bool), opt("supportedservices", List), opt("fordisplay", Bool), opt("tags", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
+    ], vpc::list_vpcs),
+    job("createVPC", "Creates a VPC", &[
+        req("name", Str), req("zoneid", Uuid), req("cidr", Str), req("vpcofferingid", Uuid), opt("displaytext", Str),
+        opt("networkdomain", Str), opt("start", Bool), opt("fordisplay", Bool), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid),
+    ], vpc::create),
+    list("listNetworkOfferings", "Lists all available network offerings.", &[
+        opt("id", Uuid), opt("name", Str), opt("forvpc", Bool), opt("guestiptype", Str), opt("zoneid", Uuid), opt("state", Str),
+        opt("isdefault", Bool), opt("traffictype", Str), opt("availability", Str), opt("supportedservices", List), opt("networkid", Uuid),
+    ], tier::list_offerings),
+    sync("createNetwork", "Creates a network", &[
+        req("name", Str), req("zoneid", Uuid), req("networkofferingid", Str), opt("displaytext", Str), opt("vpcid", Uuid), opt("aclid", Uuid),
+        opt("gateway", Str), opt("netmask", Str), opt("networkdomain", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid),
+    ], tier::create),
+    list("listVPCOfferings", "Lists VPC offerings", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("state", Str), opt("isdefault", Bool)], vpc::list_offerings),
+    list("listNetworkACLLists", "Lists all network ACLs", &[
+        opt("id", Uuid), opt("name", Str), opt("networkid", Uuid), opt("vpcid", Uuid), opt("fordisplay", Bool),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
+    ], acl::list_lists),
+    job("createNetworkACLList", "Creates a network ACL. If no VPC is given, then it creates a global ACL that can be used by everyone.", &[
+        req("name", Str), opt("description", Str), opt("vpcid", Uuid), opt("fordisplay", Bool),
+    ], acl::create_list),
+    job("deleteNetworkACLList", "Deletes a network ACL", &[req("id", Uuid)], acl::delete_list),
+    job("replaceNetworkACLList", "Replaces ACL associated with a network or private gateway", &[req("aclid", Uuid), opt("networkid", Uuid), opt("gatewayid", Uuid)], acl::replace),
+    list("listNetworkACLs", "Lists all network ACL items", &[
+        opt("id", Uuid), opt("networkid", Uuid), opt("aclid", Uuid), opt("traffictype", Str), opt("protocol", Str), opt("action", Str),
+        opt("fordisplay", Bool), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
+    ], acl::list_rules),
+    job("createNetworkACL", "Creates a ACL rule in the given network (the network has to belong to VPC)", &[
+        req("protocol", Str), opt("aclid", Uuid), opt("networkid", Uuid), opt("startport", Int), opt("endport", Int), opt("cidrlist", List),
+        opt("icmptype", Int), opt("icmpcode", Int), opt("traffictype", Str), opt("number", Int), opt("action", Str), opt("reason", Str), opt("fordisplay", Bool),
+    ], acl::create_rule),
+    job("deleteNetworkACL", "Deletes a network ACL", &[req("id", Uuid)], acl::delete_rule),
+    job("updateNetworkACLItem", "Updates ACL item with specified ID", &[
+        req("id", Uuid), opt("protocol", Str), opt("startport", Int), opt("endport", Int), opt("cidrlist", List), opt("icmptype", Int),
+        opt("icmpcode", Int), opt("traffictype", Str), opt("number", Int), opt("action", Str), opt("reason", Str), opt("partialupgrade", Bool),
+        opt("customid", Str), opt("fordisplay", Bool),
+    ], acl::update_rule),
 ];

@@ -201,6 +201,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let display_name = p.str("displayname").unwrap_or(&name).to_string();
     let group = p.str("group").map(str::to_string);
 
+    let subnet = c.network(&network_id).map(|n| n.cidr.clone());
     let counters = &mut ctx.cloud.counters;
     counters.vm = number;
     counters.mac += 1;
@@ -210,7 +211,7 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         seed::basic_ip(counters.basic_ip)
     } else {
         counters.guest_ip += 1;
-        seed::guest_ip(counters.guest_ip)
+        super::tier::guest_ip(subnet.as_deref().unwrap_or_default(), counters.guest_ip)
     };
     let id = ctx.id();
     let nic = Nic {
