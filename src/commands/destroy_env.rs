@@ -262,6 +262,26 @@ async fn sweep(
             .await
             .map_err(client_error)?;
     }
+    // In a VPC tier: the network ACL rules box marked as this
+    // environment's (`reason` = `box <project> <ID> <machine>`). A cloud
+    // or zone without VPCs may refuse the list: then there are none.
+    if let Ok(acls) = c.list_network_acls(&scope.params()).await {
+        for rule in acls.iter().filter(|r| {
+            let words: Vec<&str> = r
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            words.first() == Some(&"box") && words.get(2) == Some(&id)
+        }) {
+            g.printer
+                .verbose(&format!("deleting network ACL rule {}", rule.id));
+            c.delete_network_acl(&Params::new().set("id", &rule.id))
+                .await
+                .map_err(client_error)?;
+        }
+    }
     for ip in ips.iter().filter(|ip| ip.isstaticnat == Some(true)) {
         c.disable_static_nat(&Params::new().set("ipaddressid", &ip.id))
             .await

@@ -521,3 +521,86 @@ fn ls_looks_in_every_configured_profile_and_still_lists_when_one_is_down() {
     }
     assert_eq!(one.census(t.home()), Census::empty());
 }
+
+/// The first object under `key` anywhere in a `box api` answer.
+fn object(v: &Value, key: &str) -> Value {
+    fn find(v: &Value, key: &str) -> Option<Value> {
+        match v {
+            Value::Object(o) => o
+                .get(key)
+                .cloned()
+                .or_else(|| o.values().find_map(|v| find(v, key))),
+            _ => None,
+        }
+    }
+    find(v, key).unwrap_or_else(|| panic!("no `{key}` in {v}"))
+}
+
+#[test]
+fn destroy_env_removes_a_forgotten_environment_of_a_vpc_tier_with_its_acl_rules() {
+    let t = Test::new().simulator(&[]);
+    let api = |command: &str, params: &[&str]| {
+        let mut args = vec!["api", command];
+        args.extend_from_slice(params);
+        t.run(args).success().json()
+    };
+    let id_of = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let zone = t
+        .list("listZones")
+        .into_iter()
+        .find(|z| z["name"] == "Sim-Advanced")
+        .unwrap();
+    let offering = id_of(&t.list("listVPCOfferings")[0]);
+    let vpc = id_of(&object(
+        &api(
+            "createVPC",
+            &[
+                "name=v",
+                &format!("zoneid={}", id_of(&zone)),
+                "cidr=10.1.0.0/16",
+                &format!("vpcofferingid={offering}"),
+            ],
+        ),
+        "vpc",
+    ));
+    let acl = id_of(&object(
+        &api(
+            "createNetworkACLList",
+            &["name=v-acl", &format!("vpcid={vpc}")],
+        ),
+        "networkacllist",
+    ));
+    let tier_offering = id_of(
+        &t.sim()
+            .list(t.home(), "listNetworkOfferings", &["forvpc=true"])[0],
+    );
+    api(
+        "createNetwork",
+        &[
+            "name=v-tier",
+            "displaytext=v-tier",
+            &format!("zoneid={}", id_of(&zone)),
+            &format!("vpcid={vpc}"),
+            &format!("networkofferingid={tier_offering}"),
+            "gateway=10.1.1.1",
+            "netmask=255.255.255.0",
+            &format!("aclid={acl}"),
+        ],
+    );
+    let shop = t.project(
+        "shop",
+        &ADVANCED.replace("allow_from", "network = \"v-tier\"\nallow_from"),
+    );
+    shop.run(UP).success();
+    let rules = |t: &Test| {
+        t.sim()
+            .list(t.home(), "listNetworkACLs", &[&format!("aclid={acl}")])
+    };
+    assert!(!rules(&t).is_empty(), "box opened the tier's list");
+    let env = env_of(&rows_now(&t), "web");
+
+    std::fs::remove_dir_all(shop.dir()).unwrap();
+    t.run(["destroy", "--env", &env, "--force"]).success();
+    assert_eq!(rules(&t), Vec::<Value>::new());
+    assert_eq!(t.census(), Census::empty());
+}
