@@ -52,6 +52,10 @@ pub enum Command {
     Ls(LsArgs),
     /// Open a shell on a machine, or run a command there.
     Ssh(SshArgs),
+    /// Let a teammate in: add their public key to a machine's login user.
+    Share(ShareArgs),
+    /// Take a teammate's key (added by `box share`) off a machine.
+    Unshare(UnshareArgs),
     /// Run a command on several machines in parallel.
     Exec(ExecArgs),
     /// Print OpenSSH configuration for the machines.
@@ -181,6 +185,36 @@ pub struct SshArgs {
     /// The command to run, after `--`.
     #[arg(last = true)]
     pub argv: Vec<String>,
+    /// A teammate's environment (its id, from their `box ls`): find the
+    /// machine on the cloud by its tags and connect with the host key
+    /// pinned there, with your own key.
+    #[arg(long, value_name = "ID")]
+    pub env: Option<String>,
+    /// With --env: your private key (default ~/.ssh/id_ed25519).
+    #[arg(long, value_name = "FILE", requires = "env")]
+    pub identity: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The machine.
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
+    pub machine: String,
+    /// The teammate's public key file (e.g. alice.pub).
+    #[arg(long, value_name = "FILE.pub")]
+    pub key: std::path::PathBuf,
+    /// The name to share under (default: the key comment's user, as in `alice@laptop`).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnshareArgs {
+    /// The machine.
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
+    pub machine: String,
+    /// The name given to `box share`.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -168,6 +168,12 @@ pub struct MachineState {
     /// Resources created for this machine, removed on destroy.
     #[serde(default)]
     pub resources: Vec<Resource>,
+    /// Idle stop and expiry the machine runs with (see `idle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stops: Option<crate::idle::Stops>,
+    /// Teammates' keys `box share` added to the login user (see `share`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<crate::share::Shared>,
 }
 
 impl MachineState {
@@ -182,6 +188,8 @@ impl MachineState {
             ports: Vec::new(),
             provisioned: Vec::new(),
             resources: Vec::new(),
+            stops: None,
+            shared: Vec::new(),
         }
     }
 }

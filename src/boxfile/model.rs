@@ -56,6 +56,12 @@ pub struct Machine {
     pub accel: Accel,
     /// Root disk size in GiB (grown on first boot); `None` keeps the image's.
     pub disk_size: Option<u32>,
+    /// Seconds with no SSH session and a low load before the guest powers
+    /// itself off (`idle_stop`); `None`: never.
+    pub idle_stop: Option<u64>,
+    /// Seconds after each start at which the guest powers itself off
+    /// (`expires`); `None`: never.
+    pub expires: Option<u64>,
     /// The machine's effective CloudStack settings: its own `cloudstack`
     /// table merged over `[cloudstack]` (see `resolve::overlay`).
     pub cloudstack: CloudStackSettings,

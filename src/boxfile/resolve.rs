@@ -40,6 +40,9 @@ struct Defaults {
     accel: Option<Accel>,
     disk_size: Option<u32>,
     provider: Option<ProviderKind>,
+    /// `Some(None)` is `"off"`.
+    idle_stop: Option<Option<u64>>,
+    expires: Option<Option<u64>>,
 }
 
 pub(crate) fn project(
@@ -89,6 +92,8 @@ pub(crate) fn project(
                     "accel" => defaults.accel = accel(r, e),
                     "disk_size" => defaults.disk_size = r.u32(e, 1),
                     "provider" => defaults.provider = provider(r, e),
+                    "idle_stop" => defaults.idle_stop = duration(r, e),
+                    "expires" => defaults.expires = duration(r, e),
                     _ => {}
                 }
             }
@@ -212,6 +217,8 @@ fn machine(
         user_data: None,
         accel: d.accel.unwrap_or_default(),
         disk_size: d.disk_size,
+        idle_stop: d.idle_stop.flatten(),
+        expires: d.expires.flatten(),
         cloudstack: project_cs.clone(),
     };
     let Some(entries) = r.table(node, "[[machine]]", &schema::MACHINE) else {
@@ -247,6 +254,8 @@ fn machine(
             "user" => m.user = user(r, e).unwrap_or(m.user),
             "accel" => m.accel = accel(r, e).unwrap_or(m.accel),
             "disk_size" => m.disk_size = r.u32(e, 1).or(m.disk_size),
+            "idle_stop" => m.idle_stop = duration(r, e).unwrap_or(m.idle_stop),
+            "expires" => m.expires = duration(r, e).unwrap_or(m.expires),
             "depends_on" => {
                 for (dep, loc) in r.strings(e).unwrap_or_default() {
                     m.depends_on.push(dep);
@@ -666,6 +675,22 @@ fn box_name(r: &mut Reader, e: &Entry) -> Option<String> {
         return None;
     }
     Some(b)
+}
+
+/// A duration (`"2h"`), `Some(None)` for `"off"`; `None` after an error.
+fn duration(r: &mut Reader, e: &Entry) -> Option<Option<u64>> {
+    let text = r.string(e)?;
+    match super::duration::parse(&text) {
+        Ok(secs) => Some(secs),
+        Err(why) => {
+            r.error(
+                &e.value.loc(),
+                format!("`{}` is not a valid `{}`: {why}", shown(&text), e.key),
+                Some(super::duration::HELP.into()),
+            );
+            None
+        }
+    }
 }
 
 /// A semver requirement such as `>= 1.2, < 2`.

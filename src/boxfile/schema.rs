@@ -164,6 +164,19 @@ const DISK_SIZE: Key = key(
 )
 .example("20");
 
+const IDLE_STOP: Key = key(
+    "idle_stop",
+    Type::Pattern(super::duration::PATTERN),
+    "Power the machine off after this long with no SSH session and a low load, e.g. `\"2h\"` (units `d`, `h`, `m`, `s`, largest first) or `\"off\"`; default off. A watcher box installs in the guest does it; `box up` starts the machine again.",
+)
+.example("\"2h\"");
+const EXPIRES: Key = key(
+    "expires",
+    Type::Pattern(super::duration::PATTERN),
+    "Power the machine off this long after each start, e.g. `\"8h\"` or `\"off\"`; default off. `box status` shows when.",
+)
+.example("\"8h\"");
+
 pub(crate) const PROJECT: Table = Table {
     keys: &[
         key(
@@ -178,7 +191,9 @@ pub(crate) const PROJECT: Table = Table {
 };
 
 pub(crate) const DEFAULTS: Table = Table {
-    keys: &[BOX, CPUS, MEMORY, USER, ACCEL_KEY, DISK_SIZE, PROVIDER],
+    keys: &[
+        BOX, CPUS, MEMORY, USER, ACCEL_KEY, DISK_SIZE, PROVIDER, IDLE_STOP, EXPIRES,
+    ],
     one_of: &[],
 };
 
@@ -404,6 +419,8 @@ pub(crate) const MACHINE: Table = Table {
         USER,
         ACCEL_KEY,
         DISK_SIZE,
+        IDLE_STOP,
+        EXPIRES,
         key(
             "depends_on",
             Type::Strings,

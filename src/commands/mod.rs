@@ -20,6 +20,7 @@ mod provision;
 mod schedule;
 mod schema;
 mod settings;
+mod share;
 mod snapshot;
 mod ssh;
 mod ssh_config;
@@ -47,6 +48,8 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Status(a) => status::run(&g, a).await,
         Command::Ls(a) => ls::run(&g, a).await,
         Command::Ssh(a) => ssh::run(&g, a).await,
+        Command::Share(a) => share::share(&g, a).await,
+        Command::Unshare(a) => share::unshare(&g, a).await,
         Command::Exec(a) => exec::run(&g, a).await,
         Command::SshConfig(a) => ssh_config::run(&g, a),
         Command::Halt(a) => halt::run(&g, a).await,

@@ -5,10 +5,15 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
+use std::path::PathBuf;
+
 use crate::cli::SshArgs;
+use crate::error::Hinted;
 use crate::error::{ExitStatus, RemoteExit};
 use crate::output::Printer;
+use crate::provider::{Provider, ProviderKind};
 use crate::ssh::{interactive, quote};
+use crate::state::SshTarget;
 
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
@@ -18,7 +23,10 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
     let ws = Workspace::load(g)?;
     let machine = ws.machine_or_primary(args.machine.as_deref())?;
     let name = machine.name.clone();
-    let target = running_target(&ws, &name)?;
+    let target = match &args.env {
+        None => running_target(&ws, &name)?,
+        Some(env) => teammate_target(&ws, env, machine, args.identity.clone()).await?,
+    };
     let command = match (args.command, args.argv.is_empty()) {
         (Some(c), _) => Some(c),
         (None, false) => Some(command_line(&args.argv)),
@@ -42,6 +50,45 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
     .await
     .context("the SSH task stopped unexpectedly")??;
     exit_with(code)
+}
+
+/// A teammate's machine, found on the cloud by its environment id, reached
+/// with your own key (`--identity`, else `~/.ssh/id_ed25519`) and the host
+/// key pinned in its `box:hostkey` tag.
+async fn teammate_target(
+    ws: &Workspace,
+    env: &str,
+    machine: &crate::boxfile::Machine,
+    identity: Option<PathBuf>,
+) -> anyhow::Result<SshTarget> {
+    let identity = match identity {
+        Some(p) => p,
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".ssh").join("id_ed25519"))
+            .context("HOME is not set; name your key with --identity FILE")?,
+    };
+    if !identity.is_file() {
+        return Err(Hinted::new(
+            format!("no private key at {}", identity.display()),
+            "name the key whose public half was shared with you: `--identity FILE`",
+        )
+        .into());
+    }
+    if machine.provider != ProviderKind::CloudStack {
+        return Err(Hinted::new(
+            format!(
+                "`{}` is a {} machine; --env finds machines on CloudStack",
+                machine.name, machine.provider
+            ),
+            "ask its owner for `box ssh-config` instead",
+        )
+        .into());
+    }
+    let Provider::CloudStack(cs) = Provider::open(ProviderKind::CloudStack, &ws.context()).await?
+    else {
+        anyhow::bail!("the CloudStack provider did not open");
+    };
+    cs.teammate_target(env, machine, identity).await
 }
 
 /// Success for 0, otherwise the remote code as box's own exit code.

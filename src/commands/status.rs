@@ -25,6 +25,12 @@ struct Row {
     ports: Vec<String>,
     /// False for a machine that has state but is no longer in the Boxfile.
     in_boxfile: bool,
+    /// When the machine stops itself, e.g. `after 2h idle, expires in 5h40m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stops: Option<String>,
+    /// Unix seconds at which the current run expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitStatus> {
@@ -45,6 +51,10 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
     if args.refresh {
         ws.lock()?;
         states = refresh(&ws, states).await?;
+    } else {
+        for s in states.values_mut() {
+            crate::provider::local::observe(&ws.ctx.store, s);
+        }
     }
 
     let mut rows = Vec::new();
@@ -59,6 +69,8 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
                 ssh: None,
                 ports: Vec::new(),
                 in_boxfile: true,
+                stops: None,
+                expires_at: None,
             },
         });
     }
@@ -107,7 +119,11 @@ async fn refresh(
 }
 
 fn row(s: MachineState, in_boxfile: bool) -> Row {
+    let running = s.status == Status::Running;
+    let stops = s.stops.filter(|_| running);
     Row {
+        stops: stops.and_then(|st| crate::idle::describe(&st, crate::idle::now())),
+        expires_at: stops.and_then(|st| st.expires_at),
         ssh: s
             .ssh
             .as_ref()
@@ -139,6 +155,9 @@ fn print_table(g: &Settings, rows: &[Row]) {
         let mut ssh = r.ssh.clone().unwrap_or_else(|| "-".into());
         if !r.ports.is_empty() {
             ssh.push_str(&format!("  ports {}", r.ports.join(", ")));
+        }
+        if let Some(stops) = &r.stops {
+            ssh.push_str(&format!("  stops {stops}"));
         }
         g.printer.data(&format!(
             "{:<width$}  {:<10}  {:<11}  {}",

@@ -13,6 +13,7 @@ mod cloudstack;
 mod foundation;
 mod guest;
 mod harness;
+mod idle_share;
 mod local;
 mod lockfile;
 mod logs;

@@ -204,6 +204,7 @@ impl QemuBacking {
             }],
             private_nics: vec![],
             extra_user_data: user_data,
+            watcher: None,
         };
         cloudinit::write_seed(&seed_path, &seed)
             .map_err(|e| format!("cannot write the cloud-init seed: {e}"))?;
@@ -301,6 +302,22 @@ impl QemuBacking {
         }
     }
 
+    /// The VMs whose QEMU exited by itself (the guest powered off, e.g. box's
+    /// idle watcher), forgotten here so the cloud can mark them Stopped, as
+    /// CloudStack's power-state sync does.
+    pub async fn powered_off(&self) -> Vec<String> {
+        let mut running = self.running.lock().await;
+        let gone: Vec<String> = running
+            .iter()
+            .filter(|(_, r)| !alive(r.pid))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            running.remove(id);
+        }
+        gone
+    }
+
     /// Makes every running VM's forwards what the cloud's rules say; the
     /// rules are read after the lock is taken, so the latest state wins.
     pub async fn reconcile(&self, desired: impl FnOnce() -> HashMap<String, BTreeSet<Forward>>) {
@@ -353,6 +370,10 @@ async fn hmp(q: &mut Qmp, command: &str) {
 }
 
 fn alive(pid: u32) -> bool {
+    // An exited QEMU nobody reaped yet is a zombie: its command line is empty.
+    if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+        return !cmdline.is_empty();
+    }
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }

@@ -205,6 +205,7 @@ impl Bound {
             spawn_job(sim.clone(), id, due);
         }
         if let Some(b) = sim.backing.clone() {
+            tokio::spawn(sim.clone().watch_power());
             // Machines that were running when the last run stopped boot again.
             let boots: Vec<Boot> = {
                 let st = sim.lock();
@@ -353,6 +354,36 @@ impl Sim {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A backed VM whose guest powered itself off ends Stopped, as a real
+    /// cloud's power-state sync reports it.
+    async fn watch_power(self: Arc<Self>) {
+        let Some(b) = self.backing.clone() else {
+            return;
+        };
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let off = b.powered_off().await;
+            if off.is_empty() {
+                continue;
+            }
+            let snapshot = {
+                let mut st = self.lock();
+                for id in &off {
+                    if let Some(vm) = st.cloud.vm_mut(id).filter(|v| v.state == "Running") {
+                        vm.state = "Stopped".into();
+                        if self.verbose {
+                            eprintln!("cloudstack-sim: {} powered off by itself: Stopped", vm.name);
+                        }
+                    }
+                }
+                st.changed();
+                self.snapshot(&st)
+            };
+            self.write(snapshot);
+            self.sync_network().await;
         }
     }
 

@@ -62,6 +62,8 @@ pub struct Seed {
     pub private_nics: Vec<PrivateNic>,
     /// The user's own data: a `#cloud-config` document or a script.
     pub extra_user_data: Option<String>,
+    /// The idle and expiry watcher, when the machine has a limit.
+    pub watcher: Option<crate::idle::Watcher>,
 }
 
 impl Seed {
@@ -96,18 +98,23 @@ impl Seed {
                 }),
             );
         }
+        let mut files = Vec::new();
         if !self.hosts.is_empty() {
             // cloud-init's own /etc/hosts template would drop the peers on
             // the next boot; box owns the file instead.
             cfg.insert("manage_etc_hosts".into(), json!(false));
-            cfg.insert(
-                "write_files".into(),
-                json!([{
-                    "path": "/etc/hosts",
-                    "permissions": "0644",
-                    "content": self.etc_hosts(),
-                }]),
-            );
+            files.push(json!({
+                "path": "/etc/hosts",
+                "permissions": "0644",
+                "content": self.etc_hosts(),
+            }));
+        }
+        if let Some(w) = &self.watcher {
+            files.extend(w.write_files());
+            cfg.insert("runcmd".into(), json!(w.runcmd()));
+        }
+        if !files.is_empty() {
+            cfg.insert("write_files".into(), json!(files));
         }
         Value::Object(cfg)
     }
@@ -307,6 +314,7 @@ mod tests {
                 cidr: "10.76.0.10/24".into(),
             }],
             extra_user_data: None,
+            watcher: None,
         }
     }
 
@@ -358,6 +366,34 @@ mod tests {
         assert!(text.contains("Merge-Type: list(append)+dict(no_replace,recurse_list)+str()"));
         assert!(text.contains("\n#cloud-config\npackages: [htop]\n--==box-boundary-0==--\n"));
         assert_eq!(text.matches("Content-Type: text/cloud-config").count(), 2);
+    }
+
+    #[test]
+    fn a_watcher_is_written_and_its_timer_enabled_beside_etc_hosts() {
+        let mut s = seed();
+        s.watcher = crate::idle::Watcher::new(Some(120), None);
+        let cfg = cloud_config(s.user_data().expose());
+        let paths: Vec<&str> = cfg["write_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/hosts",
+                crate::idle::SCRIPT_PATH,
+                crate::idle::SERVICE_PATH,
+                crate::idle::TIMER_PATH
+            ]
+        );
+        assert_eq!(cfg["write_files"][1]["permissions"], "0755");
+        let runcmd = cfg["runcmd"].to_string();
+        assert!(runcmd.contains("\"enable\",\"box-idle.timer\""), "{runcmd}");
+        assert!(cloud_config(seed().user_data().expose())
+            .get("runcmd")
+            .is_none());
     }
 
     #[test]

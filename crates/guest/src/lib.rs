@@ -8,6 +8,7 @@
 pub mod accel;
 pub mod cloudinit;
 pub mod disk;
+pub mod idle;
 pub mod qemu;
 pub mod qmp;
 pub mod store;

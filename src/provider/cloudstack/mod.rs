@@ -19,6 +19,7 @@ mod names;
 mod reach;
 mod shared;
 mod snapshot;
+mod team;
 mod template_lock;
 mod vm;
 mod vpc;
@@ -513,6 +514,8 @@ mod tests {
             user_data: None,
             accel: Default::default(),
             disk_size: None,
+            idle_stop: None,
+            expires: None,
             cloudstack: cs,
         }
     }

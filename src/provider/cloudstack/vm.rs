@@ -193,6 +193,7 @@ pub async fn up(
     d.deploy_job = None;
     p.save(&st)?;
 
+    let started = vm.state.as_deref() != Some("Running") || st.status != Status::Running;
     let vm = running(p, &mut st, vm).await?;
 
     let host_key = data(&mut st).host_key.clone().ok_or_else(|| {
@@ -223,6 +224,7 @@ pub async fn up(
     st.ports = ports;
     st.status = Status::Running;
     p.save(&st)?;
+    super::team::after_up(p, machine, &vm, &mut st, started).await?;
     Ok(st)
 }
 
@@ -258,6 +260,7 @@ async fn deploy(
         dhcp_nics: Vec::new(),
         private_nics: Vec::new(),
         extra_user_data: machine.user_data.clone(),
+        watcher: crate::idle::watcher(machine),
     };
     let user_data = base64::engine::general_purpose::STANDARD.encode(seed.user_data().expose());
     if user_data.len() > MAX_USER_DATA {

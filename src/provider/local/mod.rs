@@ -267,6 +267,7 @@ impl Local {
             host_key,
         });
         state.ports = ports;
+        crate::idle::record_start(&mut state, machine, true);
         self.ctx.store.save_machine(&state)?;
 
         if let Err(e) = self
@@ -330,6 +331,7 @@ impl Local {
             }],
             private_nics,
             extra_user_data: machine.user_data.clone(),
+            watcher: crate::idle::watcher(machine),
         };
         cloudinit::write_seed(&seed_path, &seed)?;
         crate::fsutil::write_atomic(&pub_path, format!("{}\n", host.public).as_bytes(), 0o644)
@@ -682,7 +684,7 @@ impl Local {
                 if alive {
                     s.status = Status::Running;
                 } else if matches!(s.status, Status::Running | Status::Creating) {
-                    s.status = Status::Dead;
+                    s.status = observed_stop(&dir);
                 }
                 s
             })
@@ -805,6 +807,36 @@ fn local_machines(project: &crate::boxfile::Project) -> Vec<&Machine> {
         .iter()
         .filter(|m| m.provider == ProviderKind::Local)
         .collect()
+}
+
+/// A machine box thought running whose QEMU is gone: stopped when the
+/// guest powered itself off (idle stop, expiry, `poweroff`), else dead.
+pub(crate) fn observed_stop(dir: &Path) -> Status {
+    use std::io::{Read, Seek, SeekFrom};
+    let tail = std::fs::File::open(dir.join(CONSOLE)).and_then(|mut f| {
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(2048)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    });
+    match tail {
+        Ok(t) if crate::idle::console_says_powered_off(&t) => Status::Stopped,
+        _ => Status::Dead,
+    }
+}
+
+/// `box status` without a provider call: a local machine recorded as
+/// running whose QEMU is gone is shown stopped or dead (this host's process
+/// table and the console are all it reads).
+pub fn observe(store: &crate::state::StateStore, state: &mut MachineState) {
+    if state.provider.kind() != ProviderKind::Local || state.status != Status::Running {
+        return;
+    }
+    let dir = store.machine_dir(&state.name);
+    if !recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir))) {
+        state.status = observed_stop(&dir);
+    }
 }
 
 /// What only this machine's QEMU has on its command line: its disk path.
