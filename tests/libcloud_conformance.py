@@ -202,9 +202,32 @@ def addresses_and_rules(d, zone, node):
 
     check(d.ex_delete_port_forwarding_rule(node, rule) is True, "rule deleted")
     check(d.ex_list_port_forwarding_rules() == [], "no rule left")
+
+    # IP forwarding (static NAT) rules need static NAT on the address first
+    # (RulesManagerImpl.createStaticNatRule: "Can't do static nat on ip
+    # address", a NetworkRuleConflictException, 537).
+    try:
+        d.ex_create_ip_forwarding_rule(node, address, "TCP", 80)
+        raise AssertionError("an ip forwarding rule without static NAT must fail")
+    except ProviderError as e:
+        check(e.http_code == 537 and "Can't do static nat on ip address" in e.value, f"{e.http_code} {e.value}")
+    # Libcloud has no method for enableStaticNat/disableStaticNat: its own
+    # request call sends them.
+    d._sync_request("enableStaticNat", params={"ipaddressid": address.id, "virtualmachineid": node.id})
+    nat = d.ex_create_ip_forwarding_rule(node, address, "TCP", 80, 81)
+    listed = d.ex_list_ip_forwarding_rules()
+    check([r.id for r in listed] == [nat.id], f"ip forwarding rules: {listed}")
+    check(listed[0].start_port == 80 and listed[0].end_port == 81, "ip forwarding ports")
+    check(listed[0].address.address == address.address and listed[0].node.id == node.id, "ip forwarding targets")
+    listed_node = {n.id: n for n in d.list_nodes()}[node.id]
+    check(address.address in listed_node.public_ips, "a static NAT address is the node's public address")
+    check([r.id for r in listed_node.extra["ip_forwarding_rules"]] == [nat.id], "list_nodes shows the ip forwarding rule")
+    check(d.ex_delete_ip_forwarding_rule(node, nat) is True, "ip forwarding rule deleted")
+    check(d.ex_list_ip_forwarding_rules() == [], "no ip forwarding rule left")
+    d._async_request("disableStaticNat", params={"ipaddressid": address.id})
     check(d.ex_release_public_ip(address) is True, "address released")
     check({a.id for a in d.ex_list_public_ips()} == before, "only the source NAT address left")
-    print(f"addresses and rules: {address.address}:2222 -> 22, then removed")
+    print(f"addresses and rules: {address.address}:2222 -> 22, static NAT 80-81, then removed")
 
 
 def destroy(d, node):

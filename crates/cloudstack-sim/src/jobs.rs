@@ -84,6 +84,10 @@ pub enum Action {
     Vpc {
         job: crate::api::vpc::VpcJob,
     },
+    /// IP forwarding (static NAT) rule jobs (`api/static_nat.rs`).
+    StaticNat {
+        job: crate::api::static_nat::Job,
+    },
     Success,
 }
 
@@ -255,6 +259,7 @@ fn apply(cloud: &mut Cloud, action: &Action) -> Result<Value, ApiError> {
             json!({"ipaddress": cloud.ip(ip).map(|i| i.render(cloud)).unwrap_or(Value::Null)})
         }
         Action::IpDisassociate { ip } => {
+            crate::api::static_nat::on_static_nat_gone(cloud, ip);
             cloud.pf_rules.retain(|r| &r.ip_id != ip);
             cloud.fw_rules.retain(|r| &r.ip_id != ip);
             cloud.ips.retain(|i| &i.id != ip);
@@ -262,6 +267,7 @@ fn apply(cloud: &mut Cloud, action: &Action) -> Result<Value, ApiError> {
             success()
         }
         Action::StaticNatDisable { ip } => {
+            crate::api::static_nat::on_static_nat_gone(cloud, ip);
             if let Some(i) = cloud.ips.iter_mut().find(|i| &i.id == ip) {
                 i.static_nat_vm = None;
             }
@@ -336,6 +342,7 @@ fn apply(cloud: &mut Cloud, action: &Action) -> Result<Value, ApiError> {
             success()
         }
         Action::Vpc { job } => crate::api::vpc::finish(cloud, job)?,
+        Action::StaticNat { job } => crate::api::static_nat::finish(cloud, job)?,
         Action::Success => success(),
     })
 }
@@ -363,6 +370,7 @@ fn undo(cloud: &mut Cloud, action: &Action) {
             }
         }
         Action::Vpc { job } => crate::api::vpc::undo(cloud, job),
+        Action::StaticNat { job } => crate::api::static_nat::undo(cloud, job),
         _ => {}
     }
 }
@@ -382,6 +390,15 @@ fn expunge_vm(cloud: &mut Cloud, vm: &str) {
     cloud.pf_rules.retain(|r| r.vm_id != vm);
     for r in rules {
         drop_tags(cloud, &r);
+    }
+    let nat_ips: Vec<String> = cloud
+        .ips
+        .iter()
+        .filter(|i| i.static_nat_vm.as_deref() == Some(vm))
+        .map(|i| i.id.clone())
+        .collect();
+    for ip in &nat_ips {
+        crate::api::static_nat::on_static_nat_gone(cloud, ip);
     }
     for ip in cloud
         .ips

@@ -11,6 +11,7 @@ use crate::jobs::Job;
 use crate::tenancy::Owner;
 
 pub mod event;
+pub mod static_nat;
 pub mod volume;
 pub mod vpc;
 
@@ -59,6 +60,8 @@ pub struct Cloud {
     pub volumes: Vec<Volume>,
     #[serde(default)]
     pub events: Vec<Event>,
+    #[serde(default)]
+    pub static_nat_rules: Vec<static_nat::StaticNatRule>,
     pub jobs: BTreeMap<String, Job>,
     /// Every id ever handed out, removed objects included: the server resolves
     /// UUID parameters against removed rows too, and answers 431 otherwise.

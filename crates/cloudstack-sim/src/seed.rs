@@ -154,6 +154,7 @@ pub fn cloud() -> Cloud {
         affinity_groups: vec![],
         volumes: vec![],
         events: vec![],
+        static_nat_rules: vec![],
         jobs: BTreeMap::new(),
         known_ids: known,
         counters: Counters {

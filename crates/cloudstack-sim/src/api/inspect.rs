@@ -1,7 +1,8 @@
 //! The list commands clients call to describe machines and what is around
-//! them: `listNics`, `listVolumes`, `listIpForwardingRules`, `listEvents`
-//! and `listNetworks` with its filters, answering as Apache CloudStack's
-//! `*Cmd` classes and response builders do.
+//! them: `listNics`, `listVolumes`, `listEvents` and `listNetworks` with its
+//! filters, answering as Apache CloudStack's `*Cmd` classes and response
+//! builders do. (`listIpForwardingRules` is in `static_nat.rs`, with the
+//! rules it lists.)
 
 use serde_json::Value;
 
@@ -41,10 +42,12 @@ pub fn list_volumes(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "diskofferingid", "diskofferingid"),
         field_eq(p, "state", "state"),
     ];
+    let scope = ctx.scope(p)?;
     let ids = p.list("ids");
     let items: Vec<Value> = c
         .volumes
         .iter()
+        .filter(|v| scope.sees(c, &v.owner))
         .filter(|v| ids.is_empty() || ids.contains(&v.id))
         .map(|v| v.render(c))
         .filter(|v| filters.iter().all(|f| f(v)))
@@ -60,6 +63,7 @@ pub fn list_nics(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let Some(vm) = c.vm(id) else {
         return Err(ApiError::internal("Virtual machine id does not exist"));
     };
+    ctx.may_operate(&vm.owner)?;
     let nic = p.str("nicid");
     let network = p.str("networkid");
     let items: Vec<Value> = vm
@@ -80,14 +84,6 @@ pub fn list_nics(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     list_by(&p.without(&["id", "name"]), "nic", items, &[])
 }
 
-/// `ListIpForwardingRulesCmd` lists static NAT rules, which only
-/// `createIpForwardingRule` makes; `enableStaticNat` alone makes none, so
-/// this simulator, which has no `createIpForwardingRule`, always answers
-/// the empty list, after checking the filters as the server does.
-pub fn list_ip_forwarding_rules(_ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
-    list_by(p, "ipforwardingrule", vec![], &[])
-}
-
 /// `ListEventsCmd`: newest first, by id, type, level, `startid` (the event
 /// and those it started) and `resourceid`/`resourcetype`.
 pub fn list_events(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
@@ -98,10 +94,12 @@ pub fn list_events(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         field_eq(p, "resourceid", "resourceid"),
         field_eq(p, "resourcetype", "resourcetype"),
     ];
+    let scope = ctx.scope(p)?;
     let start = p.str("startid");
     let mut events: Vec<_> = c
         .events
         .iter()
+        .filter(|e| scope.sees(c, &e.owner))
         .filter(|e| start.is_none_or(|s| e.id == s || e.parent.as_deref() == Some(s)))
         .collect();
     events.sort_by_key(|e| std::cmp::Reverse((e.created, e.seq)));
@@ -143,9 +141,13 @@ pub fn list_networks(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     ];
     let for_vpc = p.bool("forvpc");
     let services = p.list("supportedservices");
+    let scope = ctx.scope(p)?;
     let items: Vec<Value> = c
         .networks
         .iter()
+        // Shared networks serve every account of their domain; the others
+        // are their owner's (`searchForNetworks`' account and domain lists).
+        .filter(|n| n.kind == "Shared" || scope.sees(c, &n.owner))
         .map(|n| n.render(c))
         .filter(|v| kind.is_none_or(|k| v["type"] == k))
         .filter(|v| filters.iter().all(|f| f(v)))
@@ -173,6 +175,7 @@ mod tests {
     use crate::error::ApiError;
     use crate::model::Cloud;
     use crate::params::Params;
+    use crate::tenancy::Layout;
     use crate::{jobs, seed};
 
     fn run(cloud: &mut Cloud, command: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
@@ -423,30 +426,150 @@ mod tests {
     }
 
     #[test]
-    fn ip_forwarding_rules_list_is_empty_without_static_nat_rules() {
+    fn ip_forwarding_rules_need_static_nat_and_are_listed_until_static_nat_goes() {
         let mut c = seed::cloud();
         let vm = deploy(&mut c, "web", &[]);
-        let ip = c.ips[0].id.clone();
+        let zone = zone(&c, seed::ADVANCED_ZONE);
+        let ip = run(&mut c, "associateIpAddress", &[("zoneid", &zone)]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        finish_all(&mut c, None);
+        let address = c.ip(&ip).unwrap().address.clone();
+        let rule = [
+            ("ipaddressid", ip.as_str()),
+            ("protocol", "TCP"),
+            ("startport", "80"),
+            ("endport", "81"),
+        ];
+
+        let e = run(&mut c, "createIpForwardingRule", &rule).unwrap_err();
+        assert_eq!(e.code, 537, "{}", e.text);
+        assert_eq!(
+            e.text,
+            format!("Can't do static nat on ip address: {address}")
+        );
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[]).unwrap(),
+            json!({})
+        );
+
         run(
             &mut c,
             "enableStaticNat",
             &[("ipaddressid", &ip), ("virtualmachineid", &vm)],
         )
-        .ok();
+        .unwrap();
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[]).unwrap(),
+            json!({}),
+            "enableStaticNat alone makes no ip forwarding rule"
+        );
+        let created = run(&mut c, "createIpForwardingRule", &rule).unwrap();
+        finish_all(&mut c, None);
+        let id = created["id"].as_str().unwrap().to_string();
+        let job = c
+            .jobs
+            .values()
+            .find(|j| j.command == "createIpForwardingRule")
+            .unwrap();
+        assert_eq!(
+            job.render(&c)["jobresult"]["ipforwardingrule"]["id"],
+            id.as_str()
+        );
+
         let v = run(
             &mut c,
             "listIpForwardingRules",
             &[("virtualmachineid", &vm)],
         )
         .unwrap();
-        assert_eq!(v, json!({}), "enableStaticNat makes no ip forwarding rule");
+        assert_eq!(v["count"], 1);
+        let r = &v["ipforwardingrule"][0];
+        assert_eq!(r["id"], id.as_str());
+        assert_eq!(r["protocol"], "TCP", "kept as sent");
+        assert_eq!(
+            (r["startport"].clone(), r["endport"].clone()),
+            (json!(80), json!(81))
+        );
+        assert_eq!(r["ipaddress"], address.as_str());
+        assert!(
+            r["ipaddressid"].is_u64(),
+            "the internal id, as the server sends: {r}"
+        );
+        assert_eq!(r["virtualmachineid"], vm.as_str());
+        assert_eq!(r["virtualmachinename"], "web");
+        assert_eq!(r["state"], "Active");
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[("ipaddressid", &ip)]).unwrap()["count"],
+            1
+        );
+        let opened = run(&mut c, "listFirewallRules", &[("ipaddressid", &ip)]).unwrap();
+        assert_eq!(opened["count"], 1, "openfirewall defaults to true");
+
         let e = run(
             &mut c,
-            "listIpForwardingRules",
-            &[("ipaddressid", "6c2b4a6e-0000-4000-8000-000000000000")],
+            "createIpForwardingRule",
+            &[
+                ("ipaddressid", &ip),
+                ("protocol", "tcp"),
+                ("startport", "81"),
+            ],
         )
         .unwrap_err();
-        assert_eq!(e.code, 431);
+        assert_eq!(e.code, 537, "an overlapping range conflicts: {}", e.text);
+        let e = run(
+            &mut c,
+            "createIpForwardingRule",
+            &[
+                ("ipaddressid", &ip),
+                ("protocol", "tcp"),
+                ("startport", "90"),
+                ("cidrlist", "10.0.0.0/8"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.text.starts_with("Parameter cidrList is deprecated"),
+            "{}",
+            e.text
+        );
+
+        run(&mut c, "deleteIpForwardingRule", &[("id", &id)]).unwrap();
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[]).unwrap()["ipforwardingrule"][0]["state"],
+            "Deleting"
+        );
+        finish_all(&mut c, None);
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[]).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            run(&mut c, "listFirewallRules", &[("ipaddressid", &ip)]).unwrap(),
+            json!({}),
+            "its firewall rule goes with it"
+        );
+
+        run(
+            &mut c,
+            "createIpForwardingRule",
+            &[
+                ("ipaddressid", &ip),
+                ("protocol", "udp"),
+                ("startport", "53"),
+                ("openfirewall", "false"),
+            ],
+        )
+        .unwrap();
+        finish_all(&mut c, None);
+        run(&mut c, "disableStaticNat", &[("ipaddressid", &ip)]).unwrap();
+        finish_all(&mut c, None);
+        assert_eq!(
+            run(&mut c, "listIpForwardingRules", &[]).unwrap(),
+            json!({}),
+            "disabling static NAT revokes its rules"
+        );
     }
 
     #[test]
@@ -566,6 +689,48 @@ mod tests {
     }
 
     #[test]
+    fn a_projects_volumes_and_events_list_only_with_its_projectid() {
+        let mut c = seed::cloud();
+        let layout = Layout {
+            domains: vec![],
+            accounts: vec![],
+            projects: vec!["team".parse().unwrap()],
+            members: vec![],
+            caller: None,
+        };
+        c.apply_layout(&layout).unwrap();
+        let team = c.tenancy.projects[0].id.clone();
+        let vm = deploy(&mut c, "web", &[("projectid", &team)]);
+
+        assert_eq!(run(&mut c, "listVolumes", &[]).unwrap(), json!({}));
+        let v = run(&mut c, "listVolumes", &[("projectid", &team)]).unwrap();
+        assert_eq!(v["count"], 1);
+        assert_eq!(v["volume"][0]["virtualmachineid"], vm.as_str());
+        assert_eq!(v["volume"][0]["projectid"], team.as_str());
+        assert_eq!(v["volume"][0]["project"], "team");
+        assert!(
+            v["volume"][0].get("account").is_none(),
+            "{}",
+            v["volume"][0]
+        );
+        let all = run(&mut c, "listVolumes", &[("projectid", "-1")]).unwrap();
+        assert_eq!(all["count"], 1);
+
+        assert_eq!(
+            run(&mut c, "listEvents", &[("type", "VM.CREATE")]).unwrap(),
+            json!({})
+        );
+        let e = run(
+            &mut c,
+            "listEvents",
+            &[("type", "VM.CREATE"), ("projectid", &team)],
+        )
+        .unwrap();
+        assert_eq!(e["count"], 4);
+        assert_eq!(e["event"][0]["project"], "team");
+    }
+
+    #[test]
     fn list_networks_filters_as_search_for_networks_does() {
         let mut c = seed::cloud();
         let count = |c: &mut Cloud, pairs: &[(&str, &str)]| -> u64 {
@@ -621,5 +786,41 @@ mod tests {
             run(&mut c, "listSecurityGroups", &[("virtualmachineid", &adv)]).unwrap(),
             json!({})
         );
+    }
+
+    #[test]
+    fn security_groups_of_an_expunged_vm_are_refused_as_instance_not_found() {
+        let mut c = seed::cloud();
+        let vm = deploy_in(&mut c, seed::BASIC_ZONE, "gone", &[]);
+        run(
+            &mut c,
+            "destroyVirtualMachine",
+            &[("id", &vm), ("expunge", "true")],
+        )
+        .unwrap();
+        finish_all(&mut c, None);
+        let e = run(&mut c, "listSecurityGroups", &[("virtualmachineid", &vm)]).unwrap_err();
+        assert_eq!(e.code, 431);
+        assert_eq!(
+            e.text,
+            format!("Unable to list network groups for virtual machine instance {vm}; instance not found.")
+        );
+    }
+
+    #[test]
+    fn security_groups_by_vm_ignore_the_other_filters() {
+        let mut c = seed::cloud();
+        let vm = deploy_in(&mut c, seed::BASIC_ZONE, "basic", &[]);
+        let v = run(
+            &mut c,
+            "listSecurityGroups",
+            &[
+                ("virtualmachineid", &vm),
+                ("securitygroupname", "nope"),
+                ("keyword", "nope"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v["count"], 1, "{v}");
     }
 }

@@ -12,6 +12,7 @@ mod list;
 mod rules;
 mod secgroup;
 mod snapshot;
+pub mod static_nat;
 mod table;
 mod tags;
 mod template;

@@ -88,21 +88,34 @@ pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 
 pub fn list_groups(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let c = &*ctx.cloud;
-    let name = p.str("securitygroupname");
-    let vm = p.str("virtualmachineid");
-    let by_vm = vm
-        .and_then(|v| c.vm(v))
-        .map(|v| v.security_group_ids.clone());
-    if vm.is_some() && by_vm.is_none() {
-        return list(p, "securitygroup", vec![]);
+    // By VM the server answers that VM's groups after an access check on the
+    // VM, ignoring the other filters (`searchForSecurityGroupsInternal`).
+    if let Some(id) = p.str("virtualmachineid") {
+        let Some(vm) = c.vm(id) else {
+            return Err(ApiError::invalid(format!(
+                "Unable to list network groups for virtual machine instance {id}; instance not found."
+            )));
+        };
+        c.may_operate(&vm.owner)?;
+        let items: Vec<Value> = vm
+            .security_group_ids
+            .iter()
+            .filter_map(|g| c.security_groups.iter().find(|x| &x.id == g))
+            .map(|g| g.render(c))
+            .collect();
+        return list(
+            &p.without(&["id", "name", "keyword"]),
+            "securitygroup",
+            items,
+        );
     }
+    let name = p.str("securitygroupname");
     let scope = c.scope(p)?;
     let items: Vec<Value> = c
         .security_groups
         .iter()
         .filter(|g| scope.sees(c, &g.owner))
         .filter(|g| name.is_none_or(|n| n == g.name))
-        .filter(|g| by_vm.as_ref().is_none_or(|ids| ids.contains(&g.id)))
         .map(|g| g.render(c))
         .collect();
     list(p, "securitygroup", items)

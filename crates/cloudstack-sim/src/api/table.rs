@@ -3,8 +3,8 @@
 //! `listApis`, so they cannot disagree.
 
 use super::{
-    acl, address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, tags,
-    template, tenancy, tier, vm, vpc, Ctx, Reply,
+    acl, address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, static_nat,
+    tags, template, tenancy, tier, vm, vpc, Ctx, Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -264,11 +264,20 @@ pub static COMMANDS: &[Command] = &[
     list("listVolumes", "Lists all volumes.", &[
         opt("id", Uuid), opt("ids", UuidList), opt("name", Str), opt("type", Str), opt("virtualmachineid", Uuid), opt("zoneid", Uuid),
         opt("diskofferingid", Uuid), opt("state", Str), opt("tags", Map),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], inspect::list_volumes),
-    list("listIpForwardingRules", "List the IP forwarding rules", &[opt("id", Uuid), opt("ipaddressid", Uuid), opt("virtualmachineid", Uuid)], inspect::list_ip_forwarding_rules),
+    job("createIpForwardingRule", "Creates an IP forwarding rule", &[
+        req("ipaddressid", Uuid), req("protocol", Str), req("startport", Int), opt("endport", Int), opt("openfirewall", Bool), opt("cidrlist", List),
+    ], static_nat::create),
+    job("deleteIpForwardingRule", "Deletes an IP forwarding rule", &[req("id", Uuid)], static_nat::delete),
+    list("listIpForwardingRules", "List the IP forwarding rules", &[
+        opt("id", Uuid), opt("ipaddressid", Uuid), opt("virtualmachineid", Uuid),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
+    ], static_nat::list),
     list("listEvents", "A command to list events.", &[
         opt("id", Uuid), opt("type", Str), opt("level", Str), opt("startid", Uuid), opt("resourceid", Str), opt("resourcetype", Str),
         opt("startdate", Str), opt("enddate", Str), opt("duration", Int), opt("entrytime", Int), opt("archived", Bool),
+        opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool),
     ], inspect::list_events),
 
     list("listVPCs", "Lists VPCs", &[

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{merge, Cloud, ACCOUNT};
+use crate::api::static_nat::Job as StaticNatJob;
 use crate::clock;
 use crate::ids;
 use crate::jobs::Action;
+use crate::tenancy::Owner;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
@@ -32,6 +34,10 @@ pub struct Event {
     pub resource_id: Option<String>,
     /// Order of recording, to keep events of the same millisecond in order.
     pub seq: u64,
+    /// The owner of what the event acts on (a project's events are the
+    /// project's).
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl Event {
@@ -46,7 +52,7 @@ impl Event {
                 "created": clock::format_ms(self.created),
                 "state": self.state,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         );
         if let Some(p) = &self.parent {
             v["parentid"] = json!(p);
@@ -138,8 +144,57 @@ fn describe(
             "FirewallRule",
             rule.clone(),
         )),
+        Action::StaticNat { job } => match job {
+            StaticNatJob::Create { rule } => {
+                let r = cloud.static_nat_rules.iter().find(|r| &r.id == rule)?;
+                let ip = cloud.ip(&r.ip_id)?;
+                Some((
+                    "NET.RULEADD",
+                    format!(
+                        "Applying an ipforwarding 1:1 NAT rule for IP: {} with virtual machine:{}",
+                        ip.address,
+                        ip.static_nat_vm.as_deref().unwrap_or("null")
+                    ),
+                    "FirewallRule",
+                    rule.clone(),
+                ))
+            }
+            StaticNatJob::Delete { rule } => Some((
+                "NET.RULEDELETE",
+                format!("Deleting an ipforwarding 1:1 NAT rule id:{rule}"),
+                "FirewallRule",
+                rule.clone(),
+            )),
+        },
         _ => None,
     }
+}
+
+/// Whose event it is: the owner of the object the job acts on.
+fn owner_of(cloud: &Cloud, resource: &str) -> Owner {
+    let c = cloud;
+    c.vm(resource)
+        .map(|v| v.owner.clone())
+        .or_else(|| c.ip(resource).map(|i| i.owner.clone()))
+        .or_else(|| {
+            c.pf_rules
+                .iter()
+                .find(|r| r.id == resource)
+                .map(|r| r.owner.clone())
+        })
+        .or_else(|| {
+            c.fw_rules
+                .iter()
+                .find(|r| r.id == resource)
+                .map(|r| r.owner.clone())
+        })
+        .or_else(|| {
+            c.static_nat_rules
+                .iter()
+                .find(|r| r.id == resource)
+                .map(|r| r.owner.clone())
+        })
+        .unwrap_or_default()
 }
 
 fn push(cloud: &mut Cloud, mut e: Event) -> String {
@@ -156,6 +211,7 @@ pub fn on_scheduled(cloud: &mut Cloud, job: &str, action: &Action, now: u64) {
     let Some((kind, description, rtype, rid)) = describe(cloud, action) else {
         return;
     };
+    let owner = owner_of(cloud, &rid);
     let event = |state: &str, description: String, parent: Option<String>| Event {
         id: ids::uuid(),
         kind: kind.into(),
@@ -168,6 +224,7 @@ pub fn on_scheduled(cloud: &mut Cloud, job: &str, action: &Action, now: u64) {
         resource_type: Some(rtype.into()),
         resource_id: Some(rid.clone()),
         seq: 0,
+        owner: owner.clone(),
     };
     let parent = match action {
         Action::VmDeploy { .. } => Some(push(

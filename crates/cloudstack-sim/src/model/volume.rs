@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::{merge, Cloud};
 use crate::clock;
+use crate::tenancy::Owner;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -28,6 +29,9 @@ pub struct Volume {
     pub size: u64,
     pub disk_offering_id: Option<String>,
     pub created: u64,
+    /// The VM's owner when it was made.
+    #[serde(default)]
+    pub owner: Owner,
 }
 
 impl Volume {
@@ -51,6 +55,7 @@ impl Volume {
             size,
             disk_offering_id: None,
             created: vm.created,
+            owner: vm.owner.clone(),
         })
     }
 
@@ -80,6 +85,7 @@ impl Volume {
             size: gb * GIB,
             disk_offering_id: Some(offering.id.clone()),
             created: vm.created,
+            owner: vm.owner.clone(),
         })
     }
 
@@ -109,7 +115,7 @@ impl Volume {
                 "tags": cloud.tags_of(&self.id),
                 "hasannotations": false,
             }),
-            cloud.owner(),
+            cloud.owner_fields(&self.owner),
         );
         if let Some(vm) = self.vm_id.as_deref().and_then(|id| cloud.vm(id)) {
             v["virtualmachineid"] = json!(vm.id);
