@@ -182,6 +182,9 @@ pub struct LocalEnv {
     pub entry: Entry,
     /// The project folder or its `.box/` is gone: nothing to read.
     pub stale: bool,
+    /// Why the state could not be read (a corrupt file): not stale, so
+    /// `--prune` keeps it.
+    pub unreadable: Option<String>,
     /// The machines' live state (empty when stale).
     pub machines: Vec<MachineState>,
 }
@@ -200,11 +203,12 @@ pub fn local_envs(index: &Index) -> anyhow::Result<Vec<LocalEnv>> {
     let mut out = Vec::new();
     for entry in file.environments {
         let store = StateStore::existing(&entry.root);
-        let machines = match &store {
-            Some(s) => s.machines().unwrap_or_default(),
-            None => Vec::new(),
+        let (machines, unreadable) = match store.as_ref().map(StateStore::machines) {
+            Some(Ok(m)) => (m, None),
+            Some(Err(e)) => (Vec::new(), Some(e.to_string())),
+            None => (Vec::new(), None),
         };
-        let stale = store.is_none() || machines.is_empty();
+        let stale = unreadable.is_none() && machines.is_empty();
         let machines = machines
             .into_iter()
             .map(|mut m| {
@@ -224,6 +228,7 @@ pub fn local_envs(index: &Index) -> anyhow::Result<Vec<LocalEnv>> {
         out.push(LocalEnv {
             entry,
             stale,
+            unreadable,
             machines,
         });
     }
@@ -236,4 +241,26 @@ pub fn stale_roots(envs: &[LocalEnv]) -> Vec<PathBuf> {
         .filter(|e| e.stale)
         .map(|e| e.entry.root.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudmonkey_sections_with_an_endpoint_are_profiles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config_file: tmp.path().join("config.toml"),
+            cloudmonkey_file: tmp.path().join("cmk"),
+            data_dir: tmp.path().join("data"),
+            cache_dir: tmp.path().join("cache"),
+        };
+        std::fs::write(
+            &paths.cloudmonkey_file,
+            "[core]\nprofile = lab\nurl = x\n\n[lab]\nurl = http://127.0.0.1:1/client/api\napikey = K\n\n[empty]\napikey = K\n",
+        )
+        .unwrap();
+        assert_eq!(cloudmonkey_profiles(&paths), vec!["lab".to_string()]);
+    }
 }

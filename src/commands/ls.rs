@@ -59,6 +59,14 @@ pub struct Row {
 pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus> {
     let index = Index::new(&g.paths);
     let locals = environments::local_envs(&index)?;
+    for l in &locals {
+        if let Some(reason) = &l.unreadable {
+            g.printer.warn(&format!(
+                "the state of {} cannot be read: {reason}",
+                l.root().display()
+            ));
+        }
+    }
     if args.prune {
         let stale = environments::stale_roots(&locals);
         index.forget(&stale)?;
@@ -184,13 +192,12 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
             }
             // Read now from `.box/`; the index's copy when the state is gone.
             let live = local.machines.iter().find(|m| m.name == indexed.name);
-            if !local.stale && live.is_none() {
-                continue;
-            }
-            let state = if local.stale {
-                format!("{} (stale)", indexed.status)
-            } else {
-                live.map(|m| m.status.to_string()).unwrap_or_default()
+            let state = match (live, &local.unreadable) {
+                (Some(m), _) => m.status.to_string(),
+                (None, Some(_)) => format!("{} (state unreadable)", indexed.status),
+                (None, None) if local.stale => format!("{} (stale)", indexed.status),
+                // Destroyed since the index was written.
+                (None, None) => continue,
             };
             rows.push(Row {
                 project: e.project.clone(),

@@ -314,6 +314,19 @@ fn ls_prune_forgets_a_deleted_project_folder() {
     assert!(std::fs::read_to_string(&index).unwrap().contains(&folder));
     let env = env_of(&rows_now(&t), "box1");
 
+    // A corrupt state file is not a deleted folder: warned about, kept.
+    let state = lab.dir().join(".box/machines/box1.json");
+    let good = std::fs::read(&state).unwrap();
+    std::fs::write(&state, b"{not json").unwrap();
+    t.run(["ls"])
+        .success()
+        .stderr_has("cannot be read")
+        .stdout_lacks("(gone)");
+    t.run(["ls", "--prune"])
+        .success()
+        .stderr_has("no stale environment");
+    std::fs::write(&state, good).unwrap();
+
     // The state is deleted; the VM lives on in the cloud.
     std::fs::remove_dir_all(lab.dir()).unwrap();
     let stale = rows_now(&t);
