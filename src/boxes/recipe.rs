@@ -290,4 +290,23 @@ mod tests {
         assert_eq!(r.build.unwrap().script, "build.sh");
         assert_eq!(embedded_names(), ["debian-12"]);
     }
+
+    #[test]
+    fn a_recipe_version_must_be_a_safe_folder_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |version: &str| {
+            std::fs::write(
+                dir.path().join("box.toml"),
+                format!("name = \"tiny\"\nversion = \"{version}\"\n"),
+            )
+            .unwrap()
+        };
+        write("1.2");
+        assert_eq!(
+            Recipe::from_dir(dir.path()).unwrap().version.as_deref(),
+            Some("1.2")
+        );
+        write("../1");
+        assert!(Recipe::from_dir(dir.path()).is_err());
+    }
 }

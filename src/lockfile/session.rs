@@ -37,8 +37,8 @@ struct Inner {
     lock: Lockfile,
     existed: bool,
     policy: Policy,
-    /// What changed, one line per machine entry, for the user.
-    changes: Vec<String>,
+    /// What changed: (machine, how), for the user.
+    changes: Vec<(String, String)>,
 }
 
 impl Session {
@@ -115,9 +115,9 @@ impl Session {
             return Ok(());
         }
         let change = match &entry.local {
-            None => format!("`{machine}`: box `{}` {} (new)", new.box_name, new.version),
+            None => format!("box `{}` {} (new entry)", new.box_name, new.version),
             Some(old) => format!(
-                "`{machine}`: box `{}` {} -> `{}` {}",
+                "box `{}` {} -> `{}` {}",
                 old.box_name, old.version, new.box_name, new.version
             ),
         };
@@ -125,7 +125,7 @@ impl Session {
             return Err(would_change(machine, &change));
         }
         entry.local = Some(new);
-        inner.changes.push(change);
+        inner.changes.push((machine.to_string(), change));
         Ok(())
     }
 
@@ -143,20 +143,20 @@ impl Session {
         }
         let change = match old {
             None => format!(
-                "`{machine}`: template `{}` ({}) in zone `{zone}` (new)",
+                "template `{}` ({}) in zone `{zone}` (new entry)",
                 new.template_name, new.template_id
             ),
             Some(old) if old.template_id != new.template_id => format!(
-                "`{machine}`: template `{}` ({}) -> `{}` ({}) in zone `{zone}`",
+                "template `{}` ({}) -> `{}` ({}) in zone `{zone}`",
                 old.template_name, old.template_id, new.template_name, new.template_id
             ),
-            Some(_) => format!("`{machine}`: offerings in zone `{zone}`"),
+            Some(_) => format!("the offerings in zone `{zone}`"),
         };
         if locked {
             return Err(would_change(machine, &change));
         }
         entry.cloudstack.insert(zone.to_string(), new);
-        inner.changes.push(change);
+        inner.changes.push((machine.to_string(), change));
         Ok(())
     }
 
@@ -174,7 +174,7 @@ impl Session {
             inner.lock.machine.remove(&name);
             inner
                 .changes
-                .push(format!("`{name}`: removed (not in the Boxfile)"));
+                .push((name, "removed (not in the Boxfile)".to_string()));
         }
     }
 
@@ -192,7 +192,10 @@ impl Session {
             inner.lock.save(&path)?;
             inner.existed = true;
         }
-        Ok(std::mem::take(&mut inner.changes))
+        Ok(std::mem::take(&mut inner.changes)
+            .into_iter()
+            .map(|(machine, how)| format!("`{machine}`: {how}"))
+            .collect())
     }
 
     /// A copy of the lock as it stands.

@@ -134,7 +134,8 @@ fn cloudstack_lock_pins_the_template_and_a_replaced_one_stops_up_until_lock_upda
     t.project("third", CLOUD_TWO)
         .run(["up", "--no-connect", "--locked"])
         .failure()
-        .stderr_has("--locked: Boxfile.lock would change for machine");
+        .stderr_has("--locked: Boxfile.lock would change for machine `db`: template `Debian 12`")
+        .stderr_has("(new entry)");
     assert_eq!(t.census(), before);
     assert_eq!(read_lock(&third), read_lock(first.dir()));
 
@@ -320,7 +321,7 @@ fn local_lock_pins_the_box_and_a_changed_one_stops_up_before_anything_is_made() 
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(
-        err.contains("--locked: Boxfile.lock would change for machine `db`: `db`: box `debian-12`"),
+        err.contains("--locked: Boxfile.lock would change for machine `db`: box `debian-12`"),
         "{err}"
     );
     assert_nothing_made(&third);

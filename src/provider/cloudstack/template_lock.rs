@@ -150,3 +150,44 @@ fn entry(plan: &Plan, template: Option<&Template>) -> ZoneLock {
         disk_offering_id: plan.disk_offering_id.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(id: &str, checksum: Option<&str>) -> Template {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": "Debian 12", "checksum": checksum,
+        }))
+        .unwrap()
+    }
+
+    fn pin(checksum: Option<&str>) -> ZoneLock {
+        ZoneLock {
+            zone_id: "z".into(),
+            template_id: "t1".into(),
+            template_name: "Debian 12".into(),
+            template_checksum: checksum.map(str::to_string),
+            service_offering_id: "o".into(),
+            disk_offering_id: None,
+        }
+    }
+
+    #[test]
+    fn a_locked_template_must_be_there_with_the_same_checksum() {
+        let zone = [template("t1", Some("aa")), template("t2", Some("bb"))];
+        assert_eq!(check(&pin(Some("aa")), &zone, Some(&zone[1]), "z"), Ok(()));
+        // A cloud that reports no checksum, or a lock without one, checks the id only.
+        assert_eq!(check(&pin(None), &zone, None, "z"), Ok(()));
+        let changed = check(&pin(Some("cc")), &zone, None, "z").unwrap_err();
+        assert!(
+            changed.contains("has checksum aa, but the lock says cc"),
+            "{changed}"
+        );
+        let gone = check(&pin(Some("aa")), &zone[1..], Some(&zone[1]), "z").unwrap_err();
+        assert_eq!(
+            gone,
+            "the locked template `Debian 12` (t1) is no longer in zone `z`; `Debian 12` is now template t2"
+        );
+    }
+}
