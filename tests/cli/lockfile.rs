@@ -349,7 +349,7 @@ fn local_lock_pins_the_box_and_a_changed_one_stops_up_before_anything_is_made() 
     let err = stderr_of(&out);
     assert!(
         err.contains(&format!(
-            "the locked box `debian-12` {version} is no longer in the box store; nothing was created"
+            "the locked box `debian-12` {version} is not in the box store (versions there: none); nothing was created"
         )),
         "{err}"
     );

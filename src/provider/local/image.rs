@@ -38,9 +38,22 @@ fn locked(store: &Store, machine: &str, pin: &LocalLock) -> anyhow::Result<BoxIm
         .find_version(name, version)
         .map_err(boxes::with_hint)?
         .ok_or_else(|| {
+            let there: Vec<String> = store
+                .versions(name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| b.version)
+                .collect();
+            let there = if there.is_empty() {
+                "none".to_string()
+            } else {
+                there.join(", ")
+            };
             lockfile::stale(
                 machine,
-                &format!("the locked box `{name}` {version} is no longer in the box store"),
+                &format!(
+                    "the locked box `{name}` {version} is not in the box store (versions there: {there})"
+                ),
             )
         })?;
     // The store's record of the image: hashing gigabytes on every `up`
