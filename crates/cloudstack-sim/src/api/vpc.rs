@@ -532,6 +532,31 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn vpcs_lists_and_pending_acl_jobs_survive_the_state_file() {
+        let (mut c, d) = demo();
+        let r = run(
+            &mut c,
+            "createNetworkACL",
+            &[("aclid", &d.acl), ("protocol", "tcp"), ("startport", "22")],
+        )
+        .unwrap();
+        let rule = field(&r, "id").to_string();
+        run(
+            &mut c,
+            "updateNetworkACLItem",
+            &[("id", &rule), ("cidrlist", "127.0.0.1/32")],
+        )
+        .unwrap();
+        let bytes = serde_json::to_vec(&c).unwrap();
+        let mut back: Cloud = serde_json::from_slice(&bytes).unwrap();
+        finish_all(&mut back, None);
+        let r = run(&mut back, "listNetworkACLs", &[("networkid", &d.custom)]).unwrap();
+        assert_eq!(r["networkacl"][0]["cidrlist"], "127.0.0.1/32");
+        assert_eq!(r["networkacl"][0]["state"], "Active");
+        assert_eq!(run(&mut back, "listVPCs", &[]).unwrap()["count"], 1);
+    }
+
+    #[test]
     fn the_default_cloud_has_no_vpc() {
         let mut c = seed::cloud();
         assert_eq!(run(&mut c, "listVPCs", &[]).unwrap(), serde_json::json!({}));
