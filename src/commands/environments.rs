@@ -18,7 +18,7 @@ use crate::cloud_client;
 use crate::config::{self, Paths};
 use crate::index::{Entry, Index};
 use crate::provider::ProviderKind;
-use crate::state::{MachineState, StateStore, Status};
+use crate::state::{MachineState, StateStore};
 
 use super::Settings;
 
@@ -197,7 +197,8 @@ impl LocalEnv {
 
 /// The index's environments, each with its machines' state read now from
 /// `.box/`. A local machine recorded as running whose QEMU process is gone
-/// reads as dead (a `/proc` read, no QEMU query).
+/// reads as dead, or stopped if its guest powered itself off (a `/proc`
+/// read and the console's tail, no QEMU query).
 pub fn local_envs(index: &Index) -> anyhow::Result<Vec<LocalEnv>> {
     let file = index.load()?;
     let mut out = Vec::new();
@@ -212,15 +213,8 @@ pub fn local_envs(index: &Index) -> anyhow::Result<Vec<LocalEnv>> {
         let machines = machines
             .into_iter()
             .map(|mut m| {
-                if m.provider.kind() == ProviderKind::Local {
-                    if let Some(s) = &store {
-                        let alive = crate::provider::local::process_alive(s, &m);
-                        if alive {
-                            m.status = Status::Running;
-                        } else if matches!(m.status, Status::Running | Status::Creating) {
-                            m.status = Status::Dead;
-                        }
-                    }
+                if let (ProviderKind::Local, Some(s)) = (m.provider.kind(), &store) {
+                    m.status = crate::provider::local::live_status(s, &m);
                 }
                 m
             })

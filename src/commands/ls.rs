@@ -15,6 +15,7 @@ use crate::cli::LsArgs;
 use crate::error::ExitStatus;
 use crate::index::{self, Index};
 use crate::provider::ProviderKind;
+use crate::state::MachineState;
 
 use super::environments::{self, LocalEnv};
 use super::Settings;
@@ -209,13 +210,13 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
                 created: Some(format_time(indexed.created)),
                 age_secs: Some(now.saturating_sub(indexed.created)),
                 idle_secs: None,
-                expires: None,
-                expired: false,
+                expires: live.and_then(expires_at).map(crate::idle::timestamp),
+                expired: live.and_then(expires_at).is_some_and(|at| at <= now),
                 folder: Some(e.root.clone()),
                 stale: local.stale,
                 profile: None,
                 cloudstack_project: None,
-                shared_with: Vec::new(),
+                shared_with: live.map(shared_with).unwrap_or_default(),
             });
         }
         // Machines with state the index has not seen yet (state written
@@ -234,16 +235,26 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
                 created: None,
                 age_secs: None,
                 idle_secs: None,
-                expires: None,
-                expired: false,
+                expires: expires_at(m).map(crate::idle::timestamp),
+                expired: expires_at(m).is_some_and(|at| at <= now),
                 folder: Some(e.root.clone()),
                 stale: false,
                 profile: None,
                 cloudstack_project: None,
-                shared_with: Vec::new(),
+                shared_with: shared_with(m),
             });
         }
     }
+}
+
+/// When the machine's current run expires, as its state records it.
+fn expires_at(m: &MachineState) -> Option<u64> {
+    m.stops.and_then(|s| s.expires_at)
+}
+
+/// The teammates `box share` gave access to, as its state records them.
+fn shared_with(m: &MachineState) -> Vec<String> {
+    m.shared.iter().map(|s| s.name.clone()).collect()
 }
 
 /// CloudStack's `2021-10-04T09:24:38+0000`, or RFC 3339, as Unix seconds.

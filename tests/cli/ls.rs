@@ -363,6 +363,7 @@ name = "m"
 box = "debian-12"
 cpus = 1
 memory = 512
+expires = "8h"
 "#;
 
 /// Kills the QEMU processes of a folder when dropped, so a failed test
@@ -410,6 +411,10 @@ fn ls_from_anywhere_shows_a_running_local_machine_beside_a_cloud_one() {
     assert_eq!(m["project"], "dev");
     assert_eq!(m["folder"].as_str(), Some(dev.dir().to_str().unwrap()));
     assert_eq!(m["profile"], Value::Null);
+    // Its expiry as recorded at the start: about 8 hours ahead.
+    let expires = m["expires"].as_str().expect("an expiry");
+    assert!(expires.ends_with('Z'), "{expires}");
+    assert_eq!(m["expired"], false);
     let box1 = rows.iter().find(|r| r["machine"] == "box1").unwrap();
     assert_eq!(box1["provider"], "cloudstack");
     assert_eq!(box1["state"], "running");

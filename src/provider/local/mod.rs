@@ -78,11 +78,17 @@ fn seconds_from_env(var: &str, default: Duration) -> Duration {
 }
 
 /// The QEMU pid recorded for a machine.
-/// Whether the machine's QEMU process runs now: a `/proc` read, no QMP,
-/// so `box ls` can show live local states from any folder.
-pub fn process_alive(store: &StateStore, state: &MachineState) -> bool {
+/// The machine's state now, from its QEMU process (a `/proc` read, no
+/// QMP) and its console: what `refresh` and `box ls` (from any folder) say.
+pub fn live_status(store: &StateStore, state: &MachineState) -> Status {
     let dir = store.machine_dir(&state.name);
-    recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir)))
+    if recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir))) {
+        Status::Running
+    } else if matches!(state.status, Status::Running | Status::Creating) {
+        observed_stop(&dir)
+    } else {
+        state.status
+    }
 }
 
 fn recorded_pid(state: &MachineState) -> Option<u32> {
@@ -679,13 +685,7 @@ impl Local {
         Ok(states
             .into_iter()
             .map(|mut s| {
-                let dir = self.ctx.store.machine_dir(&s.name);
-                let alive = recorded_pid(&s).is_some_and(|pid| process::alive(pid, &marker(&dir)));
-                if alive {
-                    s.status = Status::Running;
-                } else if matches!(s.status, Status::Running | Status::Creating) {
-                    s.status = observed_stop(&dir);
-                }
+                s.status = live_status(&self.ctx.store, &s);
                 s
             })
             .collect())
