@@ -7,16 +7,38 @@ use super::list::{field_eq, list_by};
 use super::{Ctx, Reply};
 use crate::error::ApiError;
 use crate::jobs::Action;
-use crate::model::PublicIp;
+use crate::model::{Cloud, PublicIp};
 use crate::params::Params;
 use crate::seed;
+use crate::tenancy::Owner;
+
+/// Who gets the address (`AssociateIPAddrCmd.getEntityOwnerId`): the
+/// account named with its domain, else the project, else the network's
+/// owner, else the caller; then the caller must be allowed to act for it.
+fn ip_owner(c: &Cloud, p: &Params) -> Result<Owner, ApiError> {
+    let owner = if p.has("account") && p.has("domainid") {
+        c.owner_from(p)?
+    } else if let Some(id) = p.str("projectid") {
+        Owner::Project(
+            c.project(id)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| ApiError::invalid("Unable to find project by ID"))?,
+        )
+    } else if let Some(net) = p.str("networkid").and_then(|n| c.network(n)) {
+        net.owner.clone()
+    } else {
+        c.owner_from(&Params::default())?
+    };
+    c.may_operate(&owner)?;
+    Ok(owner)
+}
 
 pub fn associate(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     if let Some(vpc) = p.str("vpcid") {
         return super::vpc::associate(ctx, vpc);
     }
     let c = &*ctx.cloud;
-    let owner = c.owner_from(p)?;
+    let owner = ip_owner(c, p)?;
     let network = match (p.str("networkid"), p.str("zoneid")) {
         (Some(n), _) => c
             .network(n)

@@ -627,6 +627,38 @@ mod tests {
     }
 
     #[test]
+    fn an_address_on_a_projects_network_belongs_to_the_project() {
+        let mut c = cloud(Some("ROOT/eng:dev"));
+        let dev = c.caller().id;
+        let other = project(&c, "other");
+        let net = |c: &Cloud, name: &str| {
+            c.networks
+                .iter()
+                .find(|n| n.name == name)
+                .unwrap()
+                .id
+                .clone()
+        };
+        // As AssociateIPAddrCmd.getEntityOwnerId: the network's owner...
+        c.tenancy
+            .projects
+            .iter_mut()
+            .find(|p| p.id == other)
+            .unwrap()
+            .members
+            .push(dev);
+        let on = net(&c, "other-isolated");
+        let r = run(&mut c, "associateIpAddress", &[("networkid", &on)]).unwrap();
+        let ip = r["id"].as_str().unwrap().to_string();
+        assert_eq!(c.ip(&ip).unwrap().owner, Owner::Project(other.clone()));
+        // ...whom the caller must be allowed to act for.
+        let ops = net(&c, "ops-isolated");
+        let e = run(&mut c, "associateIpAddress", &[("networkid", &ops)]).unwrap_err();
+        assert_eq!(e.code, 531);
+        assert!(e.text.contains("-ops]"), "{}", e.text);
+    }
+
+    #[test]
     fn a_layout_naming_an_undeclared_account_says_which_flag_to_add() {
         let mut c = seed::cloud();
         let layout = Layout {
