@@ -187,11 +187,7 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
             "This simulator creates isolated networks and VPC tiers in the Advanced zone only",
         ));
     }
-    // A tier belongs to its VPC's owner; another network to whom the call names.
-    let owner = match &vpc {
-        Some(v) => v.owner.clone(),
-        None => ctx.owner_from(p)?,
-    };
+    let owner = ctx.owner_from(p)?;
     let acl = match (p.str("aclid"), &vpc) {
         (Some(a), Some(vpc)) => {
             let list = c
@@ -216,10 +212,11 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         }
         _ => {
             return Err(ApiError::invalid(
-                "gateway and netmask are required to create a network in a VPC",
+                "Gateway/netmask are required when create network for VPC",
             ))
         }
     };
+    // VpcManagerImpl.validateNewVpcGuestNetwork, in its order.
     if let Some(vpc) = &vpc {
         let vpc_cidr = parse_cidr(&vpc.cidr).unwrap_or((0, 0));
         if !within(cidr, vpc_cidr) {
@@ -242,6 +239,26 @@ pub fn create(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
                     vpc.name
                 )));
             }
+        }
+        if owner != vpc.owner {
+            return Err(ApiError::invalid(format!(
+                "Vpc {} owner is different from the network owner {}",
+                vpc.name,
+                c.account_id_of(&owner)
+            )));
+        }
+        if p.str("networkdomain")
+            .is_some_and(|d| !d.eq_ignore_ascii_case(&vpc.network_domain))
+        {
+            return Err(ApiError::invalid(format!(
+                "Network domain of the new network should match network domain of vpc {}",
+                vpc.name
+            )));
+        }
+        if p.str("gateway") == Some(Ipv4Addr::from(cidr.0).to_string().as_str()) {
+            return Err(ApiError::invalid(
+                "Invalid gateway specified. It should never be equal to the cidr subnet value",
+            ));
         }
     }
     let gateway = p
@@ -310,6 +327,18 @@ mod tests {
         assert_eq!(
             e.text,
             "Network cidr 192.168.1.0/24 is not within vpc demo cidr"
+        );
+        let e = call(&mut c, tier(&[("gateway", "10.10.3.0")])).unwrap_err();
+        assert_eq!(
+            e.text,
+            "Invalid gateway specified. It should never be equal to the cidr subnet value"
+        );
+        let mut bare = tier(&[]);
+        bare.retain(|(k, _)| *k != "gateway");
+        let e = call(&mut c, bare).unwrap_err();
+        assert_eq!(
+            e.text,
+            "Gateway/netmask are required when create network for VPC"
         );
         let e = call(&mut c, tier(&[("gateway", "10.10.1.1")])).unwrap_err();
         assert!(
