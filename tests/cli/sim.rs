@@ -200,7 +200,7 @@ fn sim_state_survives_a_restart() {
 /// simulator, the endpoint and keys in the environment (never in argv), and
 /// checks it ends with `ok (...)`. A missing Python package fails the test:
 /// scripts/install-deps installs it.
-fn python_conformance(module: &str, package: &str, script: &str) -> String {
+fn python_conformance(module: &str, package: &str, script: &str, sim_args: &[&str]) -> String {
     let python = std::env::var("BOX_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     support::require(&python);
     let has_module = Command::new(&python)
@@ -211,7 +211,7 @@ fn python_conformance(module: &str, package: &str, script: &str) -> String {
         matches!(has_module, Ok(true)),
         "the Python package `{package}` is required (pip install {package}); scripts/install-deps test installs it"
     );
-    let sim = Sim::start(&[]);
+    let sim = Sim::start(sim_args);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let out = Command::new(&python)
         .arg(script)
@@ -238,7 +238,7 @@ fn python_conformance(module: &str, package: &str, script: &str) -> String {
 
 #[test]
 fn cs_python_client_conformance_script_passes() {
-    python_conformance("cs", "cs", "tests/cs_conformance.py");
+    python_conformance("cs", "cs", "tests/cs_conformance.py", &[]);
 }
 
 #[test]
@@ -247,6 +247,7 @@ fn libcloud_driver_runs_a_machine_life_against_the_sim() {
         "libcloud",
         "apache-libcloud",
         "tests/libcloud_conformance.py",
+        &["--project", "team"],
     );
     for group in [
         "catalogue:",
@@ -254,6 +255,7 @@ fn libcloud_driver_runs_a_machine_life_against_the_sim() {
         "node:",
         "addresses and rules:",
         "destroy:",
+        "project:",
         "wrong secret:",
     ] {
         assert!(
