@@ -5,11 +5,11 @@ use anyhow::Context as _;
 
 use guest::store::compare_versions;
 
-use crate::boxes::{with_hint, AddOptions, BoxImage, Checksum, Recipe, Store};
+use crate::boxes::{with_hint, AddOptions, BoxImage, BoxRef, Checksum, Recipe, Store};
 use crate::boxfile::Machine;
 use crate::cli::BoxCommand;
 use crate::error::{ExitStatus, Hinted};
-use crate::lockfile::Policy;
+use crate::lockfile::{self, Lockfile, Policy};
 use crate::provider::ProviderKind;
 
 use super::workspace::Workspace;
@@ -58,9 +58,9 @@ pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitSt
             }
         }
         BoxCommand::Prune => {
-            let removed = store.prune(&[], p).map_err(with_hint)?;
+            let removed = store.prune(&locked_here(g)?, p).map_err(with_hint)?;
             if removed.is_empty() {
-                p.info("nothing to prune: every box version is the newest or in use");
+                p.info("nothing to prune: every box version is the newest, in use or locked here");
             }
             for image in removed {
                 p.info(&format!("removed box `{}` {}", image.name, image.version));
@@ -85,6 +85,26 @@ pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitSt
         BoxCommand::Update(a) => update(g, &store, a.name).await?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// The box versions the Boxfile.lock of the project here (if any) names:
+/// `prune` keeps them, so the next `box up` finds them.
+fn locked_here(g: &Settings) -> anyhow::Result<Vec<BoxRef>> {
+    let Some(root) = crate::project::find_root(&g.cwd) else {
+        return Ok(Vec::new());
+    };
+    let lock = Lockfile::load(&lockfile::path_in(&root))
+        .map_err(super::lock::hinted)?
+        .unwrap_or_default();
+    Ok(lock
+        .machine
+        .into_values()
+        .filter_map(|m| m.local)
+        .map(|l| BoxRef {
+            name: l.box_name,
+            version: l.version,
+        })
+        .collect())
 }
 
 /// A local machine whose locked box has newer versions in the store.

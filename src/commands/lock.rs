@@ -69,7 +69,7 @@ pub(crate) fn save(ctx: &Context) -> anyhow::Result<usize> {
     Ok(changes.len())
 }
 
-fn hinted(e: LockfileError) -> anyhow::Error {
+pub(crate) fn hinted(e: LockfileError) -> anyhow::Error {
     match e.hint() {
         Some(hint) => Hinted::new(e.to_string(), hint).into(),
         None => anyhow::Error::new(e),

@@ -476,6 +476,15 @@ fn box_outdated_lists_newer_allowed_versions_and_update_fetches_and_moves_the_lo
         serde_json::json!([{"machine": "web", "box": "tiny", "locked": "1.2.0", "newest": "1.3.0"}])
     );
 
+    // `box box prune` here keeps the locked 1.2.0 as well as the newest.
+    s.cmd().args(["box", "prune"]).assert().success();
+    let versions: Vec<String> = guest::list(s.store.path())
+        .iter()
+        .map(|b| b["version"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(versions, ["1.2.0", "2.0.0"]);
+    s.add(&v13);
+
     // The newest version's source now holds 1.4.0: update fetches it and
     // moves the lock to the newest version the requirement allows.
     let v14 = s.vagrant("tiny-1.4.box", "1.4.0", 10);
