@@ -84,9 +84,42 @@ pub fn list_nics(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     list_by(&p.without(&["id", "name"]), "nic", items, &[])
 }
 
+/// A `startdate`/`enddate` of `listEvents` in epoch ms, as
+/// `ParamProcessWorker` reads them: `yyyy-MM-dd HH:mm:ss`, or `yyyy-MM-dd`
+/// meaning 00:00:00 for a start and 23:59:59 for an end (server time, UTC).
+fn event_date(p: &Params, name: &str, end: bool) -> Result<Option<u64>, ApiError> {
+    use time::macros::format_description;
+    let Some(v) = p.str(name) else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    let full = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let day = format_description!("[year]-[month]-[day]");
+    let at = time::PrimitiveDateTime::parse(v, full).ok().or_else(|| {
+        time::Date::parse(v, day).ok().map(|d| {
+            let t = if end {
+                time::Time::from_hms(23, 59, 59)
+            } else {
+                Ok(time::Time::MIDNIGHT)
+            };
+            d.with_time(t.unwrap_or(time::Time::MIDNIGHT))
+        })
+    });
+    let Some(at) = at else {
+        return Err(ApiError::invalid(format!(
+            "Unable to parse date {v} for command listEvents, please pass dates in the format mentioned in the api documentation"
+        )));
+    };
+    let ms = at.assume_utc().unix_timestamp() * 1000 + if end { 999 } else { 0 };
+    Ok(Some(ms.max(0) as u64))
+}
+
 /// `ListEventsCmd`: newest first, by id, type, level, `startid` (the event
-/// and those it started) and `resourceid`/`resourcetype`.
+/// and those it started), `resourceid`/`resourcetype` and
+/// `startdate`/`enddate`.
 pub fn list_events(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
+    let from = event_date(p, "startdate", false)?;
+    let until = event_date(p, "enddate", true)?;
     let c = &*ctx.cloud;
     let filters = [
         field_eq(p, "type", "type"),
@@ -101,6 +134,7 @@ pub fn list_events(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         .iter()
         .filter(|e| scope.sees(c, &e.owner))
         .filter(|e| start.is_none_or(|s| e.id == s || e.parent.as_deref() == Some(s)))
+        .filter(|e| from.is_none_or(|f| e.created >= f) && until.is_none_or(|u| e.created <= u))
         .collect();
     events.sort_by_key(|e| std::cmp::Reverse((e.created, e.seq)));
     let items: Vec<Value> = events
@@ -633,6 +667,34 @@ mod tests {
         assert_eq!(family["count"], 3);
         let one = run(&mut c, "listEvents", &[("id", &scheduled)]).unwrap();
         assert_eq!(one["count"], 1);
+    }
+
+    #[test]
+    fn events_list_between_start_and_end_dates_in_either_format() {
+        let mut c = seed::cloud();
+        deploy(&mut c, "web", &[]);
+        // The test clock: submitted at 1 s, finished at 2 s after the epoch.
+        let count = |c: &mut Cloud, pairs: &[(&str, &str)]| -> u64 {
+            run(c, "listEvents", pairs).unwrap()["count"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        assert_eq!(count(&mut c, &[("startdate", "1970-01-01")]), 4);
+        assert_eq!(count(&mut c, &[("startdate", "1970-01-01 00:00:02")]), 2);
+        assert_eq!(count(&mut c, &[("enddate", "1970-01-01 00:00:01")]), 2);
+        assert_eq!(
+            count(&mut c, &[("enddate", "1970-01-01")]),
+            4,
+            "a day ends at 23:59:59"
+        );
+        assert_eq!(count(&mut c, &[("startdate", "1970-01-02")]), 0);
+        let e = run(&mut c, "listEvents", &[("startdate", "yesterday")]).unwrap_err();
+        assert_eq!(e.code, 431);
+        assert!(
+            e.text.starts_with("Unable to parse date yesterday"),
+            "{}",
+            e.text
+        );
     }
 
     #[test]
