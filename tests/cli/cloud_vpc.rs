@@ -449,3 +449,159 @@ fn sigkill_during_vpc_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
         assert_nothing_left(&t, tier, 2);
     }
 }
+
+/// Everything of box's in the cloud's projects: VMs, addresses other than
+/// source NAT, forwards, firewall rules, key pairs, tags.
+fn project_census(t: &Test) -> Vec<(String, usize)> {
+    let all = |command: &str| list(t, command, &["projectid=-1"]);
+    vec![
+        (
+            "VMs".into(),
+            all("listVirtualMachines")
+                .iter()
+                .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+                .count(),
+        ),
+        (
+            "addresses".into(),
+            all("listPublicIpAddresses")
+                .iter()
+                .filter(|ip| ip["issourcenat"] != Value::Bool(true))
+                .count(),
+        ),
+        ("forwards".into(), all("listPortForwardingRules").len()),
+        ("firewall rules".into(), all("listFirewallRules").len()),
+        ("key pairs".into(), all("listSSHKeyPairs").len()),
+        ("tags".into(), all("listTags").len()),
+    ]
+}
+
+/// End to end: two real QEMU guests, booted in parallel, in a VPC tier of a
+/// project, reached over SSH through the forwards and the network ACL rules
+/// box made, which are the only way in.
+#[test]
+fn qemu_backed_vpc_tier_in_a_project_up_ssh_only_through_the_acl_sync_provision_and_destroy() {
+    crate::support::require(if cfg!(target_arch = "aarch64") {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    });
+    crate::support::require("qemu-img");
+    let boxes = crate::guest::boxes_dir();
+    let boxes_arg = boxes.to_string_lossy().into_owned();
+    // As scripts/test does: on nested hosts /dev/kvm may open yet fail.
+    let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
+    let t = Test::new().with_simulator(crate::cloud::Sim::start_full(
+        &[
+            "--backing",
+            "qemu",
+            "--boxes-dir",
+            &boxes_arg,
+            "--project",
+            "shop",
+            "--vpc",
+            "shop:shop",
+        ],
+        None,
+        &[("BOX_QEMU_ACCEL", &accel)],
+    ));
+    let e2e = t.project(
+        "e2e",
+        r#"
+[project]
+name = "e2e"
+provider = "cloudstack"
+
+[cloudstack]
+project = "shop"
+zone = "Sim-Advanced"
+template = "Debian 12"
+network = "shop-tier-custom"
+public_ip = "auto"
+allow_from = ["127.0.0.0/8"]
+
+[[machine]]
+name = "web"
+sync = [{ from = "site", to = "/srv/site" }]
+
+[[machine.provision]]
+shell = "echo provisioned > /tmp/box-e2e"
+
+[[machine]]
+name = "db"
+"#,
+    );
+    std::fs::create_dir_all(e2e.dir().join("site")).unwrap();
+    std::fs::write(e2e.dir().join("site/index.html"), "hello from the tier\n").unwrap();
+    e2e.run(["up"]).success();
+
+    let web = e2e.machine("web");
+    let vm_name = web["provider_data"]["vm_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e2e.run([
+        "ssh",
+        "web",
+        "-c",
+        "hostname; cat /tmp/box-e2e /srv/site/index.html",
+    ])
+    .success()
+    .stdout_has(&vm_name)
+    .stdout_has("provisioned")
+    .stdout_has("hello from the tier");
+    let db = e2e.machine("db");
+    e2e.run(["ssh", "db", "-c", "hostname"])
+        .success()
+        .stdout_has(db["provider_data"]["vm_name"].as_str().unwrap());
+    assert_eq!(
+        project_census(&t)[3],
+        ("firewall rules".to_string(), 0),
+        "no firewall rule in a VPC"
+    );
+
+    // The ACL rules for SSH are the only way in: without them, SSH is refused.
+    let list_id = list(&t, "listNetworks", &["projectid=-1"])
+        .into_iter()
+        .find(|n| n["name"] == "shop-tier-custom")
+        .expect("the tier")["aclid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ssh_rules: Vec<String> = list(&t, "listNetworkACLs", &[&format!("aclid={list_id}")])
+        .into_iter()
+        .filter(|r| r["startport"] == "22" || r["startport"] == 22)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ssh_rules.len(), 2, "one SSH rule per machine");
+    for id in &ssh_rules {
+        api(&t, "deleteNetworkACL", &[&format!("id={id}")]);
+    }
+    e2e.run(["ssh", "web", "-c", "true"]).failure();
+    // An allow_from that excludes this host: box's rules admit others only.
+    std::fs::write(
+        e2e.dir().join("Boxfile.local"),
+        "[cloudstack]\nallow_from = [\"192.0.2.0/24\"]\n",
+    )
+    .unwrap();
+    e2e.run(["up", "--no-connect"]).success();
+    let cidrs: Vec<String> = list(&t, "listNetworkACLs", &[&format!("aclid={list_id}")])
+        .iter()
+        .map(|r| r["cidrlist"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(cidrs.iter().all(|c| c == "192.0.2.0/24"), "{cidrs:?}");
+    e2e.run(["ssh", "web", "-c", "true"]).failure();
+    // Back to this host's allow_from: `up` opens SSH again.
+    std::fs::remove_file(e2e.dir().join("Boxfile.local")).unwrap();
+    e2e.run(["up", "--no-provision"]).success();
+    e2e.run(["ssh", "web", "-c", "true"]).success();
+
+    e2e.run(DESTROY).success();
+    for (what, n) in project_census(&t) {
+        assert_eq!(n, 0, "{what} left in the project");
+    }
+    assert!(
+        list(&t, "listNetworkACLs", &[&format!("aclid={list_id}")]).is_empty(),
+        "no ACL rule left"
+    );
+}
