@@ -19,6 +19,7 @@ const VERBS: &[&str] = &[
     "validate",
     "up",
     "status",
+    "ls",
     "ssh",
     "ssh-config",
     "halt",
@@ -319,6 +320,8 @@ fn the_secret_key_never_appears_in_output_or_state() {
         &["-vv", "up", "--no-connect"],
         &["-vv", "status", "--refresh"],
         &["-vv", "destroy", "--force"],
+        &["-vv", "ls", "--all", "--json"],
+        &["-vv", "destroy", "--env", "abc123", "--force"],
     ];
     for args in runs {
         let out = box_cmd(home.path())
