@@ -170,6 +170,18 @@ fn cloudstack_lock_pins_the_template_and_a_replaced_one_stops_up_until_lock_upda
         .expect("the new environment's VM runs the new template");
     assert_eq!(vm["state"], "Running");
 
+    // A Boxfile that now names the new template by its id asks for it:
+    // the lock follows, as for any change of the Boxfile.
+    let by_id = CLOUD.replace(
+        "template = \"Debian 12\"",
+        &format!("template = \"{new_id}\""),
+    );
+    checkout(&root, "fourth", &by_id, Some(first.dir()));
+    t.project("fourth", &by_id)
+        .run(["lock"])
+        .success()
+        .stderr_has(&format!("({old_id}) -> `Debian 12` ({new_id})"));
+
     // The first environment's machine exists: the stale lock does not stop its `up`.
     first.run(["up", "--no-connect"]).success();
 
@@ -510,6 +522,45 @@ fn box_outdated_lists_newer_allowed_versions_and_update_fetches_and_moves_the_lo
         .stderr(predicates::str::contains(
             "every machine in Boxfile.lock has the newest",
         ));
+}
+
+#[test]
+fn a_locked_image_found_under_another_version_name_is_the_same_image() {
+    let s = Store::new();
+    fs::write(
+        s.work.path().join("Boxfile"),
+        "[[machine]]\nname = \"web\"\nbox = \"tiny\"\n",
+    )
+    .unwrap();
+    let v12 = s.vagrant("tiny-1.2.box", "1.2.0", 4);
+    s.add(&v12);
+    s.cmd().arg("lock").assert().success();
+    // A teammate's lock names the same image (same sha256) as 1.1.9.
+    let path = s.work.path().join("Boxfile.lock");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"1.2.0\"", "\"1.1.9\"");
+    fs::write(&path, &text).unwrap();
+    s.cmd()
+        .arg("lock")
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("Boxfile.lock is up to date"));
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    // Another image under that name is not.
+    let sha = read_lock(s.work.path())["machine"]["web"]["local"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::write(&path, text.replace(&sha, &"1".repeat(64))).unwrap();
+    s.cmd()
+        .arg("lock")
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "the locked box `tiny` 1.1.9 is not in the box store (versions there: 1.2.0); nothing was created",
+        ))
+        .stderr(predicates::str::contains("box lock --update web"));
 }
 
 #[test]

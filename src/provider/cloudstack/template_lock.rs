@@ -65,9 +65,12 @@ pub(super) async fn apply(
             .load_machine(&m.name)?
             .is_some_and(|s| s.status != Status::NotCreated);
         let pin = ctx.lockfile.zone(&m.name, &plan.zone_name);
+        // A Boxfile that names a template by id asks for that one; by name
+        // (or by default), for whichever template has the locked name.
+        let by_id = m.cloudstack.template.as_deref() == Some(plan.template_id.as_str());
         let asks_for_locked = |pin: &ZoneLock| {
             pin.template_id == plan.template_id
-                || resolved.is_some_and(|t| t.name == pin.template_name)
+                || (!by_id && resolved.is_some_and(|t| t.name == pin.template_name))
         };
         match pin {
             Some(pin) if asks_for_locked(&pin) => {

@@ -34,28 +34,26 @@ pub async fn for_machine(ctx: &Context, machine: &Machine) -> anyhow::Result<Box
 /// The locked box, checked against the store.
 fn locked(store: &Store, machine: &str, pin: &LocalLock) -> anyhow::Result<BoxImage> {
     let (name, version) = (&pin.box_name, &pin.version);
-    let image = store
-        .find_version(name, version)
-        .map_err(boxes::with_hint)?
-        .ok_or_else(|| {
-            let there: Vec<String> = store
-                .versions(name)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|b| b.version)
-                .collect();
-            let there = if there.is_empty() {
-                "none".to_string()
-            } else {
-                there.join(", ")
-            };
-            lockfile::stale(
-                machine,
-                &format!(
-                    "the locked box `{name}` {version} is not in the box store (versions there: {there})"
-                ),
-            )
-        })?;
+    let versions = store.versions(name).map_err(boxes::with_hint)?;
+    let Some(image) = versions.iter().find(|b| b.version == *version) else {
+        // The same image under another version name (a teammate's store
+        // that downloaded it on another day) is the same image.
+        if let Some(same) = versions.iter().find(|b| b.sha256 == pin.sha256) {
+            return Ok(same.clone());
+        }
+        let there: Vec<&str> = versions.iter().map(|b| b.version.as_str()).collect();
+        let there = if there.is_empty() {
+            "none".to_string()
+        } else {
+            there.join(", ")
+        };
+        return Err(lockfile::stale(
+            machine,
+            &format!(
+                "the locked box `{name}` {version} is not in the box store (versions there: {there})"
+            ),
+        ));
+    };
     // The store's record of the image: hashing gigabytes on every `up`
     // would cost more than the check is worth; a replaced box has a new one.
     if image.sha256 != pin.sha256 {
@@ -67,7 +65,7 @@ fn locked(store: &Store, machine: &str, pin: &LocalLock) -> anyhow::Result<BoxIm
             ),
         ));
     }
-    Ok(image)
+    Ok(image.clone())
 }
 
 fn pin_of(image: &BoxImage) -> LocalLock {
