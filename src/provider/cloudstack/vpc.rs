@@ -305,6 +305,15 @@ pub async fn rules_of(api: &Api, list_id: &str) -> anyhow::Result<Vec<NetworkAcl
         .map_err(|e| convert(e, "cannot list the network ACL rules"))
 }
 
+/// The list box's list replaced, as its description says.
+fn put_back(list: &NetworkAclList) -> Option<String> {
+    list.description
+        .as_deref()
+        .and_then(|d| d.split(PUTS_BACK).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
 /// Removes box's list once no rule is left in it: the list it replaced (as
 /// its description says) goes back on the tiers that use it, then the list
 /// goes. A list that still holds rules (a teammate's, or added by hand) is
@@ -325,13 +334,7 @@ pub async fn release(api: &Api, list_id: &str) -> Result<(), Error> {
     if !rules.is_empty() {
         return Ok(());
     }
-    let previous = list
-        .description
-        .as_deref()
-        .and_then(|d| d.split(PUTS_BACK).nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string);
-    if let (Some(previous), Some(vpc)) = (previous, list.vpcid.as_deref()) {
+    if let (Some(previous), Some(vpc)) = (put_back(&list), list.vpcid.as_deref()) {
         let tiers = c
             .list_networks(&Params::new().set("vpcid", vpc).set("listall", "true"))
             .await?;
@@ -356,5 +359,42 @@ pub async fn release(api: &Api, list_id: &str) -> Result<(), Error> {
     {
         Err(e) if not_found(&e) => Ok(()),
         other => other.map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(name: &str, vpc: Option<&str>, description: Option<&str>) -> NetworkAclList {
+        NetworkAclList {
+            id: "l1".into(),
+            name: name.into(),
+            description: description.map(str::to_string),
+            vpcid: vpc.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_the_vpc_less_default_lists_are_system_lists() {
+        assert!(is_system(&list("default_deny", None, None)));
+        assert!(is_system(&list("default_allow", Some(""), None)));
+        // A VPC's own list may carry the name and is still editable.
+        assert!(!is_system(&list("default_deny", Some("vpc-1"), None)));
+        assert!(!is_system(&list("team-acl", None, None)));
+    }
+
+    #[test]
+    fn boxs_list_names_the_list_it_puts_back() {
+        let description = format!(
+            "made by box for tier web; {PUTS_BACK}abc-123 (default_deny) when no rule is left in it"
+        );
+        let boxs = list("box-web", Some("vpc-1"), Some(&description));
+        assert_eq!(put_back(&boxs).as_deref(), Some("abc-123"));
+        assert_eq!(
+            put_back(&list("team-acl", Some("vpc-1"), Some("ours"))),
+            None
+        );
+        assert_eq!(box_list_name("web"), "box-web");
     }
 }
