@@ -244,6 +244,33 @@ def destroy(d, node):
     print("destroy: destroyed and expunged")
 
 
+def basic_zone(d, image, size):
+    """A node in the Basic zone, behind the `default` security group."""
+    zone = {z.name: z for z in d.list_locations()}["Sim-Basic"]
+    images = [i for i in d.list_images(location=zone) if i.id == image.id]
+    check(len(images) == 1, "the template is in the Basic zone too")
+    node = d.create_node(
+        name="lc-basic", size=size, image=images[0], location=zone,
+        ex_security_groups=["default"], ex_start_vm=True,
+    )
+    check(node.state == NodeState.RUNNING, f"basic node runs: {node.state}")
+    check(node.extra["security_group"] == ["default"], f"security groups: {node.extra['security_group']}")
+    groups = d.ex_list_security_groups(virtualmachineid=node.id)
+    check([g["name"] for g in groups] == ["default"], f"the node's groups: {groups}")
+    check(node.id in groups[0]["virtualmachineids"], "the group lists the node")
+    check(d.ex_list_public_ips() != [] and all(a.virtualmachine_id is None for a in d.ex_list_public_ips()),
+          "a Basic zone node takes no public address")
+    check(d.destroy_node(node, ex_expunge=True) is True, "basic node expunged")
+    try:
+        d.ex_list_security_groups(virtualmachineid=node.id)
+        raise AssertionError("the groups of a node that is gone must be refused")
+    except ProviderError as e:
+        # QueryManagerImpl.searchForSecurityGroupsInternal: "Unable to list
+        # network groups for virtual machine instance ...; instance not found."
+        check(e.http_code == 431 and "instance not found" in e.value, f"{e.http_code} {e.value}")
+    print("basic zone: node behind the default security group, listed by VM, expunged")
+
+
 def project(d):
     """The simulator runs with `--project team` (tests/cli/sim.rs)."""
     projects = {p.name: p for p in d.ex_list_projects()}
@@ -289,6 +316,7 @@ def main():
     node = node_life(d, zone, image, size, key)
     addresses_and_rules(d, zone, node)
     destroy(d, node)
+    basic_zone(d, image, size)
     d.delete_key_pair(key)
     check(d.list_key_pairs() == [], "no key pair left")
     project(d)

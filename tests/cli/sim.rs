@@ -255,6 +255,7 @@ fn libcloud_driver_runs_a_machine_life_against_the_sim() {
         "node:",
         "addresses and rules:",
         "destroy:",
+        "basic zone:",
         "project:",
         "wrong secret:",
     ] {
