@@ -3,7 +3,8 @@
 
 A second client nobody here wrote, richer than `cs`: Libcloud parses the
 answers into objects (nodes, sizes, key pairs, addresses, rules), so a
-missing or misnamed field fails here. Run by tests/cli/sim.rs; by hand:
+missing or misnamed field fails here. Run by tests/cli/sim.rs; by hand,
+against a fresh `cloudstack-sim ... --project team`:
 
     CLOUDSTACK_ENDPOINT=http://127.0.0.1:PORT/client/api \
     CLOUDSTACK_KEY=... CLOUDSTACK_SECRET=... python3 tests/libcloud_conformance.py
