@@ -1,4 +1,6 @@
 //! SSH keys box generates: the project's login key and each machine's host key.
+//! Both are ed25519; the login key is RSA only where a cloud refuses to
+//! register ed25519 keys (older CloudStack versions).
 //!
 //! Host keys are generated here, before the machine exists, and handed to
 //! the guest through cloud-init; so box knows the key before the first
@@ -13,7 +15,7 @@ use secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot generate an ed25519 key")]
+    #[error("cannot generate an SSH key")]
     Generate(#[source] ssh_key::Error),
     #[error("cannot write the key {path}")]
     Write {
@@ -50,9 +52,39 @@ pub struct GeneratedKey {
     pub public: String,
 }
 
+/// The kind of a login key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    #[default]
+    Ed25519,
+    Rsa,
+}
+
+impl KeyKind {
+    /// The private key's file name, as OpenSSH names it.
+    fn file_name(self) -> &'static str {
+        match self {
+            KeyKind::Ed25519 => "id_ed25519",
+            KeyKind::Rsa => "id_rsa",
+        }
+    }
+}
+
+/// RSA keys box makes: 3072 bits, as `ssh-keygen` makes by default.
+const RSA_BITS: usize = 3072;
+
 pub fn generate(comment: &str) -> Result<GeneratedKey, KeyError> {
-    let mut key = PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519)
-        .map_err(KeyError::Generate)?;
+    generate_kind(KeyKind::Ed25519, comment)
+}
+
+pub fn generate_kind(kind: KeyKind, comment: &str) -> Result<GeneratedKey, KeyError> {
+    let mut key = match kind {
+        KeyKind::Ed25519 => PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519),
+        KeyKind::Rsa => ssh_key::private::RsaKeypair::random(&mut rand::rngs::OsRng, RSA_BITS)
+            .map(PrivateKey::from),
+    }
+    .map_err(KeyError::Generate)?;
     key.set_comment(comment);
     let private = key.to_openssh(LineEnding::LF).map_err(KeyError::Generate)?;
     let public = key.public_key().to_openssh().map_err(KeyError::Generate)?;
@@ -64,10 +96,14 @@ pub fn generate(comment: &str) -> Result<GeneratedKey, KeyError> {
 
 /// Loads the key pair at `path`, creating it (mode 0600) if missing.
 pub fn ensure(path: &Path, comment: &str) -> Result<KeyPair, KeyError> {
+    ensure_kind(path, KeyKind::Ed25519, comment)
+}
+
+fn ensure_kind(path: &Path, kind: KeyKind, comment: &str) -> Result<KeyPair, KeyError> {
     if path.exists() {
         return load(path);
     }
-    let key = generate(comment)?;
+    let key = generate_kind(kind, comment)?;
     write_atomic(path, key.private_openssh.expose().as_bytes(), 0o600).map_err(|source| {
         KeyError::Write {
             path: path.to_path_buf(),
@@ -111,10 +147,33 @@ pub fn load(path: &Path) -> Result<KeyPair, KeyError> {
 
 /// The project's login key, `.box/keys/id_ed25519`.
 pub fn project_key(state_dir: &Path, project: &str) -> Result<KeyPair, KeyError> {
-    ensure(
-        &state_dir.join("keys").join("id_ed25519"),
+    project_key_of(state_dir, project, KeyKind::Ed25519)
+}
+
+/// The project's login key of `kind`: `.box/keys/id_ed25519` or `id_rsa`.
+pub fn project_key_of(state_dir: &Path, project: &str, kind: KeyKind) -> Result<KeyPair, KeyError> {
+    ensure_kind(
+        &state_dir.join("keys").join(kind.file_name()),
+        kind,
         &format!("box:{project}"),
     )
+}
+
+/// The OpenSSH public key of a private key file the user gives
+/// (`identity_file`): `<path>.pub` when it is there, else the public half
+/// an OpenSSH private key carries unencrypted, even when a passphrase
+/// protects the private half.
+pub fn public_of(path: &Path) -> Result<String, KeyError> {
+    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    if let Ok(text) = std::fs::read_to_string(&pub_path) {
+        if let Ok(key) = ssh_key::PublicKey::from_openssh(text.trim()) {
+            return key.to_openssh().map_err(|source| KeyError::Parse {
+                path: pub_path,
+                source,
+            });
+        }
+    }
+    load(path).map(|k| k.public)
 }
 
 /// `ssh-ed25519 AAAA... comment` without the comment, for comparisons.
@@ -128,6 +187,32 @@ pub fn public_key_without_comment(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_rsa_project_key_lives_beside_the_ed25519_one_and_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ed = project_key(tmp.path(), "p").unwrap();
+        let rsa = project_key_of(tmp.path(), "p", KeyKind::Rsa).unwrap();
+        assert!(rsa.public.starts_with("ssh-rsa "), "{}", rsa.public);
+        assert!(rsa.private_path.ends_with("keys/id_rsa"));
+        assert!(!crate::fsutil::readable_by_others(&rsa.private_path));
+        let again = project_key_of(tmp.path(), "p", KeyKind::Rsa).unwrap();
+        assert_eq!(rsa.public, again.public);
+        assert_eq!(project_key(tmp.path(), "p").unwrap().public, ed.public);
+    }
+
+    #[test]
+    fn the_public_key_of_an_identity_file_comes_from_its_pub_file_or_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("team");
+        let made = ensure(&path, "team").unwrap();
+        assert_eq!(public_of(&path).unwrap(), made.public);
+        std::fs::remove_file(tmp.path().join("team.pub")).unwrap();
+        assert_eq!(
+            public_key_without_comment(&public_of(&path).unwrap()),
+            public_key_without_comment(&made.public)
+        );
+    }
 
     #[test]
     fn ensure_creates_a_private_key_readable_only_by_its_owner() {

@@ -15,6 +15,55 @@ pub(crate) fn run(r: &mut Reader, project: &Project, spans: &[MachineSpans]) {
     dependencies(r, machines, spans);
     primaries(r, machines, spans);
     ports(r, machines, spans);
+    one_tenancy(r, machines, spans);
+}
+
+/// Every CloudStack machine lives in the same project, domain and account:
+/// the environment's shared resources (key pair, security group, address)
+/// and its adoption by tag are per project.
+fn one_tenancy(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
+    let tenancy = |m: &Machine| {
+        let cs = &m.cloudstack;
+        (cs.project.clone(), cs.domain.clone(), cs.account.clone())
+    };
+    let mut on_cloud = machines
+        .iter()
+        .zip(spans)
+        .filter(|(m, _)| m.provider == ProviderKind::CloudStack);
+    let Some((first, first_spans)) = on_cloud.next() else {
+        return;
+    };
+    let wanted = tenancy(first);
+    for (m, s) in on_cloud {
+        if tenancy(m) == wanted {
+            continue;
+        }
+        let Some(loc) = s.tenancy.as_ref().or(first_spans.tenancy.as_ref()) else {
+            continue;
+        };
+        let shown_of = |t: &(Option<String>, Option<String>, Option<String>)| {
+            let parts: Vec<String> = [("project", &t.0), ("domain", &t.1), ("account", &t.2)]
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} `{}`", shown(v))))
+                .collect();
+            if parts.is_empty() {
+                "the account of the credentials".to_string()
+            } else {
+                parts.join(", ")
+            }
+        };
+        r.error(
+            loc,
+            format!(
+                "machine `{}` is in {} but machine `{}` is in {}: all CloudStack machines of a Boxfile live in one project, domain and account",
+                shown(&m.name),
+                shown_of(&tenancy(m)),
+                shown(&first.name),
+                shown_of(&wanted)
+            ),
+            Some("set `project`, `domain` and `account` under [cloudstack] only".into()),
+        );
+    }
 }
 
 fn duplicate_names(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {

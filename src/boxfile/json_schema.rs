@@ -71,6 +71,17 @@ fn table(t: &Table) -> Map<String, Value> {
     if !needs.is_empty() {
         s.insert("dependencies".into(), Value::Object(needs));
     }
+    // Not a JSON Schema keyword (validators ignore it): pairs a schema
+    // cannot require, as they may be split between Boxfile and Boxfile.local.
+    let together: Map<String, Value> = t
+        .keys
+        .iter()
+        .filter(|k| !k.together.is_empty())
+        .map(|k| (k.name.to_string(), json!(k.together)))
+        .collect();
+    if !together.is_empty() {
+        s.insert("x-together".into(), Value::Object(together));
+    }
     s
 }
 
@@ -165,7 +176,7 @@ mod tests {
     fn every_key_that_a_key_needs_is_in_its_table() {
         fn walk(t: &'static Table) {
             for k in t.keys {
-                for n in k.needs.iter().chain(t.one_of) {
+                for n in k.needs.iter().chain(k.together).chain(t.one_of) {
                     assert!(
                         t.key(n).is_some(),
                         "`{}` needs `{n}`, not in its table",

@@ -173,4 +173,14 @@ pub struct CloudStackSettings {
     /// VM host name pattern; `{project}`, `{machine}`, `{env}` are replaced.
     pub name_pattern: Option<String>,
     pub details: BTreeMap<String, String>,
+    /// The CloudStack project (name or id) every machine lives in.
+    pub project: Option<String>,
+    /// The domain (path such as `ROOT/eng`, or id) of `account` or `project`.
+    pub domain: Option<String>,
+    /// The account box acts for (an administrator's or domain administrator's).
+    pub account: Option<String>,
+    /// An existing key pair to deploy with, instead of box's own.
+    pub keypair: Option<String>,
+    /// The private key of `keypair`, as an absolute host path.
+    pub identity_file: Option<PathBuf>,
 }

@@ -28,6 +28,8 @@ pub(crate) struct MachineSpans {
     pub depends_on: Vec<Loc>,
     /// One per port in `Machine::ports`.
     pub ports: Vec<Loc>,
+    /// The machine's own `project`, `domain` or `account`, if it sets one.
+    pub tenancy: Option<Loc>,
 }
 
 /// `[defaults]`, read once and inherited by every machine.
@@ -113,7 +115,11 @@ pub(crate) fn project(
     }
 
     let cloudstack = match get("cloudstack") {
-        Some(e) => cloudstack(r, &e.value, "[cloudstack]"),
+        Some(e) => {
+            let (cs, at) = cloudstack(r, &e.value, "[cloudstack]", root);
+            check_pairs(r, &cs, &at);
+            cs
+        }
         None => CloudStackSettings::default(),
     };
 
@@ -279,8 +285,10 @@ fn machine(
             }
             "user_data" => m.user_data = user_data(r, e),
             "cloudstack" => {
-                let own = cloudstack(r, &e.value, "[machine.cloudstack]");
+                let (own, at) = cloudstack(r, &e.value, "[machine.cloudstack]", root);
                 m.cloudstack = overlay(project_cs, own);
+                check_pairs(r, &m.cloudstack, &at);
+                spans.tenancy = at.project.or(at.domain).or(at.account);
             }
             "provision" => provision_entry = Some(e),
             _ => {}
@@ -436,7 +444,7 @@ fn provisioner_kind(
             inline: r.string(k)?,
         }),
         "script" => {
-            let path = existing_path(r, k, root, true, "provision");
+            let path = existing_path(r, k, root, true, "this machine's `provision`");
             let args = args
                 .and_then(|a| r.strings(a))
                 .map(|v| v.into_iter().map(|(s, _)| s).collect())
@@ -451,7 +459,7 @@ fn provisioner_kind(
             })
         }
         _ => {
-            let source = existing_path(r, k, root, false, "provision");
+            let source = existing_path(r, k, root, false, "this machine's `provision`");
             let destination = match destination {
                 Some(d) => guest_path(r, d),
                 None => {
@@ -504,7 +512,7 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
     let entries = r.table(node, "a sync folder", &schema::SYNC)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let from = match get("from") {
-        Some(e) => existing_path(r, e, root, false, "sync"),
+        Some(e) => existing_path(r, e, root, false, "this machine's `sync`"),
         None => {
             r.error(
                 &node.loc(),
@@ -541,11 +549,29 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
     })
 }
 
-/// `[cloudstack]` or a machine's `cloudstack` table.
-fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
+/// Where a `[cloudstack]` table (or a machine's) set the keys that come in
+/// pairs or must agree between machines.
+#[derive(Debug, Default)]
+pub(crate) struct TenancySpans {
+    pub project: Option<Loc>,
+    pub domain: Option<Loc>,
+    pub account: Option<Loc>,
+    pub keypair: Option<Loc>,
+    pub identity_file: Option<Loc>,
+}
+
+/// `[cloudstack]` or a machine's `cloudstack` table, and where its
+/// tenancy and key pair keys were written.
+fn cloudstack(
+    r: &mut Reader,
+    node: &Node,
+    what: &str,
+    root: &Path,
+) -> (CloudStackSettings, TenancySpans) {
     let mut cs = CloudStackSettings::default();
+    let mut at = TenancySpans::default();
     let Some(entries) = r.table(node, what, &schema::CLOUDSTACK) else {
-        return cs;
+        return (cs, at);
     };
     let strings = |r: &mut Reader, e: &Entry| -> Vec<String> {
         r.strings(e)
@@ -611,10 +637,58 @@ fn cloudstack(r: &mut Reader, node: &Node, what: &str) -> CloudStackSettings {
                     .map(|v| v.into_iter().collect())
                     .unwrap_or_default()
             }
+            "project" => {
+                cs.project = r.string(e);
+                at.project = Some(e.value.loc());
+            }
+            "domain" => {
+                cs.domain = r.string(e);
+                at.domain = Some(e.value.loc());
+            }
+            "account" => {
+                cs.account = r.string(e);
+                at.account = Some(e.value.loc());
+            }
+            "keypair" => {
+                cs.keypair = r.string(e);
+                at.keypair = Some(e.value.loc());
+            }
+            "identity_file" => {
+                let setting = format!("`identity_file` under {what}");
+                cs.identity_file = existing_path(r, e, root, true, &setting);
+                at.identity_file = Some(e.value.loc());
+            }
             _ => {}
         }
     }
-    cs
+    (cs, at)
+}
+
+/// The keys that need another beside them (in the same table or merged
+/// from `[cloudstack]`): `account` needs `domain`, `keypair` and
+/// `identity_file` go together.
+fn check_pairs(r: &mut Reader, merged: &CloudStackSettings, at: &TenancySpans) {
+    if let (Some(loc), None) = (&at.account, &merged.domain) {
+        r.error(
+            loc,
+            "`account` needs `domain`: CloudStack names an account within its domain",
+            Some("set `domain` beside it, as a path such as `ROOT/eng` or an id".into()),
+        );
+    }
+    if let (Some(loc), None, None) = (&at.keypair, &merged.identity_file, &at.identity_file) {
+        r.error(
+            loc,
+            "`keypair` needs `identity_file`: the private key of that key pair, which box logs in with",
+            Some("set `identity_file` beside it; a personal path goes in Boxfile.local, e.g. `identity_file = \"/home/me/.ssh/team_rsa\"`".into()),
+        );
+    }
+    if let (Some(loc), None) = (&at.identity_file, &merged.keypair) {
+        r.error(
+            loc,
+            "`identity_file` needs `keypair`: the name of the cloud's key pair it belongs to",
+            Some("set `keypair` beside it, or remove `identity_file` to let box register its own key".into()),
+        );
+    }
 }
 
 /// A machine's CloudStack settings over the project's: a value the machine
@@ -645,6 +719,11 @@ pub(crate) fn overlay(base: &CloudStackSettings, own: CloudStackSettings) -> Clo
         expunge: own.expunge.or(base.expunge),
         name_pattern: own.name_pattern.or_else(|| base.name_pattern.clone()),
         details,
+        project: own.project.or_else(|| base.project.clone()),
+        domain: own.domain.or_else(|| base.domain.clone()),
+        account: own.account.or_else(|| base.account.clone()),
+        keypair: own.keypair.or_else(|| base.keypair.clone()),
+        identity_file: own.identity_file.or_else(|| base.identity_file.clone()),
     }
 }
 
@@ -803,13 +882,13 @@ fn user_data(r: &mut Reader, e: &Entry) -> Option<String> {
 /// A path on the host, relative to the Boxfile's folder, that must exist
 /// (a file when `file_only`). A value from the Boxfile must lead inside the
 /// project folder (see `host_path`); one from `Boxfile.local` may lead
-/// anywhere. `array` is the machine's key that holds it, for the hint.
+/// anywhere. `setting` names the key that holds it, for the hint.
 fn existing_path(
     r: &mut Reader,
     e: &Entry,
     root: &Path,
     file_only: bool,
-    array: &str,
+    setting: &str,
 ) -> Option<PathBuf> {
     let given = r.string(e)?;
     if given.len() > host_path::MAX_LEN {
@@ -838,7 +917,7 @@ fn existing_path(
                 &e.value.loc(),
                 format!("`{}` path `{}` {why}", e.key, shown(&given)),
                 Some(format!(
-                    "a Boxfile reads host files only inside its folder ({}), so that a cloned project cannot reach yours; to use this path on purpose, set this machine's `{array}` in Boxfile.local (personal, never committed), where paths may lead anywhere",
+                    "a Boxfile reads host files only inside its folder ({}), so that a cloned project cannot reach yours; to use this path on purpose, set {setting} in Boxfile.local (personal, never committed), where paths may lead anywhere",
                     root.display()
                 )),
             );

@@ -34,6 +34,12 @@ pub(crate) struct Key {
     pub required: bool,
     /// Keys that must be set beside this one (`args` needs `script`).
     pub needs: &'static [&'static str],
+    /// Keys that must be set with this one somewhere in the Boxfile and
+    /// `Boxfile.local` merged, maybe in another file or table (`keypair` in
+    /// the Boxfile, its `identity_file` in `Boxfile.local`): validation
+    /// checks them; the JSON Schema cannot require them, and names them
+    /// under `x-together` for its readers and tests.
+    pub together: &'static [&'static str],
     /// A value `box validate` accepts, as JSON text: the schema shows it as
     /// an example and the schema tests try it. Booleans, choices and tables
     /// need none.
@@ -75,6 +81,7 @@ const fn key(name: &'static str, ty: Type, doc: &'static str) -> Key {
         doc,
         required: false,
         needs: &[],
+        together: &[],
         example: None,
     }
 }
@@ -92,6 +99,11 @@ impl Key {
 
     const fn needs(mut self, keys: &'static [&'static str]) -> Key {
         self.needs = keys;
+        self
+    }
+
+    const fn together(mut self, keys: &'static [&'static str]) -> Key {
+        self.together = keys;
         self
     }
 }
@@ -288,6 +300,39 @@ pub(crate) const CLOUDSTACK: Table = Table {
             "Extra `details` passed when deploying.",
         )
         .example("{\"rootDiskController\": \"scsi\"}"),
+        key(
+            "project",
+            Type::Str,
+            "The CloudStack project (name or id) every machine lives in: each call that lists, creates or tags carries its id. The same for every machine.",
+        )
+        .example("\"shop-team\""),
+        key(
+            "domain",
+            Type::Str,
+            "The domain of `account` or `project`: a path such as `ROOT/eng`, or an id.",
+        )
+        .example("\"ROOT/eng\""),
+        key(
+            "account",
+            Type::Str,
+            "The account an administrator or domain administrator acts for; needs `domain`.",
+        )
+        .together(&["domain"])
+        .example("\"alice\""),
+        key(
+            "keypair",
+            Type::Str,
+            "An existing key pair to deploy with instead of box's own; needs `identity_file`. box never deletes it.",
+        )
+        .together(&["identity_file"])
+        .example("\"team-key\""),
+        key(
+            "identity_file",
+            Type::Str,
+            "The private key of `keypair` (a host path; in a Boxfile it must lie inside the project folder, in Boxfile.local anywhere); needs `keypair`.",
+        )
+        .together(&["keypair"])
+        .example("\"team_key\""),
     ],
     one_of: &[],
 };

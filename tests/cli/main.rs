@@ -8,6 +8,7 @@ mod boxes;
 mod boxfile;
 mod boxfile_fuzz;
 mod cloud;
+mod cloud_projects;
 mod cloud_vpc;
 mod cloudstack;
 mod foundation;

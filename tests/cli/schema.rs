@@ -61,6 +61,8 @@ fn project_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("setup.sh"), "#!/bin/sh\ntrue\n").unwrap();
     fs::write(dir.path().join("motd.txt"), "hello\n").unwrap();
+    // `identity_file`'s example (validation checks that the file exists).
+    fs::write(dir.path().join("team_key"), "").unwrap();
     dir
 }
 
@@ -137,7 +139,8 @@ fn sample(prop: &Value) -> Value {
 }
 
 /// `table` with what its schema demands added: required keys, the keys the
-/// present ones need (`dependencies`), and one of a `oneOf` when none is
+/// present ones need (`dependencies`, and `x-together`: pairs validation
+/// checks across files), and one of a `oneOf` when none is
 /// there yet (and what that one needs).
 fn complete(schema: &Value, mut table: Map<String, Value>) -> Map<String, Value> {
     let props = properties(schema);
@@ -149,7 +152,10 @@ fn complete(schema: &Value, mut table: Map<String, Value>) -> Map<String, Value>
     let add_needs = |table: &mut Map<String, Value>| loop {
         let missing: Vec<String> = table
             .keys()
-            .flat_map(|key| schema["dependencies"][key].as_array().into_iter().flatten())
+            .flat_map(|key| {
+                let needs = schema["dependencies"][key].as_array().into_iter().flatten();
+                needs.chain(schema["x-together"][key].as_array().into_iter().flatten())
+            })
             .map(|need| need.as_str().unwrap().to_string())
             .filter(|need| !table.contains_key(need))
             .collect();

@@ -39,6 +39,10 @@ pub struct CallRecord {
 
 pub type Observer = Arc<dyn Fn(&CallRecord) + Send + Sync>;
 
+/// The parameters a client adds to a command's calls, unless the call gives
+/// them itself (e.g. the project every call of an application acts in).
+pub type Defaults = Arc<dyn Fn(&str) -> Vec<(String, String)> + Send + Sync>;
+
 /// What `--dry-run` shows: the request exactly as it would be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRun {
@@ -53,6 +57,7 @@ pub struct Client {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
     observer: Option<Observer>,
+    defaults: Option<Defaults>,
 }
 
 impl fmt::Debug for Client {
@@ -60,6 +65,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("config", &self.config)
             .field("observer", &self.observer.is_some())
+            .field("defaults", &self.defaults.is_some())
             .finish()
     }
 }
@@ -126,12 +132,23 @@ impl Client {
             http,
             config: Arc::new(config),
             observer: None,
+            defaults: None,
         })
     }
 
     /// Calls `observer` after every HTTP request (for `-vv` logging).
     pub fn with_observer(mut self, observer: impl Fn(&CallRecord) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Adds `defaults(command)` to every call of `command` that does not
+    /// give those parameters itself.
+    pub fn with_defaults(
+        mut self,
+        defaults: impl Fn(&str) -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.defaults = Some(Arc::new(defaults));
         self
     }
 
@@ -399,6 +416,16 @@ impl Client {
             }
             all.push((name, value.to_string()));
         }
+        let added = self
+            .defaults
+            .as_ref()
+            .map(|d| d(command))
+            .unwrap_or_default();
+        for (name, value) in &added {
+            if !params.contains(name) {
+                all.push((name.as_str(), value.clone()));
+            }
+        }
         if self.config.signature_version == 3 {
             if !params.contains("signatureVersion") {
                 all.push(("signatureVersion", "3".into()));
@@ -585,6 +612,38 @@ mod tests {
             Secret::new("abracadabra"),
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_added_to_their_commands_unless_the_call_gives_them() {
+        let c = client().with_defaults(|command| {
+            if command == "listVirtualMachines" {
+                vec![("projectid".to_string(), "p1".to_string())]
+            } else {
+                Vec::new()
+            }
+        });
+        let d = c.dry_run("listVirtualMachines", &Params::new()).unwrap();
+        assert!(
+            d.string_to_sign.contains("projectid=p1"),
+            "{}",
+            d.string_to_sign
+        );
+        let d = c
+            .dry_run("listVirtualMachines", &Params::from([("projectid", "p2")]))
+            .unwrap();
+        assert!(
+            d.string_to_sign.contains("projectid=p2"),
+            "{}",
+            d.string_to_sign
+        );
+        assert!(!d.string_to_sign.contains("projectid=p1"));
+        let d = c.dry_run("listZones", &Params::new()).unwrap();
+        assert!(
+            !d.string_to_sign.contains("projectid"),
+            "{}",
+            d.string_to_sign
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! (looks for what the failed call may have made) and tries again here.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudstack::error::retryable_status;
@@ -18,13 +19,18 @@ use crate::cloud_client;
 use crate::error::Hinted;
 use crate::provider::Context;
 
+use super::scope::Scope;
+
 /// How many times a state-changing step is attempted when the cloud answers
 /// with a transient failure (5xx, 429, a dropped connection).
 pub const ATTEMPTS: u32 = 6;
 
 #[derive(Clone)]
 pub struct Api {
+    /// Adds the scope's parameters to every call that takes them.
     pub client: Client,
+    /// Where the client acts.
+    pub scope: Arc<Scope>,
 }
 
 impl Api {
@@ -34,7 +40,24 @@ impl Api {
         let profile =
             cloud_client::profile(ctx.profile.clone(), ctx.project.cloudstack.profile.clone());
         let client = cloud_client::connect(&ctx.printer, &ctx.paths, &profile)?;
-        Ok(Api { client })
+        Ok(Api {
+            client,
+            scope: Arc::default(),
+        })
+    }
+
+    /// This client acting in `scope`: every call of a command that accepts
+    /// a project (or a domain and account) carries it.
+    pub fn scoped(&self, scope: Scope) -> Api {
+        let scope = Arc::new(scope);
+        let params = scope.clone();
+        Api {
+            client: self
+                .client
+                .clone()
+                .with_defaults(move |command| params.params(command)),
+            scope,
+        }
     }
 
     /// Sends a state-changing command once and returns its job reference

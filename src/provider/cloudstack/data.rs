@@ -44,6 +44,18 @@ pub struct Deploy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CloudStackProjectData {
+    /// Where the environment lives: its project, or the domain and account
+    /// box acts for. Recorded at the first `up`, so `destroy` and `status`
+    /// act there even after the Boxfile changes.
+    #[serde(rename = "cloudstack.scope", skip_serializing_if = "Option::is_none")]
+    pub scope: Option<super::scope::Scope>,
+    /// The kind of box's own login key registered as the key pair: `rsa`
+    /// once the cloud refused ed25519 (older CloudStack), else ed25519.
+    #[serde(
+        rename = "cloudstack.keypair.kind",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keypair_kind: Option<crate::keys::KeyKind>,
     /// The public key registered as the project's key pair (no comment).
     #[serde(
         rename = "cloudstack.keypair.public",

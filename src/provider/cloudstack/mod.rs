@@ -14,9 +14,11 @@
 
 mod api;
 mod data;
+mod keypair;
 mod ledger;
 mod names;
 mod reach;
+mod scope;
 mod shared;
 mod snapshot;
 mod team;
@@ -31,15 +33,15 @@ use anyhow::Context as _;
 use cloudstack::{Params, PublicIpAddress, VirtualMachine};
 
 use crate::boxfile::Machine;
-use crate::keys::KeyPair;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
 use crate::state::{MachineState, ProjectState, StateStore, Status};
 
 use api::{convert, Api};
 use names::{IpChoice, Plan, Reach};
+use scope::Scope;
 
-pub use template_lock::lock_machines;
 pub use data::{CloudStackData, CloudStackProjectData, Deploy, ProjectIp, SecurityGroup};
+pub use template_lock::lock_machines;
 
 /// Who and where this environment is: the names and tags of its resources.
 #[derive(Clone)]
@@ -124,7 +126,8 @@ pub(crate) fn save_project(env: &Env, ps: &ProjectState) -> anyhow::Result<()> {
 #[derive(Default)]
 struct Prepared {
     plans: BTreeMap<String, Plan>,
-    key: Option<KeyPair>,
+    /// Each machine's key pair and login key, by machine name.
+    logins: BTreeMap<String, keypair::Login>,
     /// The project's security group (SG zones).
     group: Option<String>,
     /// The public IP each network's port forwards go to.
@@ -147,7 +150,12 @@ pub struct CloudStack {
 
 impl CloudStack {
     pub async fn prepare(ctx: &Context, machines: &[&Machine]) -> anyhow::Result<Self> {
-        let mut me = Self::open(ctx).await?;
+        let base = Api::connect(ctx)?;
+        let tenancy = machines
+            .first()
+            .map_or(&ctx.project.cloudstack, |m| &m.cloudstack);
+        let scope = Scope::resolve(&base.client, tenancy).await?;
+        let mut me = Self::with_api(ctx, base.scoped(scope.clone()));
         let api = me.api.clone();
         let env = me.env.clone();
         let mut plans = names::resolve(&api, machines).await?;
@@ -183,10 +191,11 @@ impl CloudStack {
         // A VPC tier on a system ACL list stops here too, with nothing made.
         let decisions = vpc::check(&api, &plans, machines).await?;
 
-        let key = crate::keys::project_key(ctx.store.dir(), &ctx.project.name)
-            .context("cannot create the project's SSH key")?;
-        let replaced = shared::ensure_keypair(&api, &env, &key.public, &mut ps).await?;
+        record_scope(ctx, &scope, &mut ps)?;
         save_project(&env, &ps)?;
+        let logins =
+            keypair::prepare(&api, &env, &ctx.printer, ctx.store.dir(), machines, &mut ps).await?;
+        let replaced = logins.replaced;
 
         let tagged = |p: Params| {
             p.tags([
@@ -255,7 +264,7 @@ impl CloudStack {
 
         me.prepared = Prepared {
             plans,
-            key: Some(key),
+            logins: logins.by_machine,
             group,
             ips,
             found,
@@ -265,14 +274,32 @@ impl CloudStack {
         Ok(me)
     }
 
+    /// The provider for commands that act on what exists (halt, destroy,
+    /// status): in the scope recorded at `up`, else the Boxfile's.
     pub async fn open(ctx: &Context) -> anyhow::Result<Self> {
-        Ok(CloudStack {
+        let base = Api::connect(ctx)?;
+        let recorded = ctx
+            .store
+            .load_project()
+            .context("cannot read .box/project.json")?
+            .providers
+            .cloudstack
+            .scope;
+        let scope = match recorded {
+            Some(s) => s,
+            None => Scope::resolve(&base.client, tenancy(&ctx.project)).await?,
+        };
+        Ok(Self::with_api(ctx, base.scoped(scope)))
+    }
+
+    fn with_api(ctx: &Context, api: Api) -> Self {
+        CloudStack {
             ctx: ctx.clone(),
-            api: Api::connect(ctx)?,
+            api,
             env: Env::new(ctx),
             prepared: Prepared::default(),
             rules: Arc::new(reach::Rules::default()),
-        })
+        }
     }
 
     pub async fn up(&self, machine: &Machine, state: MachineState) -> anyhow::Result<MachineState> {
@@ -462,6 +489,47 @@ async fn choose_ips(
         rules.load(api, &chosen.id).await?;
         ips.insert(network, chosen);
     }
+    Ok(())
+}
+
+/// The Boxfile's `project`, `domain` and `account`: the same for every
+/// CloudStack machine (validation checks it), else `[cloudstack]`'s.
+fn tenancy(project: &crate::boxfile::Project) -> &crate::boxfile::CloudStackSettings {
+    project
+        .machines
+        .iter()
+        .find(|m| m.provider == ProviderKind::CloudStack)
+        .map_or(&project.cloudstack, |m| &m.cloudstack)
+}
+
+/// Records where the environment lives, before anything is made there. A
+/// Boxfile that moves an environment with machines or resources to another
+/// place stops: they would be left behind, unseen by `destroy`.
+fn record_scope(ctx: &Context, scope: &Scope, ps: &mut ProjectState) -> anyhow::Result<()> {
+    if let Some(recorded) = &ps.providers.cloudstack.scope {
+        let lives = !ps.resources.is_empty()
+            || ctx
+                .store
+                .machines()
+                .context("cannot read the machines' state in .box/")?
+                .iter()
+                .any(|m| {
+                    m.provider.kind() == ProviderKind::CloudStack
+                        && (m.id.is_some() || !m.resources.is_empty())
+                });
+        if !recorded.same_place(scope) && lives {
+            return Err(crate::error::Hinted::new(
+                format!(
+                    "this environment's machines live in {}, but the Boxfile now says {}",
+                    recorded.describe(),
+                    scope.describe()
+                ),
+                "run `box destroy` first (it removes them from where they are), or set `project`, `domain` and `account` back",
+            )
+            .into());
+        }
+    }
+    ps.providers.cloudstack.scope = Some(scope.clone());
     Ok(())
 }
 

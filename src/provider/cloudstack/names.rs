@@ -142,8 +142,9 @@ impl From<anyhow::Error> for Failure {
 }
 
 /// A kind of thing the Boxfile may give by name or id. Adding one is an
-/// impl here and one `listed` call in `plan`.
-trait Named {
+/// impl here and one `listed` call in `plan` (the project, domain and
+/// account of `scope.rs` are others).
+pub(super) trait Named {
     /// As messages call one: "unknown service offering `x`".
     const KIND: &'static str;
     /// As messages call the list: "cannot list service offerings".
@@ -207,7 +208,7 @@ async fn listed<T: Named>(
 
 /// Finds `wanted` among `items`: an exact id, an exact name, then a name in
 /// any letter case.
-fn pick<'a, T: Named>(wanted: &str, items: &'a [T]) -> Option<&'a T> {
+pub(super) fn pick<'a, T: Named>(wanted: &str, items: &'a [T]) -> Option<&'a T> {
     items
         .iter()
         .find(|i| i.id() == wanted)
@@ -262,6 +263,33 @@ fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An unknown name outside any machine (the project, domain, account, a
+/// key pair): what `who` (e.g. "the account of the credentials sees") can
+/// use, and a did-you-mean.
+pub(super) fn not_found<T: Named>(wanted: &str, items: &[T], who: &str) -> Hinted {
+    let names: Vec<&str> = items.iter().map(Named::name).collect();
+    let mut uniq = names.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    let message = format!("unknown {} `{wanted}`", T::KIND);
+    let key = T::KEY;
+    if uniq.is_empty() {
+        return Hinted::new(
+            format!("{message}: {who} no {}", T::PLURAL),
+            format!(
+                "check `{key}` under [cloudstack], and which {} the credentials' account may use",
+                T::PLURAL
+            ),
+        );
+    }
+    let available = format!("{who}: {}", quoted(uniq.into_iter()));
+    let hint = match crate::suggest::did_you_mean(wanted, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}` for `{key}`? {available}"),
+        None => format!("set `{key}` under [cloudstack] to one of them; {available}"),
+    };
+    Hinted::new(message, hint)
 }
 
 fn unknown<T: Named>(wanted: &str, machine: &str, items: &[T]) -> Problem {

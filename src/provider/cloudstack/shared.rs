@@ -16,62 +16,6 @@ use super::api::{convert, with_retries, Api};
 use super::ledger::{self, Ledger};
 use super::{Env, ProjectIp, SecurityGroup as GroupRecord};
 
-/// Registers the project's public key under the project's key pair name,
-/// replacing a key pair of that name that holds another key (a lost `.box/`
-/// means a new local key). True when it replaced one.
-pub async fn ensure_keypair(
-    api: &Api,
-    env: &Env,
-    public: &str,
-    ps: &mut ProjectState,
-) -> anyhow::Result<bool> {
-    let name = env.keypair_name();
-    let ours = crate::keys::public_key_without_comment(public);
-    let recorded = ps.providers.cloudstack.keypair_public.as_deref() == Some(ours.as_str());
-    let existing = api
-        .client
-        .list_ssh_key_pairs(&Params::new().set("name", &name))
-        .await
-        .map_err(|e| convert(e, "cannot list SSH key pairs"))?;
-    let exists = existing.iter().any(|k| k.name == name);
-    if exists && recorded {
-        ps.record(ResourceKind::SshKeyPair, &name, "the project's SSH key");
-        return Ok(false);
-    }
-    if exists {
-        api.client
-            .delete_ssh_key_pair(&Params::new().set("name", &name))
-            .await
-            .map_err(|e| convert(e, &format!("cannot replace the SSH key pair `{name}`")))?;
-    }
-    with_retries(|| async {
-        match api
-            .client
-            .register_ssh_key_pair(&Params::new().set("name", &name).set("publickey", &ours))
-            .await
-        {
-            // A retry after a lost answer finds its own registration.
-            Err(e) if super::api::transient(&e) => {
-                let again = api
-                    .client
-                    .list_ssh_key_pairs(&Params::new().set("name", &name))
-                    .await;
-                match again {
-                    Ok(list) if list.iter().any(|k| k.name == name) => Ok(()),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-            Ok(_) => Ok(()),
-        }
-    })
-    .await
-    .map_err(|e| convert(e, &format!("cannot register the SSH key pair `{name}`")))?;
-    ps.providers.cloudstack.keypair_public = Some(ours);
-    ps.record(ResourceKind::SshKeyPair, &name, "the project's SSH key");
-    Ok(exists)
-}
-
 /// The project's security group with ingress for SSH and every port from
 /// `allow_from`. Returns its id.
 pub async fn ensure_security_group(

@@ -85,13 +85,18 @@ async fn get(api: &Api, id: &str) -> Result<Option<VirtualMachine>, Error> {
     }
 }
 
-async fn by_name(api: &Api, name: &str) -> Result<Option<VirtualMachine>, Error> {
+/// The VM named `name` that may be this environment's (`env`): never one
+/// tagged for another environment, such as a teammate's of the same name in
+/// a shared project.
+async fn by_name(api: &Api, env: &str, name: &str) -> Result<Option<VirtualMachine>, Error> {
     Ok(api
         .client
         .list_virtual_machines(&Params::new().set("name", name).set("listall", "true"))
         .await?
         .into_iter()
-        .find(|v| v.name.as_deref() == Some(name) && !gone(v)))
+        .find(|v| {
+            v.name.as_deref() == Some(name) && !gone(v) && v.tag("box:env").is_none_or(|e| e == env)
+        }))
 }
 
 pub async fn up(
@@ -107,7 +112,7 @@ pub async fn up(
         .get(name)
         .with_context(|| format!("the CloudStack provider was not prepared for `{name}`"))?;
     let key =
-        p.prepared.key.as_ref().ok_or_else(|| {
+        p.prepared.logins.get(name).ok_or_else(|| {
             anyhow::anyhow!("the CloudStack provider was not prepared for `{name}`")
         })?;
     let mut st = state;
@@ -144,7 +149,7 @@ pub async fn up(
     }
     if vm.is_none() && data(&mut st).deploy.is_some() {
         // A run was killed while deploying: the name is the VM's identity.
-        vm = by_name(api, &vm_name)
+        vm = by_name(api, &p.env.id, &vm_name)
             .await
             .map_err(|e| convert(e, &format!("cannot look up VM `{vm_name}`")))?;
     }
@@ -186,7 +191,7 @@ pub async fn up(
 
     let vm = match vm {
         Some(v) => v,
-        None => deploy(p, machine, plan, &vm_name, &key.public, &mut st).await?,
+        None => deploy(p, machine, plan, &vm_name, key, &mut st).await?,
     };
     let d = data(&mut st);
     d.deploy = None;
@@ -242,7 +247,7 @@ async fn deploy(
     machine: &Machine,
     plan: &Plan,
     vm_name: &str,
-    login_key: &str,
+    login: &super::keypair::Login,
     st: &mut MachineState,
 ) -> anyhow::Result<VirtualMachine> {
     let api = &p.api;
@@ -253,7 +258,7 @@ async fn deploy(
         instance_id: vm_name.to_string(),
         hostname: vm_name.to_string(),
         user: machine.user.clone(),
-        authorized_keys: vec![login_key.to_string()],
+        authorized_keys: vec![login.public.clone()],
         host_key_private: Some(host.private_openssh.expose().into()),
         host_key_public: Some(host.public.clone()),
         hosts: Vec::new(),
@@ -280,7 +285,7 @@ async fn deploy(
         .set("serviceofferingid", &plan.service_offering_id)
         .set("name", vm_name)
         .set("displayname", vm_name)
-        .set("keypair", p.env.keypair_name())
+        .set("keypair", &login.keypair)
         .set("userdata", user_data)
         .opt("networkids", plan.network_id.clone())
         .opt("diskofferingid", plan.disk_offering_id.clone())
@@ -347,7 +352,7 @@ async fn deploy(
             Err(e) if attempt < ATTEMPTS && transient(&e) => {
                 tokio::time::sleep(super::api::backoff(attempt)).await;
                 // The lost answer may have started a deploy: adopt it.
-                if let Ok(Some(v)) = by_name(api, vm_name).await {
+                if let Ok(Some(v)) = by_name(api, &p.env.id, vm_name).await {
                     st.id = Some(v.id.clone());
                     st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
                     p.save(st)?;
@@ -412,6 +417,19 @@ async fn expunge_destroyed(p: &CloudStack, vm_name: &str) -> anyhow::Result<bool
         .list_virtual_machines(&Params::new().set("name", vm_name).set("listall", "true"))
         .await
         .map_err(|e| convert(e, &format!("cannot look up VM `{vm_name}`")))?;
+    let theirs = list.iter().find(|v| {
+        v.name.as_deref() == Some(vm_name)
+            && v.tag("box:env").is_some_and(|e| e != p.env.id.as_str())
+    });
+    if let Some(other) = theirs {
+        return Err(anyhow::Error::new(Hinted::new(
+            format!(
+                "the name `{vm_name}` is taken by VM {} of another environment (a teammate's, in a shared account or project); box never adopts nor touches it",
+                other.id
+            ),
+            "make `name_pattern` contain `{env}` (the default `{project}-{machine}-{env}` does), so each person's VMs have names of their own",
+        )));
+    }
     let Some(old) = list.iter().find(|v| {
         v.name.as_deref() == Some(vm_name) && gone(v) && v.tag("box:env") == Some(p.env.id.as_str())
     }) else {
@@ -840,7 +858,7 @@ pub async fn destroy(p: &CloudStack, mut st: MachineState) -> anyhow::Result<()>
         let d = data(&mut st);
         let pending = d.deploy.as_ref().and(d.vm_name.clone());
         if let Some(vm_name) = pending {
-            if let Ok(Some(v)) = by_name(api, &vm_name).await {
+            if let Ok(Some(v)) = by_name(api, &p.env.id, &vm_name).await {
                 st.id = Some(v.id.clone());
                 st.record(ResourceKind::VirtualMachine, &v.id, format!("VM {vm_name}"));
             }
