@@ -29,6 +29,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
     use anyhow::Context;
 
     let secret = options.secret()?;
+    api::keypair::accept_only(&options.keypair_types);
     if options.secret_key.is_some() {
         eprintln!(
             "cloudstack-sim: warning: --secret-key is visible to every user in the process list; use --secret-key-file or CLOUDSTACK_SIM_SECRET_KEY"

@@ -78,6 +78,12 @@ pub struct Options {
     #[arg(long, value_enum, default_value = "none")]
     pub backing: Backing,
 
+    /// The key types registerSSHKeyPair accepts, e.g. `rsa` (older
+    /// CloudStack versions refuse ed25519 keys as "Public key is invalid");
+    /// default: every type.
+    #[arg(long, value_delimiter = ',', value_name = "TYPE,...")]
+    pub keypair_types: Vec<String>,
+
     /// The box store the templates' boxes come from, for --backing qemu.
     #[arg(long, env = "BOX_BOXES_DIR", value_name = "DIR")]
     pub boxes_dir: Option<PathBuf>,

@@ -11,6 +11,30 @@ use crate::model::KeyPair;
 use crate::params::Params;
 use crate::tenancy::Owner;
 
+/// The key types `registerSSHKeyPair` takes (`--keypair-types`); empty: all.
+static ACCEPTED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Makes `registerSSHKeyPair` refuse other key types, as CloudStack
+/// versions whose key helper reads only RSA (and DSA, ECDSA) keys do: with
+/// "Public key is invalid", the answer to a key it cannot read.
+pub fn accept_only(types: &[String]) {
+    let _ = ACCEPTED.set(types.to_vec());
+}
+
+/// Whether `key`'s type is accepted: `rsa` names `ssh-rsa`, `ed25519`
+/// names `ssh-ed25519`, `ecdsa` names `ecdsa-sha2-*`.
+fn accepted(key: &ssh_key::PublicKey) -> bool {
+    let alg = key.algorithm();
+    let name = alg.as_str();
+    let short = name.strip_prefix("ssh-").unwrap_or(name);
+    ACCEPTED.get().is_none_or(|types| {
+        types.is_empty()
+            || types
+                .iter()
+                .any(|t| t == name || t == short || short.starts_with(&format!("{t}-")))
+    })
+}
+
 /// CloudStack's fingerprint: MD5 of the public key blob, colon-separated hex.
 pub fn fingerprint(key: &ssh_key::PublicKey) -> Result<String, ApiError> {
     let blob = key
@@ -74,7 +98,9 @@ pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let text = p.req("publickey")?.trim().to_string();
     let owner = ctx.owner_from(p)?;
     let key = ssh_key::PublicKey::from_openssh(&text)
-        .map_err(|_| ApiError::invalid("Public key is invalid"))?;
+        .ok()
+        .filter(accepted)
+        .ok_or_else(|| ApiError::invalid("Public key is invalid"))?;
     let fp = fingerprint(&key)?;
     check_free(ctx, &owner, &name, &fp)?;
     let id = ctx.id();

@@ -7,7 +7,7 @@ mod affinity;
 mod infra;
 mod inspect;
 mod jobq;
-mod keypair;
+pub mod keypair;
 mod list;
 mod rules;
 mod secgroup;
