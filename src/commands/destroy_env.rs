@@ -64,9 +64,12 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
 
     let me = project::local_user();
     let mut found: Vec<(Account, Scope, Vec<VirtualMachine>)> = Vec::new();
+    // A VM seen through two accounts (members of one project) goes once.
+    let mut seen = BTreeSet::new();
     for account in environments::accounts(g) {
         for scope in environments::scopes(&account).await? {
-            let vms = environments::cloud_vms(&account, &scope, None, Some(&id)).await?;
+            let mut vms = environments::cloud_vms(&account, &scope, None, Some(&id)).await?;
+            vms.retain(|vm| seen.insert((account.endpoint.clone(), vm.id.clone())));
             let leftovers = !tagged_ips(&account, &scope, &id).await?.is_empty()
                 || !named(&account, &scope, &id).await?.is_empty();
             if !vms.is_empty() || leftovers {

@@ -26,6 +26,9 @@ use super::Settings;
 #[derive(Clone)]
 pub struct Account {
     pub profile: String,
+    /// The API endpoint: with a VM's id, what names it across accounts
+    /// (two accounts in one CloudStack project both see its VMs).
+    pub endpoint: String,
     pub client: Client,
 }
 
@@ -105,8 +108,13 @@ pub fn accounts(g: &Settings) -> Vec<Account> {
         if !seen.insert((config.endpoint.clone(), config.api_key.clone())) {
             continue;
         }
+        let endpoint = config.endpoint.clone();
         match cloud_client::build(&g.printer, config) {
-            Ok(client) => out.push(Account { profile, client }),
+            Ok(client) => out.push(Account {
+                profile,
+                endpoint,
+                client,
+            }),
             Err(e) => g
                 .printer
                 .warn(&format!("profile `{profile}` is skipped: {e:#}")),

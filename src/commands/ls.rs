@@ -85,6 +85,8 @@ pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus
     let now = index::now();
     let mut rows = Vec::new();
     let mut failed = false;
+    // A VM seen through two accounts (members of one project) is one row.
+    let mut seen = std::collections::BTreeSet::new();
     for account in environments::accounts(g) {
         let scopes = match environments::scopes(&account).await {
             Ok(s) => s,
@@ -102,6 +104,7 @@ pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus
             match environments::cloud_vms(&account, scope, owner, None).await {
                 Ok(vms) => rows.extend(
                     vms.iter()
+                        .filter(|vm| seen.insert((account.endpoint.clone(), vm.id.clone())))
                         .map(|vm| cloud_row(vm, &account.profile, scope.name(), now)),
                 ),
                 Err(e) => {
