@@ -2,11 +2,12 @@
 //! installs (the script itself is `guest::idle`), what box records when a
 //! machine starts, and what `box status` says about when it stops.
 //!
-//! The guest decides and powers itself off; box never polls it. So
-//! `box status` answers from what box knows, without connecting (a status
-//! check over SSH would itself be a session, and status stays instant):
-//! the expiry, recorded at each start, and the idle limit. The guest's own
-//! idle time is in its `/run/box-idle/state`.
+//! The guest decides and powers itself off; box never polls it. `box
+//! status` answers from what box knows, without connecting, so it stays
+//! instant: the expiry, recorded at each start, and the idle limit.
+//! `box status --refresh`, which asks the providers anyway, also reads the
+//! guest's idle time from the watcher's state file over SSH; that probe marks
+//! itself so the watcher does not count it as a session (see `guest::idle`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,12 +71,20 @@ pub fn timestamp(secs: u64) -> String {
     )
 }
 
-/// For `box status`: the idle limit and the time left before expiry, e.g.
-/// `idle 2h · expires in 5h40m`; `None` for a machine without limits.
-pub fn describe(stops: &Stops, now: u64) -> Option<String> {
+/// For `box status`: the idle limit (with the idle time when the guest
+/// was asked) and the time left before expiry, e.g. `after 2h idle, expires
+/// in 5h40m` or `idle 12m of 2h, expires in 5h40m`; `None` for a machine
+/// without limits.
+pub fn describe(stops: &Stops, idle: Option<u64>, now: u64) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(i) = stops.idle_stop_secs {
-        parts.push(format!("after {} idle", duration::format(i)));
+    match (stops.idle_stop_secs, idle) {
+        (Some(limit), Some(idle)) => parts.push(format!(
+            "idle {} of {}",
+            duration::format(idle),
+            duration::format(limit)
+        )),
+        (Some(limit), None) => parts.push(format!("after {} idle", duration::format(limit))),
+        (None, _) => {}
     }
     if let Some(at) = stops.expires_at {
         parts.push(if at > now {
@@ -94,6 +103,14 @@ fn round_minutes(secs: u64) -> u64 {
     } else {
         secs
     }
+}
+
+/// The guest's idle time, read over SSH from the watcher's state file;
+/// `None` when the guest cannot be reached quickly or has no watcher.
+pub fn probe(target: &crate::state::SshTarget) -> Option<u64> {
+    let session = crate::ssh::Session::connect(target, std::time::Duration::from_secs(5)).ok()?;
+    let out = session.capture(guest::idle::PROBE_COMMAND).ok()?;
+    guest::idle::parse_state(&out.stdout_text()).map(|s| s.idle_secs)
 }
 
 /// Whether a local guest's console ends with the kernel's power-off line:
@@ -120,14 +137,18 @@ mod tests {
             expires_at: Some(1000 + 5 * 3600 + 40 * 60 + 12),
         };
         assert_eq!(
-            describe(&s, 1000).as_deref(),
+            describe(&s, None, 1000).as_deref(),
             Some("after 2h idle, expires in 5h40m")
         );
         assert_eq!(
-            describe(&s, 100_000).as_deref(),
+            describe(&s, Some(750), 1000).as_deref(),
+            Some("idle 12m30s of 2h, expires in 5h40m")
+        );
+        assert_eq!(
+            describe(&s, None, 100_000).as_deref(),
             Some("after 2h idle, expired at 1970-01-01T05:56:52Z")
         );
-        assert_eq!(describe(&Stops::default(), 0), None);
+        assert_eq!(describe(&Stops::default(), None, 0), None);
     }
 
     #[test]

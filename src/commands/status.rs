@@ -31,6 +31,9 @@ struct Row {
     /// Unix seconds at which the current run expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    /// Seconds the guest has been idle, as its watcher says (`--refresh`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_secs: Option<u64>,
 }
 
 pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitStatus> {
@@ -48,9 +51,11 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
         .map(|s| (s.name.clone(), s))
         .collect();
 
+    let mut idle = BTreeMap::new();
     if args.refresh {
         ws.lock()?;
         states = refresh(&ws, states).await?;
+        idle = idle_times(&states).await;
     } else {
         for s in states.values_mut() {
             crate::provider::local::observe(&ws.ctx.store, s);
@@ -61,7 +66,10 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
     for name in &selected {
         let machine = ws.machine(name)?;
         rows.push(match states.remove(name) {
-            Some(s) => row(s, true),
+            Some(s) => {
+                let idle = idle.get(name).copied();
+                row(s, true, idle)
+            }
             None => Row {
                 name: name.clone(),
                 provider: machine.provider,
@@ -71,12 +79,13 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
                 in_boxfile: true,
                 stops: None,
                 expires_at: None,
+                idle_secs: None,
             },
         });
     }
     if args.machines.is_empty() {
         // Machines removed from the Boxfile still exist until destroyed.
-        rows.extend(states.into_values().map(|s| row(s, false)));
+        rows.extend(states.into_values().map(|s| row(s, false, None)));
     }
 
     if args.json {
@@ -85,6 +94,29 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
         print_table(g, &rows);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The idle time of each running machine with a watcher, read over SSH
+/// (machines in parallel; one that does not answer quickly has none).
+async fn idle_times(states: &BTreeMap<String, MachineState>) -> BTreeMap<String, u64> {
+    let probes = states.values().filter_map(|s| {
+        let target = s
+            .ssh
+            .clone()
+            .filter(|_| s.status == Status::Running && s.stops.is_some())?;
+        let name = s.name.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            (name, crate::idle::probe(&target))
+        }))
+    });
+    futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok((name, Some(idle))) => Some((name, idle)),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn refresh(
@@ -118,12 +150,13 @@ async fn refresh(
     Ok(out)
 }
 
-fn row(s: MachineState, in_boxfile: bool) -> Row {
+fn row(s: MachineState, in_boxfile: bool, idle: Option<u64>) -> Row {
     let running = s.status == Status::Running;
     let stops = s.stops.filter(|_| running);
     Row {
-        stops: stops.and_then(|st| crate::idle::describe(&st, crate::idle::now())),
+        stops: stops.and_then(|st| crate::idle::describe(&st, idle, crate::idle::now())),
         expires_at: stops.and_then(|st| st.expires_at),
+        idle_secs: idle.filter(|_| running),
         ssh: s
             .ssh
             .as_ref()

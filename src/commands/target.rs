@@ -25,13 +25,15 @@ pub(crate) fn running_target(ws: &Workspace, name: &str) -> anyhow::Result<SshTa
         .store
         .load_machine(name)
         .with_context(|| format!("cannot read the state of `{name}`"))?;
-    let Some(state) = state else {
+    let Some(mut state) = state else {
         return Err(Hinted::new(
             format!("`{name}` is not created"),
             format!("run `box up {name}`"),
         )
         .into());
     };
+    // A local guest that powered itself off (idle stop, expiry) is stopped.
+    crate::provider::local::observe(&ws.ctx.store, &mut state);
     if state.status != Status::Running {
         return Err(Hinted::new(
             format!("`{name}` is {}", state.status),

@@ -115,12 +115,35 @@ name = "web"
         "cloud-init status --wait >/dev/null 2>&1; systemctl is-enabled box-idle.timer; systemctl is-active box-idle.timer",
     );
     assert_eq!(out, "enabled\nactive\n");
+    // A session that marks itself as `box status --refresh`'s probe does is
+    // not counted, even while it spans a sample.
+    let out = p.sh(
+        "web",
+        "touch /run/box-idle/probes/$PPID; sleep 45; cat /run/box-idle/state",
+    );
+    assert!(out.contains("sessions=0\n"), "{out}");
 
-    // `box status` never connects, so polling it is no session.
+    // Plain `box status` never connects; `--refresh` reads the idle time
+    // over SSH as a probe, which the watcher does not count as a session.
+    let mut idle_seen = None;
     wait_for("the idle guest stopping itself", STOP_DEADLINE, || {
-        let json: Value = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
-        status_of(&json, "web") == "stopped"
+        let json: Value = serde_json::from_str(&p.ok(&["status", "--refresh", "--json"])).unwrap();
+        let web = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "web")
+            .unwrap()
+            .clone();
+        if let Some(idle) = web["idle_secs"].as_u64() {
+            idle_seen = Some(idle);
+        }
+        web["status"] == "stopped"
     });
+    assert!(
+        idle_seen.is_some(),
+        "box status --refresh showed no idle time"
+    );
     eprintln!(
         "local guest stopped itself {}s after `box up` began",
         began.elapsed().as_secs()
@@ -271,6 +294,8 @@ fn a_teammate_reaches_a_shared_sim_machine_by_env_until_unshared_and_the_idle_vm
         .success()
         .stderr_has("no longer shared with alice");
     assert_eq!(tag(&t.list("listVirtualMachines")[0], "box:shared"), None);
+    let status = owner.run(["status", "--refresh"]).success();
+    status.stdout_has(" of 2m, expires in 7h");
     teammate(&t, &mate_home, &checkout, &ssh_as_alice)
         .assert_failed()
         .stderr_has("refused the key");

@@ -28,6 +28,11 @@ pub const SERVICE_PATH: &str = "/etc/systemd/system/box-idle.service";
 pub const TIMER_PATH: &str = "/etc/systemd/system/box-idle.timer";
 /// The file the watcher writes after each sample (`key=value` lines).
 pub const STATE_PATH: &str = "/run/box-idle/state";
+/// What `box status --refresh` runs to read the state: it marks its own
+/// sshd process (the shell's parent) as a probe first, so the watcher does
+/// not count it as a session.
+pub const PROBE_COMMAND: &str =
+    "touch /run/box-idle/probes/$PPID 2>/dev/null; cat /run/box-idle/state";
 
 /// When the guest stops itself; at least one of the two is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +72,26 @@ DIR=${{BOX_IDLE_DIR:-/run/box-idle}}
 PROC=${{BOX_IDLE_PROC:-/proc}}
 KMSG=${{BOX_IDLE_KMSG:-/dev/kmsg}}
 
-mkdir -p "$DIR"
+mkdir -p "$DIR/probes"
+chmod 1777 "$DIR/probes"
 read -r up _ < "$PROC/uptime"
 now=${{up%.*}}
+# `box status --refresh` reads this watcher's state over SSH, and marks its
+# sshd process in $DIR/probes first: reading the idle time is no activity.
+for f in "$DIR"/probes/*; do
+  [ -e "$f" ] && [ ! -d "$PROC/${{f##*/}}" ] && rm -f "$f"
+done
 # An established connection owned by sshd (or OpenSSH 9.8's sshd-session):
 # exec channels without a pty count too, and the port does not matter.
-sessions=$(ss -Htnp state established 2>/dev/null | grep -c '"sshd' || true)
+ss -Htnp state established 2>/dev/null | grep '"sshd' > "$DIR/sshd.tmp" || true
+sessions=0
+while read -r line; do
+  probe=0
+  for p in $(printf '%s\n' "$line" | grep -o 'pid=[0-9]*'); do
+    [ -e "$DIR/probes/${{p#pid=}}" ] && probe=1
+  done
+  [ "$probe" = 1 ] || sessions=$((sessions + 1))
+done < "$DIR/sshd.tmp"
 read -r load1 _ < "$PROC/loadavg"
 load=$(( ${{load1%.*}} * 100 + 1${{load1#*.}} - 100 ))
 cpus=$(nproc 2>/dev/null || echo 1)
@@ -192,7 +211,7 @@ mod tests {
     fn the_script_counts_sshd_connections_not_logins_and_reads_time_from_uptime() {
         let s = w().script();
         assert!(s.contains("ss -Htnp state established"), "{s}");
-        assert!(s.contains("grep -c '\"sshd'"), "{s}");
+        assert!(s.contains("grep '\"sshd'"), "{s}");
         assert!(
             s.contains("PROC=${BOX_IDLE_PROC:-/proc}") && s.contains("\"$PROC/uptime\""),
             "{s}"
@@ -314,6 +333,26 @@ mod tests {
         assert_eq!(run.state().idle_secs, 0);
         assert!(!run.sample(&w, 130, "0.49", ""));
         assert!(run.sample(&w, 160, "0.10", ""));
+    }
+
+    #[test]
+    fn a_status_probe_is_no_session_and_its_mark_goes_with_its_process() {
+        let w = Watcher::new(Some(120), None).unwrap();
+        let run = Run::new();
+        assert!(!run.sample(&w, 30, "0.00", ""));
+        let probes = run.dir.path().join("run/probes");
+        std::fs::write(probes.join("700"), "").unwrap();
+        std::fs::create_dir_all(run.dir.path().join("proc/700")).unwrap();
+        assert!(!run.sample(&w, 100, "0.00", SSHD));
+        assert_eq!(run.state().sessions, 0);
+        assert_eq!(run.state().idle_secs, 70);
+        // The probe's process is gone: its mark is removed.
+        std::fs::remove_dir(run.dir.path().join("proc/700")).unwrap();
+        assert!(!run.sample(&w, 110, "0.00", ""));
+        assert!(!probes.join("700").exists());
+        // The same pid later serving a real session counts again.
+        assert!(!run.sample(&w, 120, "0.00", SSHD));
+        assert_eq!(run.state().sessions, 1);
     }
 
     #[test]

@@ -830,12 +830,8 @@ pub(crate) fn observed_stop(dir: &Path) -> Status {
 /// running whose QEMU is gone is shown stopped or dead (this host's process
 /// table and the console are all it reads).
 pub fn observe(store: &crate::state::StateStore, state: &mut MachineState) {
-    if state.provider.kind() != ProviderKind::Local || state.status != Status::Running {
-        return;
-    }
-    let dir = store.machine_dir(&state.name);
-    if !recorded_pid(state).is_some_and(|pid| process::alive(pid, &marker(&dir))) {
-        state.status = observed_stop(&dir);
+    if state.provider.kind() == ProviderKind::Local && state.status == Status::Running {
+        state.status = live_status(store, state);
     }
 }
 
