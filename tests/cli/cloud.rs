@@ -38,6 +38,18 @@ impl Drop for Sim {
     }
 }
 
+/// A second octet for a qemu-backed simulator's loopback addresses that no
+/// other simulator running now uses, in this test process or another one
+/// (helpers and CI run test binaries side by side): public addresses get
+/// 30-39, 50-59, ... and basic-zone guests that plus 10, so the two ranges
+/// never meet.
+fn address_octet() -> u8 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let k = (std::process::id().wrapping_mul(7) + NEXT.fetch_add(1, Ordering::Relaxed)) % 110;
+    (30 + 20 * (k / 10) + k % 10) as u8
+}
+
 impl Sim {
     pub fn start(extra: &[&str]) -> Sim {
         Self::start_with_state(extra, None)
@@ -49,7 +61,14 @@ impl Sim {
 
     pub fn start_full(extra: &[&str], state: Option<&Path>, envs: &[(&str, &str)]) -> Sim {
         let mut cmd = Command::new(support::sim_binary());
+        // Guests hang under this host's KVM; TCG unless the caller says.
+        if std::env::var_os("BOX_QEMU_ACCEL").is_none() {
+            cmd.env("BOX_QEMU_ACCEL", "tcg");
+        }
         cmd.envs(envs.iter().copied());
+        if extra.contains(&"qemu") && !extra.iter().any(|a| a.starts_with("--address-octet")) {
+            cmd.args(["--address-octet", &address_octet().to_string()]);
+        }
         cmd.args(["--listen", "127.0.0.1:0", "--api-key", KEY])
             .env("CLOUDSTACK_SIM_SECRET_KEY", SECRET)
             .args(extra)

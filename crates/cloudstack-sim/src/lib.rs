@@ -30,6 +30,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
 
     let secret = options.secret()?;
     api::keypair::accept_only(&options.keypair_types);
+    seed::use_address_octet(options.address_octet);
     if options.secret_key.is_some() {
         eprintln!(
             "cloudstack-sim: warning: --secret-key is visible to every user in the process list; use --secret-key-file or CLOUDSTACK_SIM_SECRET_KEY"

@@ -84,6 +84,12 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', value_name = "TYPE,...")]
     pub keypair_types: Vec<String>,
 
+    /// The second octet of the loopback addresses handed out: public
+    /// addresses are 127.N.x.y, basic-zone guests 127.(N+10).x.y. Give
+    /// simulators that run side by side different values.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=245), value_name = "N")]
+    pub address_octet: u8,
+
     /// The box store the templates' boxes come from, for --backing qemu.
     #[arg(long, env = "BOX_BOXES_DIR", value_name = "DIR")]
     pub boxes_dir: Option<PathBuf>,

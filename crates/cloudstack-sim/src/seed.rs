@@ -12,15 +12,29 @@ use crate::tenancy::Owner;
 pub const BASIC_ZONE: &str = "Sim-Basic";
 pub const ADVANCED_ZONE: &str = "Sim-Advanced";
 
+/// The second octet of public addresses (basic-zone guests use it plus
+/// 10); 10 unless `--address-octet` says otherwise.
+static ADDRESS_OCTET: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// Moves this simulator's loopback addresses, so that two simulators with
+/// real machines behind them never forward the same address and port.
+pub fn use_address_octet(octet: u8) {
+    let _ = ADDRESS_OCTET.set(octet);
+}
+
+fn octet() -> u16 {
+    u16::from(*ADDRESS_OCTET.get().unwrap_or(&10))
+}
+
 /// Public addresses are loopback addresses so that, with real machines
 /// behind them, a forwarded port is reachable from the host.
 pub fn public_ip(n: u32) -> String {
-    format!("127.10.{}.{}", (n / 250) % 256, n % 250 + 1)
+    format!("127.{}.{}.{}", octet(), (n / 250) % 256, n % 250 + 1)
 }
 
 /// Basic-zone guests sit directly on a loopback address of their own.
 pub fn basic_ip(n: u32) -> String {
-    format!("127.20.{}.{}", (n / 250) % 256, n % 250 + 2)
+    format!("127.{}.{}.{}", octet() + 10, (n / 250) % 256, n % 250 + 2)
 }
 
 pub fn guest_ip(n: u32) -> String {
@@ -54,8 +68,8 @@ pub fn cloud() -> Cloud {
         name: "guestNetworkForBasicZone".into(),
         zone_id: basic.id.clone(),
         kind: "Shared".into(),
-        cidr: "127.20.0.0/16".into(),
-        gateway: "127.20.0.1".into(),
+        cidr: format!("127.{}.0.0/16", octet() + 10),
+        gateway: format!("127.{}.0.1", octet() + 10),
         owner: Owner::Admin,
         vpc_id: None,
         acl_id: None,
