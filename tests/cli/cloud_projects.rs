@@ -126,6 +126,36 @@ fn up_status_and_destroy_in_a_project_leave_nothing_in_the_project() {
 }
 
 #[test]
+fn a_security_group_zone_project_gets_its_group_and_rules_in_the_project() {
+    let t = Test::new().simulator(&["--project", "team"]);
+    let basic = IN_PROJECT
+        .replace("Sim-Advanced", "Sim-Basic")
+        .replace("public_ip = \"auto\"\n", "");
+    let shop = t.project("shop", &basic);
+    shop.run(UP).success();
+    let pid = project_id(&t, "team");
+    let in_team = format!("projectid={pid}");
+    let made = census_in(&t, &[&in_team]);
+    assert_eq!(made.vm_names.len(), 2, "{made:?}");
+    assert_eq!(made.groups, 1, "box's security group lives in the project");
+    let group = t
+        .sim()
+        .list(t.home(), "listSecurityGroups", &[&in_team])
+        .into_iter()
+        .find(|g| g["name"] != "default")
+        .unwrap();
+    assert!(
+        group["ingressrule"]
+            .as_array()
+            .is_some_and(|r| r.len() >= 2),
+        "SSH and port 80 from allow_from: {group}"
+    );
+    assert_eq!(t.census(), Census::empty());
+    shop.run(DESTROY).success();
+    assert_eq!(census_in(&t, &[&in_team]), Census::empty());
+}
+
+#[test]
 fn an_unknown_project_names_the_projects_the_account_sees_and_makes_nothing() {
     let t = Test::new().simulator(&["--project", "team", "--project", "data"]);
     let shop = t.project("shop", &IN_PROJECT.replace("\"team\"", "\"teem\""));
