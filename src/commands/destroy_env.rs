@@ -32,6 +32,7 @@ use super::Settings;
 
 pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitStatus> {
     let id = args.env.clone().unwrap_or_default();
+    check_id(&id)?;
     let index = Index::new(&g.paths);
     let locals = environments::local_envs(&index)?;
     let local = locals.iter().find(|e| e.entry.env == id);
@@ -66,15 +67,43 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
     let mut found: Vec<(Account, Scope, Vec<VirtualMachine>)> = Vec::new();
     // A VM seen through two accounts (members of one project) goes once.
     let mut seen = BTreeSet::new();
+    // A cloud that cannot be listed is named; the others are still searched.
+    let mut unlisted = Vec::new();
     for account in environments::accounts(g) {
-        for scope in environments::scopes(&account).await? {
-            let mut vms = environments::cloud_vms(&account, &scope, None, Some(&id)).await?;
-            vms.retain(|vm| seen.insert((account.endpoint.clone(), vm.id.clone())));
-            let leftovers = !tagged_ips(&account, &scope, &id).await?.is_empty()
-                || !named(&account, &scope, &id).await?.is_empty();
-            if !vms.is_empty() || leftovers {
-                found.push((account.clone(), scope, vms));
+        let scopes = match environments::scopes(&account).await {
+            Ok(s) => s,
+            Err(e) => {
+                unlisted.push(format!("profile `{}`: {e:#}", account.profile));
+                continue;
             }
+        };
+        for scope in scopes {
+            match find(&account, &scope, &id).await {
+                Ok((mut vms, leftovers)) => {
+                    vms.retain(|vm| seen.insert((account.endpoint.clone(), vm.id.clone())));
+                    if !vms.is_empty() || leftovers {
+                        found.push((account.clone(), scope, vms));
+                    }
+                }
+                Err(e) => unlisted.push(format!("profile `{}`: {e:#}", account.profile)),
+            }
+        }
+    }
+    if !unlisted.is_empty() {
+        if found.is_empty() {
+            return Err(Hinted::new(
+                format!(
+                    "environment `{id}` was not found, and some clouds could not be searched:\n  {}",
+                    unlisted.join("\n  ")
+                ),
+                "run the command again once those clouds answer",
+            )
+            .into());
+        }
+        for u in &unlisted {
+            g.printer.warn(&format!(
+                "not searched for environment {id} (anything of it there stays): {u}"
+            ));
         }
     }
     let anywhere = !found.is_empty();
@@ -162,6 +191,41 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
     }
     g.printer.info(&format!("destroyed {what}"));
     Ok(ExitStatus::Success)
+}
+
+/// An environment id as `box ls` shows it. Anything else is refused: the
+/// id ends the names of the key pair and group box deletes, so an empty
+/// or odd one must never match other environments' resources.
+fn check_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Hinted::new(
+            format!(
+                "`{id}` is not an environment id (lowercase letters and digits, like `q81mzt`)"
+            ),
+            "run `box ls --all` to see the environment ids",
+        )
+        .into())
+    }
+}
+
+/// Environment `id`'s VMs in one scope, and whether other resources of it
+/// (tagged IPs, its key pair or group) are there.
+async fn find(
+    account: &Account,
+    scope: &Scope,
+    id: &str,
+) -> anyhow::Result<(Vec<VirtualMachine>, bool)> {
+    let vms = environments::cloud_vms(account, scope, None, Some(id)).await?;
+    let leftovers = !tagged_ips(account, scope, id).await?.is_empty()
+        || !named(account, scope, id).await?.is_empty();
+    Ok((vms, leftovers))
 }
 
 /// The public IPs box tagged for this environment (never a source NAT IP).

@@ -176,6 +176,14 @@ fn destroy_env_removes_a_forgotten_cloud_environment_with_nothing_left() {
     t.run(["destroy", "--env", &env])
         .failure()
         .stderr_has("--force");
+    // What is not an environment id never reaches the cloud.
+    for bad in ["", "a b", "../x", "Q81MZT"] {
+        t.run(["destroy", "--env", bad, "--force"])
+            .failure()
+            .stderr_has("is not an environment id")
+            .stderr_has("box ls --all");
+    }
+    assert_eq!(t.census().keypairs, 2);
     t.run(["destroy", "--env", &env, "--force"])
         .success()
         .stderr_has("destroyed environment");
@@ -532,12 +540,27 @@ fn ls_looks_in_every_configured_profile_and_still_lists_when_one_is_down() {
     out.stderr_has("profile `down`");
     assert_eq!(out.json().as_array().unwrap().len(), 2, "{out}");
 
-    for (dir, p) in [(&a, "one"), (&b, "two")] {
-        dir.run(["destroy", "--force"])
-            .env("BOX_PROFILE", p)
-            .success();
-    }
+    // `destroy --env` searches the clouds that answer, and says which did not.
+    t.run(["destroy", "--env", "zzzzzz", "--force"])
+        .failure()
+        .stderr_has("could not be searched")
+        .stderr_has("profile `down`");
+    let a_env = rows
+        .iter()
+        .find(|r| r["project"] == "lab")
+        .and_then(|r| r["env"].as_str())
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(a.dir()).unwrap();
+    t.run(["destroy", "--env", &a_env, "--force"])
+        .success()
+        .stderr_has("not searched for environment")
+        .stderr_has("profile `down`");
     assert_eq!(one.census(t.home()), Census::empty());
+    b.run(["destroy", "--force"])
+        .env("BOX_PROFILE", "two")
+        .success();
+    assert_eq!(two.census(t.home()), Census::empty());
 }
 
 /// The first object under `key` anywhere in a `box api` answer.
