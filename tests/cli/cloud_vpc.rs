@@ -605,3 +605,70 @@ name = "db"
         "no ACL rule left"
     );
 }
+
+#[test]
+fn transient_faults_in_a_vpc_tier_are_survived_and_destroy_still_removes_everything() {
+    let t = Test::new().simulator(&[
+        "--vpc",
+        "shop",
+        "--seed",
+        "11",
+        "--throttle",
+        "0.05",
+        "--drop",
+        "0.02",
+        "--fail",
+        "associateIpAddress:0.3:530",
+        "--fail",
+        "createPortForwardingRule:0.25:503",
+        "--fail",
+        "createNetworkACLList:0.3:530",
+        "--fail",
+        "replaceNetworkACLList:0.3:503",
+        "--fail",
+        "createNetworkACL:0.3:530",
+    ]);
+    let boxfile = r#"
+[project]
+name = "demo"
+provider = "cloudstack"
+
+[cloudstack]
+zone = "Sim-Advanced"
+network = "shop-tier-deny"
+public_ip = "auto"
+vpc_acl = "create"
+allow_from = ["127.0.0.0/8"]
+"#
+    .to_string()
+        + TWO;
+    let demo = t.project("demo", &boxfile);
+    demo.run(UP).success();
+    let tier = list(&t, "listNetworks", &[])
+        .into_iter()
+        .find(|n| n["name"] == "shop-tier-deny")
+        .expect("the seeded tier");
+    let acl = tier["aclid"].as_str().unwrap().to_string();
+    let rules = list(&t, "listNetworkACLs", &[&format!("aclid={acl}")]);
+    assert_eq!(opened(&rules, "demo").len(), 3, "{rules:?}");
+    assert_eq!(rules.len(), 3, "no duplicate rule: {rules:?}");
+    let c = t.census();
+    assert_eq!(c.vm_names.len(), 2, "{c:?}");
+    assert_eq!((c.pf_rules, c.fw_rules, c.extra_ips), (3, 0, 1), "{c:?}");
+
+    demo.run(DESTROY).success();
+    assert_eq!(t.census(), Census::empty());
+    let tier = list(&t, "listNetworks", &[])
+        .into_iter()
+        .find(|n| n["name"] == "shop-tier-deny")
+        .unwrap();
+    assert_eq!(
+        tier["aclid"].as_str().unwrap(),
+        system_list(&t, "default_deny")
+    );
+    let lists: Vec<Value> = list(&t, "listNetworkACLLists", &[])
+        .into_iter()
+        .filter(|l| l["name"].as_str().unwrap_or("").starts_with("box-"))
+        .collect();
+    assert!(lists.is_empty(), "{lists:?}");
+}
