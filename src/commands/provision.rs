@@ -7,6 +7,7 @@ use crate::cli::ProvisionArgs;
 use crate::error::ExitStatus;
 use crate::provision;
 
+use super::schedule::{self, Job};
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Settings;
@@ -16,8 +17,8 @@ pub(crate) async fn run(g: &Settings, args: ProvisionArgs) -> anyhow::Result<Exi
     ws.lock()?;
     let machines: Vec<_> = ws.select(&args.machines)?.into_iter().cloned().collect();
     let named = !args.machines.is_empty();
-    let mut tasks = Vec::new();
-    for m in machines {
+    let mut jobs = Vec::new();
+    for m in &machines {
         // Unnamed machines without any of the `--with` steps are skipped; a
         // named one lets provision::run report the unknown step.
         if !args.with.is_empty()
@@ -26,48 +27,63 @@ pub(crate) async fn run(g: &Settings, args: ProvisionArgs) -> anyhow::Result<Exi
         {
             continue;
         }
-        let target = running_target(&ws, &m.name);
-        let store = ws.ctx.store.clone();
-        let printer = g.printer.clone();
-        let with = args.with.clone();
-        tasks.push((
-            m.name.clone(),
-            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let target = target?;
-                let mut state = store
-                    .load_machine(&m.name)?
-                    .with_context(|| format!("`{}` has no state", m.name))?;
-                let session = connect(&target, &m.name, &printer)?;
-                provision::run(&session, &m, &mut state, &store, &with, &printer)
-                    .with_context(|| format!("provisioning `{}` failed", m.name))?;
-                printer.machine(&m.name, "provisioned");
-                Ok(())
-            }),
-        ));
+        jobs.push(Job {
+            name: m.name.clone(),
+            after: m.depends_on.clone(),
+        });
     }
-    if tasks.is_empty() {
+    if jobs.is_empty() {
         g.printer
             .info("no machine has a provisioner by that name; nothing to do");
         return Ok(ExitStatus::Success);
     }
-    let single = tasks.len() == 1;
-    let mut failed = 0;
-    for (_, task) in tasks {
-        let r = task
-            .await
-            .context("the provisioning task stopped unexpectedly")
-            .and_then(|r| r);
-        if let Err(e) = r {
-            if single {
-                return Err(e);
+    let single = jobs.len() == 1;
+    // As in `up`: a machine provisions once the machines it depends on (of
+    // those provisioned now) did; their failure leaves it alone.
+    let ws = std::sync::Arc::new(ws);
+    let printer = g.printer.clone();
+    let with = std::sync::Arc::new(args.with);
+    let mut results = schedule::run_staged(
+        jobs,
+        tokio::sync::Semaphore::MAX_PERMITS,
+        "not provisioned",
+        |_| async { Ok(()) },
+        move |name, ()| {
+            let ws = ws.clone();
+            let printer = printer.clone();
+            let with = with.clone();
+            async move {
+                tokio::task::spawn_blocking(move || provision_one(&ws, &name, &with, &printer))
+                    .await
+                    .context("the provisioning task stopped unexpectedly")?
             }
-            g.printer.error(&e);
-            failed += 1;
+        },
+    )
+    .await;
+    if single {
+        if let Some((_, result)) = results.pop() {
+            result?;
         }
+        return Ok(ExitStatus::Success);
     }
-    Ok(if failed == 0 {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Partial
-    })
+    Ok(schedule::report(&g.printer, &results))
+}
+
+fn provision_one(
+    ws: &Workspace,
+    name: &str,
+    with: &[String],
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    let m = ws.machine(name)?;
+    let target = running_target(ws, name)?;
+    let store = &ws.ctx.store;
+    let mut state = store
+        .load_machine(name)?
+        .with_context(|| format!("`{name}` has no state"))?;
+    let session = connect(&target, name, printer)?;
+    provision::run(&session, m, &mut state, store, with, printer)
+        .with_context(|| format!("provisioning `{name}` failed"))?;
+    printer.machine(name, "provisioned");
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! `box up` and `box reload`: bring machines up in dependency order, in
-//! parallel, then sync and provision each as soon as it is ready.
+//! `box up` and `box reload`: boot every machine at once, then sync and
+//! provision each one as soon as it answers over SSH and its dependencies
+//! are ready (up, synced, provisioned).
 
 use std::time::{Duration, Instant};
 
@@ -55,20 +56,15 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
         .collect();
     // Every machine shows a phase from the start, not only once it moves.
     for m in &machines {
-        let phase = if m.depends_on.is_empty() {
-            "queued".to_string()
-        } else {
-            format!("waiting for {}", m.depends_on.join(", "))
-        };
-        events.show(&m.name, &phase);
+        events.show(&m.name, "queued");
     }
     let started = Instant::now();
-    let task = {
+    let no_provision = args.no_provision;
+    let no_connect = args.no_connect;
+    let boot = {
         let ctx = ctx.clone();
         let providers = providers.clone();
         let events = events.clone();
-        let no_provision = args.no_provision;
-        let no_connect = args.no_connect;
         move |name: String| {
             let ctx = ctx.clone();
             let providers = providers.clone();
@@ -82,15 +78,25 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
                 let provider = providers
                     .get(machine.provider)
                     .context("no provider prepared for this machine")?;
-                let result = bring_up(
-                    &ctx,
-                    &provider,
-                    &machine,
-                    mode,
-                    (no_connect, no_provision),
-                    &events,
-                )
-                .await;
+                let booted = boot(&ctx, &provider, &machine, mode, no_connect, &events).await;
+                if let Err(e) = &booted {
+                    events.emit(&name, "failed", Some(&format!("{e:#}")));
+                }
+                booted.map(|session| (machine, session))
+            }
+        }
+    };
+    let converge = {
+        let ctx = ctx.clone();
+        let events = events.clone();
+        move |name: String, (machine, session): (Machine, Option<Booted>)| {
+            let ctx = ctx.clone();
+            let events = events.clone();
+            async move {
+                let result = match session {
+                    Some(booted) => converge(&ctx, machine, booted, !no_provision, &events).await,
+                    None => Ok(()),
+                };
                 match &result {
                     Ok(()) => events.emit(&name, "ready", None),
                     Err(e) => events.emit(&name, "failed", Some(&format!("{e:#}"))),
@@ -101,7 +107,7 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
     };
 
     let results = tokio::select! {
-        r = schedule::run(jobs, args.parallel as usize, task) => r,
+        r = schedule::run_staged(jobs, args.parallel as usize, NOT_CONVERGED, boot, converge) => r,
         _ = tokio::signal::ctrl_c() => {
             events.finish();
             g.printer.warn("interrupted: machines may be half created; their progress is recorded in .box/");
@@ -109,6 +115,15 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
             return Ok(ExitStatus::Interrupted);
         }
     };
+    // A machine whose dependency failed is up but was left alone: its
+    // spinner ends with the reason, which the summary repeats.
+    for (name, result) in &results {
+        if let Err(e) = result {
+            if e.is::<schedule::DependencyFailed>() {
+                events.emit(name, "failed", Some(&format!("{e:#}")));
+            }
+        }
+    }
     events.finish();
     summarize(g, &ws, &results, started.elapsed(), mode)
 }
@@ -137,14 +152,26 @@ fn with_dependencies(ws: &Workspace, names: &[String]) -> anyhow::Result<Vec<Mac
         .collect())
 }
 
-async fn bring_up(
+/// What a machine whose dependency failed did not do.
+const NOT_CONVERGED: &str = "up, but not synced or provisioned";
+
+/// A booted machine that answers over SSH, for its converge stage.
+struct Booted {
+    state: MachineState,
+    session: crate::ssh::Session,
+}
+
+/// The first stage, run for every machine at once: create and start the
+/// machine (halt it first on reload) and wait until it answers over SSH.
+/// Needs nothing from other machines. Returns no session with `no_connect`.
+async fn boot(
     ctx: &Context,
     provider: &Provider,
     machine: &Machine,
     mode: Mode,
-    (no_connect, no_provision): (bool, bool),
+    no_connect: bool,
     events: &Events,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Booted>> {
     let name = &machine.name;
     let mut state = ctx
         .store
@@ -180,36 +207,46 @@ async fn bring_up(
     let state = provider.up(machine, state).await?;
     ctx.store.save_machine(&state)?;
     if no_connect {
-        return Ok(());
+        return Ok(None);
     }
-    converge(ctx, machine, state, !no_provision, !running, events).await
-}
-
-/// Once a machine runs: connect over SSH, sync folders, run provisioners.
-/// Knows nothing of providers. One SSH session serves the whole machine.
-/// `booted`: it was just started, so SSH may take a while to come up.
-async fn converge(
-    ctx: &Context,
-    machine: &Machine,
-    mut state: MachineState,
-    provision: bool,
-    booted: bool,
-    events: &Events,
-) -> anyhow::Result<()> {
     let target = state
         .ssh
         .clone()
         .context("the provider reported no SSH endpoint for the machine")?;
-    let ctx = ctx.clone();
-    let machine = machine.clone();
     let events = events.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let name = machine.name.clone();
-        if booted {
+    let name = name.clone();
+    let waits_for = machine.depends_on.join(", ");
+    let session = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::ssh::Session> {
+        if !running {
             events.emit(&name, "waiting for SSH", None);
         }
         let session = crate::ssh::Session::connect(&target, SSH_WAIT)
             .with_context(|| format!("cannot reach `{name}` over SSH"))?;
+        if !waits_for.is_empty() {
+            events.emit(&name, "waiting for dependencies", Some(&waits_for));
+        }
+        Ok(session)
+    })
+    .await
+    .context("the SSH task stopped unexpectedly")??;
+    Ok(Some(Booted { state, session }))
+}
+
+/// The second stage, once the machine answers and its dependencies are
+/// ready: sync folders, run provisioners. Knows nothing of providers; the
+/// session of the boot stage serves the whole machine.
+async fn converge(
+    ctx: &Context,
+    machine: Machine,
+    booted: Booted,
+    provision: bool,
+    events: &Events,
+) -> anyhow::Result<()> {
+    let ctx = ctx.clone();
+    let events = events.clone();
+    let Booted { mut state, session } = booted;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let name = machine.name.clone();
         if !machine.sync.is_empty() {
             events.emit(&name, "syncing", None);
             crate::sync::sync_machine(&session, &machine, &ctx.store, &ctx.printer)

@@ -675,7 +675,7 @@ fn a_complete_variable_that_names_no_shell_leaves_box_working() {
 /// anything: its disk exists and its recorded pid is a live process whose
 /// command line names that disk, as QEMU's does. SSH goes to the sshd the
 /// state already points at. The process ends when the guard is dropped.
-struct Running(std::process::Child);
+pub(crate) struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -684,7 +684,7 @@ impl Drop for Running {
     }
 }
 
-fn pretend_running(project: &Path, name: &str) -> Running {
+pub(crate) fn pretend_running(project: &Path, name: &str) -> Running {
     let dir = project.join(".box/machines").join(name);
     fs::create_dir_all(&dir).unwrap();
     let disk = dir.join("disk.qcow2");
@@ -714,7 +714,7 @@ name = "db"
 "#;
 
 /// The local provider's preflight wants QEMU even when nothing boots.
-fn require_qemu() {
+pub(crate) fn require_qemu() {
     support::require(if cfg!(target_arch = "aarch64") {
         "qemu-system-aarch64"
     } else {

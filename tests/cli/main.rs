@@ -7,6 +7,7 @@ mod api;
 mod boxes;
 mod boxfile;
 mod boxfile_fuzz;
+mod chain;
 mod cloud;
 mod cloud_projects;
 mod cloud_vpc;
