@@ -294,8 +294,16 @@ fn a_teammate_reaches_a_shared_sim_machine_by_env_until_unshared_and_the_idle_vm
         .success()
         .stderr_has("no longer shared with alice");
     assert_eq!(tag(&t.list("listVirtualMachines")[0], "box:shared"), None);
-    let status = owner.run(["status", "--refresh"]).success();
-    status.stdout_has(" of 2m, expires in 7h");
+    // The watcher's first sample may come after `box up` (cloud-init
+    // enables it in its last stage): until then there is no idle time.
+    wait_for(
+        "box status --refresh showing the idle time",
+        STOP_DEADLINE,
+        || {
+            let status = owner.run(["status", "--refresh"]).success();
+            status.stdout.contains(" of 2m, expires in 7h")
+        },
+    );
     teammate(&t, &mate_home, &checkout, &ssh_as_alice)
         .assert_failed()
         .stderr_has("refused the key");
