@@ -176,6 +176,23 @@ pub fn public_of(path: &Path) -> Result<String, KeyError> {
     load(path).map(|k| k.public)
 }
 
+/// CloudStack's fingerprint of an OpenSSH public key line: MD5 of the key
+/// blob, colon-separated hex (`ssh-keygen -l -E md5` without `MD5:`).
+pub fn md5_fingerprint(public: &str) -> Option<String> {
+    use md5::{Digest, Md5};
+    let blob = ssh_key::PublicKey::from_openssh(public.trim())
+        .ok()?
+        .to_bytes()
+        .ok()?;
+    Some(
+        Md5::digest(blob)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// `ssh-ed25519 AAAA... comment` without the comment, for comparisons.
 pub fn public_key_without_comment(line: &str) -> String {
     line.split_whitespace()
@@ -212,6 +229,17 @@ mod tests {
             public_key_without_comment(&public_of(&path).unwrap()),
             public_key_without_comment(&made.public)
         );
+    }
+
+    #[test]
+    fn md5_fingerprints_are_cloudstacks() {
+        // `ssh-keygen -l -E md5` prints MD5:d5:70:1e:55:c4:8f:bf:9a:03:73:f4:a7:83:7b:12:c6.
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJO1EenNbQ84XdXET9BMbAjMAc/lNQ2dZlSHUVTOuEa/ conformance";
+        assert_eq!(
+            md5_fingerprint(key).as_deref(),
+            Some("d5:70:1e:55:c4:8f:bf:9a:03:73:f4:a7:83:7b:12:c6")
+        );
+        assert_eq!(md5_fingerprint("not a key"), None);
     }
 
     #[test]

@@ -285,7 +285,9 @@ fn an_existing_key_pair_is_used_for_deploy_and_ssh_and_never_deleted() {
 
     let shop = t.project("shop", &boxfile.replace("team-kye", "team-key"));
     std::fs::write(shop.dir().join("Boxfile.local"), &local).unwrap();
-    shop.run(UP).success();
+    shop.run(UP)
+        .success()
+        .stderr_lacks("is not the key of key pair");
     let vms = t.sim().list(t.home(), "listVirtualMachines", &[&in_team]);
     assert_eq!(vms.len(), 2);
     assert!(vms.iter().all(|vm| vm["keypair"] == "team-key"), "{vms:?}");
@@ -315,6 +317,47 @@ fn an_existing_key_pair_is_used_for_deploy_and_ssh_and_never_deleted() {
         0,
         "{left:?}"
     );
+}
+
+#[test]
+fn an_identity_file_that_is_not_the_key_pairs_key_is_said_and_still_logs_in() {
+    let t = Test::new().simulator(&["--project", "team"]);
+    let in_team = format!("projectid={}", project_id(&t, "team"));
+    let keys = t.home().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let registered = write_key(&keys.join("team"));
+    let mine = keys.join("mine");
+    write_key(&mine);
+    t.run([
+        "api",
+        "registerSSHKeyPair",
+        "name=team-key",
+        &format!("publickey={registered}"),
+        &in_team,
+    ])
+    .success();
+    let boxfile = IN_PROJECT.replace(
+        "project = \"team\"",
+        "project = \"team\"\nkeypair = \"team-key\"",
+    );
+    let shop = t.project("shop", &boxfile);
+    std::fs::write(
+        shop.dir().join("Boxfile.local"),
+        format!(
+            "[cloudstack]\nidentity_file = {:?}\n",
+            mine.display().to_string()
+        ),
+    )
+    .unwrap();
+    shop.run(UP)
+        .success()
+        .stderr_has("`identity_file`")
+        .stderr_has("is not the key of key pair `team-key`");
+    assert_eq!(
+        shop.machine("web")["ssh"]["identity_file"],
+        mine.display().to_string()
+    );
+    shop.run(DESTROY).success();
 }
 
 #[test]

@@ -99,6 +99,19 @@ pub async fn prepare(
                     identity.display()
                 )
             })?;
+            // box logs in through cloud-init with `public` whatever the key
+            // pair holds; a key pair of another key only lets in someone else.
+            let ours = crate::keys::md5_fingerprint(&public);
+            if let (Some(theirs), Some(ours)) = (&pair.fingerprint, ours) {
+                if !theirs.eq_ignore_ascii_case(&ours) {
+                    printer.warn(&format!(
+                        "{}: `identity_file` {} is not the key of key pair `{}` (fingerprint {ours}, the key pair's {theirs}); box logs in with `identity_file`, the key pair's own key opens the template's default user",
+                        m.name,
+                        identity.display(),
+                        pair.name
+                    ));
+                }
+            }
             by_machine.insert(
                 m.name.clone(),
                 Login {
