@@ -64,8 +64,11 @@ pub fn profiles(g: &Settings) -> Vec<String> {
     }
     let mut names = BTreeSet::new();
     let mut warnings = Vec::new();
-    if let Ok(c) = config::load_user_config(&g.paths.config_file, &mut warnings) {
-        names.extend(c.profiles.into_keys());
+    match config::load_user_config(&g.paths.config_file, &mut warnings) {
+        Ok(c) => names.extend(c.profiles.into_keys()),
+        Err(e) => g
+            .printer
+            .warn(&format!("{e}; its profiles are not searched")),
     }
     names.extend(cloudmonkey_profiles(&g.paths));
     names.into_iter().collect()

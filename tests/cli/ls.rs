@@ -645,3 +645,14 @@ fn destroy_env_removes_a_forgotten_environment_of_a_vpc_tier_with_its_acl_rules(
     assert_eq!(rules(&t), Vec::<Value>::new());
     assert_eq!(t.census(), Census::empty());
 }
+
+#[test]
+fn ls_with_a_broken_configuration_says_so_and_lists_what_it_can() {
+    let t = Test::new();
+    std::fs::write(t.home().join("config.toml"), "not toml [[").unwrap();
+    t.run(["ls"])
+        .success()
+        .stderr_has("config.toml is not valid")
+        .stderr_has("its profiles are not searched");
+    t.run(["ls", "--json"]).success().stdout_is("[]\n");
+}
