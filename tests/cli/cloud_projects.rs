@@ -106,6 +106,17 @@ fn up_status_and_destroy_in_a_project_leave_nothing_in_the_project() {
     shop.run(UP).success();
     assert_eq!(census_in(&t, &[&in_team]), made);
 
+    // Snapshots are listed in the project too.
+    shop.run(["snapshot", "save", "db", "clean"]).success();
+    shop.run(["snapshot", "list", "db"])
+        .success()
+        .stdout_has("clean");
+    assert_eq!(
+        t.sim().list(t.home(), "listVMSnapshot", &[&in_team]).len(),
+        1
+    );
+    shop.run(["snapshot", "delete", "db", "clean"]).success();
+
     // The Boxfile no longer names the project: status and destroy still act
     // where the machines live (recorded in .box/).
     std::fs::write(
