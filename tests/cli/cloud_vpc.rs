@@ -21,6 +21,8 @@ struct Tier {
     vpc: String,
     id: String,
     name: String,
+    /// The project that owns the VPC, if any: its name and `projectid=<id>`.
+    project: Option<(String, String)>,
 }
 
 /// `box api COMMAND PARAMS` against the test's cloud; the answer's JSON.
@@ -56,6 +58,22 @@ fn list(t: &Test, command: &str, params: &[&str]) -> Vec<Value> {
 /// A VPC `name` in the advanced zone with tier `name-tier` on `acl` (a
 /// system list's name, or "custom" for a list of its own).
 fn tier(t: &Test, name: &str, acl: &str) -> Tier {
+    tier_in(t, name, acl, None)
+}
+
+/// As `tier`, the VPC owned by `project` when one is named.
+fn tier_in(t: &Test, name: &str, acl: &str, project: Option<&str>) -> Tier {
+    let project = project.map(|p| {
+        let id = list(t, "listProjects", &[])
+            .into_iter()
+            .find(|x| x["name"] == p)
+            .unwrap_or_else(|| panic!("project {p}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (p.to_string(), format!("projectid={id}"))
+    });
+    let owner: Vec<&str> = project.iter().map(|(_, s)| s.as_str()).collect();
     let zone = list(t, "listZones", &[])
         .into_iter()
         .find(|z| z["name"] == "Sim-Advanced")
@@ -73,7 +91,10 @@ fn tier(t: &Test, name: &str, acl: &str) -> Tier {
             &format!("zoneid={zone}"),
             "cidr=10.1.0.0/16",
             &format!("vpcofferingid={offering}"),
-        ],
+        ]
+        .into_iter()
+        .chain(owner.iter().copied())
+        .collect::<Vec<_>>(),
     );
     let vpc = object(&vpc, "vpc")["id"].as_str().unwrap().to_string();
     let acl_id = if acl == "custom" {
@@ -106,13 +127,17 @@ fn tier(t: &Test, name: &str, acl: &str) -> Tier {
             "gateway=10.1.1.1",
             "netmask=255.255.255.0",
             &format!("aclid={acl_id}"),
-        ],
+        ]
+        .into_iter()
+        .chain(owner.iter().copied())
+        .collect::<Vec<_>>(),
     );
     let id = object(&made, "network")["id"].as_str().unwrap().to_string();
     Tier {
         vpc,
         id,
         name: tier_name,
+        project,
     }
 }
 
@@ -128,9 +153,16 @@ fn system_list(t: &Test, name: &str) -> String {
 }
 
 impl Tier {
+    /// A list command in the tier's project (if any).
+    fn list(&self, t: &Test, command: &str, param: &str) -> Vec<Value> {
+        let mut params = vec![param];
+        params.extend(self.project.iter().map(|(_, s)| s.as_str()));
+        list(t, command, &params)
+    }
+
     /// The tier's ACL list now.
     fn acl(&self, t: &Test) -> String {
-        list(t, "listNetworks", &[&format!("id={}", self.id)])[0]["aclid"]
+        self.list(t, "listNetworks", &format!("id={}", self.id))[0]["aclid"]
             .as_str()
             .unwrap()
             .to_string()
@@ -138,12 +170,12 @@ impl Tier {
 
     /// The rules of the tier's list now.
     fn rules(&self, t: &Test) -> Vec<Value> {
-        list(t, "listNetworkACLs", &[&format!("aclid={}", self.acl(t))])
+        self.list(t, "listNetworkACLs", &format!("aclid={}", self.acl(t)))
     }
 
     /// The lists of the VPC box made (named `box-...`).
     fn box_lists(&self, t: &Test) -> Vec<Value> {
-        list(t, "listNetworkACLLists", &[&format!("vpcid={}", self.vpc)])
+        self.list(t, "listNetworkACLLists", &format!("vpcid={}", self.vpc))
             .into_iter()
             .filter(|l| l["name"].as_str().unwrap_or("").starts_with("box-"))
             .collect()
@@ -151,14 +183,10 @@ impl Tier {
 
     /// The VPC's addresses other than its source NAT one.
     fn addresses(&self, t: &Test) -> Vec<Value> {
-        list(
-            t,
-            "listPublicIpAddresses",
-            &[&format!("vpcid={}", self.vpc)],
-        )
-        .into_iter()
-        .filter(|ip| ip["issourcenat"] != Value::Bool(true))
-        .collect()
+        self.list(t, "listPublicIpAddresses", &format!("vpcid={}", self.vpc))
+            .into_iter()
+            .filter(|ip| ip["issourcenat"] != Value::Bool(true))
+            .collect()
     }
 
     /// A Boxfile for project `name` with these settings under [cloudstack].
@@ -172,10 +200,16 @@ provider = "cloudstack"
 [cloudstack]
 zone = "Sim-Advanced"
 network = "{tier}"
+{project}
 {settings}
 {machines}
 "#,
-            tier = self.name
+            tier = self.name,
+            project = self
+                .project
+                .as_ref()
+                .map(|(p, _)| format!("project = \"{p}\""))
+                .unwrap_or_default()
         )
     }
 }
@@ -395,13 +429,13 @@ cloudstack = { private = true }
 }
 
 #[test]
-fn sigkill_during_vpc_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
+fn sigkill_during_vpc_up_in_a_project_then_up_again_leaves_no_duplicate_and_no_orphan() {
     // Long enough jobs that the kills land inside the list's creation and
     // attachment, deploys, forwards and ACL rules.
-    let t = Test::new().simulator(&["--job-duration", "400ms"]);
+    let t = Test::new().simulator(&["--job-duration", "400ms", "--project", "team"]);
     let mut projects: Vec<(Project, Tier)> = Vec::new();
     for (i, delay_ms) in [150u64, 600, 1200, 2000].into_iter().enumerate() {
-        let tier = tier(&t, &format!("kill{i}"), "default_deny");
+        let tier = tier_in(&t, &format!("kill{i}"), "default_deny", Some("team"));
         let project = t.project(
             format!("kill{i}"),
             &tier.boxfile(
@@ -432,22 +466,32 @@ fn sigkill_during_vpc_up_then_up_again_leaves_no_duplicate_and_no_orphan() {
         );
         projects.push((project, tier));
     }
-    let c = t.census();
-    let mut uniq = c.vm_names.clone();
+    let mut names: Vec<String> = list(&t, "listVirtualMachines", &["projectid=-1"])
+        .iter()
+        .filter(|v| !matches!(v["state"].as_str(), Some("Destroyed" | "Expunging")))
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut uniq = names.clone();
     uniq.dedup();
-    assert_eq!(uniq, c.vm_names, "no duplicate VM: {c:?}");
-    assert_eq!(c.vm_names.len(), 8, "{c:?}");
-    assert_eq!((c.pf_rules, c.fw_rules, c.keypairs), (12, 0, 4), "{c:?}");
+    assert_eq!(uniq, names, "no duplicate VM");
+    assert_eq!(names.len(), 8, "{names:?}");
+    let census = project_census(&t);
+    assert_eq!(census[2], ("forwards".to_string(), 12), "{census:?}");
+    assert_eq!(census[3], ("firewall rules".to_string(), 0), "{census:?}");
+    assert_eq!(census[4], ("key pairs".to_string(), 4), "{census:?}");
 
     for (project, tier) in &projects {
         project.run(DESTROY).success();
         assert_eq!(tier.acl(&t), system_list(&t, "default_deny"));
         assert!(tier.box_lists(&t).is_empty());
+        assert_eq!(tier.rules(&t).len(), 2, "default_deny's own rules only");
+        assert!(tier.addresses(&t).is_empty());
+    }
+    for (what, n) in project_census(&t) {
+        assert_eq!(n, 0, "{what} left in the project");
     }
     assert_eq!(t.census(), Census::empty());
-    for (_, tier) in &projects {
-        assert_nothing_left(&t, tier, 2);
-    }
 }
 
 /// Everything of box's in the cloud's projects: VMs, addresses other than
