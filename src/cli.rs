@@ -62,6 +62,11 @@ pub enum Command {
     SshConfig(MachinesArgs),
     /// Stop machines (gracefully, or at once with --force).
     Halt(HaltArgs),
+    /// Save machines' memory to .box/ and stop them; `box up` or `box resume`
+    /// brings them back where they were (CloudStack: stops them instead).
+    Suspend(MachinesArgs),
+    /// Resume suspended machines and wait for SSH (`box up --no-provision`).
+    Resume(MachinesArgs),
     /// Restart machines, then sync and provision.
     Reload(UpArgs),
     /// Delete machines and every resource box created for them.
@@ -235,7 +240,8 @@ pub struct HaltArgs {
     /// Machine names (default: all machines).
     #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
-    /// Power off at once instead of a clean shutdown.
+    /// Power off at once instead of a clean shutdown; discard a suspended
+    /// machine's saved state without asking.
     #[arg(short, long)]
     pub force: bool,
 }

@@ -14,6 +14,7 @@ pub mod complete;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod guest_clock;
 pub mod idle;
 pub mod index;
 pub mod keys;

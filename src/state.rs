@@ -54,6 +54,8 @@ pub enum Status {
     Creating,
     Running,
     Stopped,
+    /// Its memory and devices saved to disk (`box suspend`), no process.
+    Suspended,
     /// The provider's process or VM is gone while box expected it to run.
     Dead,
     Error,
@@ -66,6 +68,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Running => "running",
             Status::Stopped => "stopped",
+            Status::Suspended => "suspended",
             Status::Dead => "dead",
             Status::Error => "error",
         })
@@ -460,6 +463,35 @@ mod tests {
         let err = store.load_machine("web").unwrap_err().to_string();
         assert!(err.contains("corrupt"), "{err}");
         assert!(err.contains("move it aside"), "{err}");
+    }
+
+    #[test]
+    fn a_suspended_machine_round_trips_and_older_files_load_without_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::open(tmp.path()).unwrap();
+        // A local machine as box wrote it before suspend existed.
+        fs::write(
+            tmp.path().join(".box/machines/web.json"),
+            br#"{"schema": 1, "name": "web", "provider": "local", "status": "stopped",
+                "provider_data": {"pid": null, "accel": "tcg"}}"#,
+        )
+        .unwrap();
+        let mut m = store.load_machine("web").unwrap().unwrap();
+        assert_eq!(m.status, Status::Stopped);
+        assert_eq!(m.provider.local().unwrap().suspended, None);
+        m.status = Status::Suspended;
+        m.provider.local_mut().suspended = Some(crate::provider::local::Suspended {
+            file: "suspend.state".into(),
+            bytes: 241_730_460,
+            at: 1_795_629_600,
+            cpus: 1,
+            memory_mib: 512,
+        });
+        store.save_machine(&m).unwrap();
+        let text = fs::read_to_string(tmp.path().join(".box/machines/web.json")).unwrap();
+        assert!(text.contains(r#""status": "suspended""#), "{text}");
+        assert!(text.contains(r#""schema": 1"#), "{text}");
+        assert_eq!(store.load_machine("web").unwrap(), Some(m));
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod snapshot;
 mod ssh;
 mod ssh_config;
 mod status;
+mod suspend;
 mod sync;
 mod target;
 mod up;
@@ -53,6 +54,18 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Exec(a) => exec::run(&g, a).await,
         Command::SshConfig(a) => ssh_config::run(&g, a),
         Command::Halt(a) => halt::run(&g, a).await,
+        Command::Suspend(a) => suspend::run(&g, a).await,
+        Command::Resume(a) => {
+            let up = crate::cli::UpArgs {
+                machines: a.machines,
+                parallel: 16,
+                no_provision: true,
+                no_connect: false,
+                json: false,
+                locked: false,
+            };
+            up::run(&g, up, up::Mode::Up).await
+        }
         Command::Destroy(a) => destroy::run(&g, a).await,
         Command::Provision(a) => provision::run(&g, a).await,
         Command::Sync(a) => sync::run(&g, a).await,

@@ -34,6 +34,9 @@ struct Row {
     /// Seconds the guest has been idle, as its watcher says (`--refresh`).
     #[serde(skip_serializing_if = "Option::is_none")]
     idle_secs: Option<u64>,
+    /// A suspended machine's saved state on disk, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved_state_bytes: Option<u64>,
 }
 
 pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitStatus> {
@@ -80,6 +83,7 @@ pub(crate) async fn run(g: &Settings, args: StatusArgs) -> anyhow::Result<ExitSt
                 stops: None,
                 expires_at: None,
                 idle_secs: None,
+                saved_state_bytes: None,
             },
         });
     }
@@ -157,6 +161,8 @@ fn row(s: MachineState, in_boxfile: bool, idle: Option<u64>) -> Row {
         stops: stops.and_then(|st| crate::idle::describe(&st, idle, crate::idle::now())),
         expires_at: stops.and_then(|st| st.expires_at),
         idle_secs: idle.filter(|_| running),
+        saved_state_bytes: crate::provider::local::saved_state_bytes(&s)
+            .filter(|_| s.status == Status::Suspended),
         ssh: s
             .ssh
             .as_ref()
@@ -188,6 +194,12 @@ fn print_table(g: &Settings, rows: &[Row]) {
         let mut ssh = r.ssh.clone().unwrap_or_else(|| "-".into());
         if !r.ports.is_empty() {
             ssh.push_str(&format!("  ports {}", r.ports.join(", ")));
+        }
+        if let Some(bytes) = r.saved_state_bytes {
+            ssh.push_str(&format!(
+                "  saved state {}",
+                crate::sync::human_bytes(bytes)
+            ));
         }
         if let Some(stops) = &r.stops {
             ssh.push_str(&format!("  stops {stops}"));

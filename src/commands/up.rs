@@ -187,7 +187,8 @@ async fn boot(
             format!("run `box destroy {name}` first, then `box up {name}`"),
         ));
     }
-    if mode == Mode::Reload && state.status == Status::Running {
+    // Reload restarts: a suspended machine's saved state goes too.
+    if mode == Mode::Reload && matches!(state.status, Status::Running | Status::Suspended) {
         events.emit(name, "halting", None);
         state = provider.halt(state, false).await?;
         ctx.store.save_machine(&state)?;
@@ -195,10 +196,14 @@ async fn boot(
     // Unknown counts as not running: `up` itself reports any real error.
     let running =
         state.status == Status::Running && provider.is_running(&state).await.unwrap_or(false);
+    // Its clock stood still while it was suspended.
+    let resumed = state.status == Status::Suspended;
     events.emit(
         name,
         if running {
             "already running"
+        } else if resumed {
+            "resuming"
         } else {
             "starting"
         },
@@ -222,6 +227,10 @@ async fn boot(
         }
         let session = crate::ssh::Session::connect(&target, SSH_WAIT)
             .with_context(|| format!("cannot reach `{name}` over SSH"))?;
+        if resumed {
+            crate::guest_clock::set(&session)
+                .with_context(|| format!("cannot set the clock of `{name}` after resuming"))?;
+        }
         if !waits_for.is_empty() {
             events.emit(&name, "waiting for dependencies", Some(&waits_for));
         }

@@ -147,6 +147,26 @@ impl Provider {
         }
     }
 
+    /// Whether the provider can save a machine's memory and resume it
+    /// (`box suspend`); the others stop the machine instead.
+    pub fn suspends(&self) -> bool {
+        matches!(self, Provider::Local(_))
+    }
+
+    /// Suspends the machine: its memory and devices saved, its process gone
+    /// (`status = Suspended`). A provider that cannot ([`Self::suspends`])
+    /// stops it cleanly instead.
+    pub async fn suspend(
+        &self,
+        machine: &Machine,
+        state: MachineState,
+    ) -> anyhow::Result<MachineState> {
+        match self {
+            Provider::Local(p) => p.suspend(machine, state).await,
+            Provider::CloudStack(p) => p.halt(state, false).await,
+        }
+    }
+
     /// Deletes the machine and every resource recorded for it. On success
     /// the caller removes the machine's state.
     pub async fn destroy(&self, state: MachineState) -> anyhow::Result<()> {

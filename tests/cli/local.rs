@@ -70,7 +70,7 @@ impl Project {
         }
     }
 
-    fn cmd(&self) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self) -> assert_cmd::Command {
         let mut c = support::box_cmd(&self.home);
         c.current_dir(&self.root)
             .env("BOX_BOXES_DIR", &self.boxes)
@@ -81,7 +81,7 @@ impl Project {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
 
@@ -103,13 +103,13 @@ impl Project {
         self.ok(&["ssh", machine, "-c", script])
     }
 
-    fn state(&self, machine: &str) -> serde_json::Value {
+    pub(crate) fn state(&self, machine: &str) -> serde_json::Value {
         let path = self.root.join(format!(".box/machines/{machine}.json"));
         serde_json::from_slice(&fs::read(&path).unwrap()).unwrap()
     }
 
     /// QEMU processes (machines and hub) that belong to this project.
-    fn qemu_pids(&self) -> Vec<u32> {
+    pub(crate) fn qemu_pids(&self) -> Vec<u32> {
         qemu_pids_mentioning(&self.root.to_string_lossy())
     }
 }

@@ -29,4 +29,5 @@ mod ssh;
 mod sshd;
 mod state_v1;
 mod support;
+mod suspend;
 mod sync;

@@ -1,11 +1,13 @@
-//! A small QMP client: enough to power a guest down, quit QEMU, and run
-//! the monitor commands behind snapshots.
+//! A small QMP client: enough to power a guest down, quit QEMU, run the
+//! monitor commands behind snapshots, and hand QEMU a file descriptor
+//! (`getfd`) to save or load a machine's state through.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Interest};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
@@ -81,13 +83,31 @@ impl Qmp {
         args: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, QmpError> {
-        let mut msg = json!({ "execute": command });
-        if let Some(args) = args {
-            msg["arguments"] = args;
-        }
-        let mut bytes = serde_json::to_vec(&msg).map_err(|e| QmpError::Protocol(e.to_string()))?;
-        bytes.push(b'\n');
+        let bytes = message(command, args)?;
         self.writer.write_all(&bytes).await?;
+        self.answer(command, timeout).await
+    }
+
+    /// Gives QEMU a file descriptor under `name` (QMP `getfd`, the
+    /// descriptor sent beside the command as SCM_RIGHTS), for a later
+    /// `fd:NAME` migration URI. QEMU gets its own copy.
+    pub async fn send_fd(&mut self, name: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
+        let bytes = message("getfd", Some(json!({ "fdname": name })))?;
+        let stream: &UnixStream = self.writer.as_ref();
+        let sent = stream
+            .async_io(Interest::WRITABLE, || {
+                send_with_fd(stream.as_raw_fd(), &bytes, fd)
+            })
+            .await?;
+        if sent < bytes.len() {
+            // The descriptor went with the first byte; the rest is plain text.
+            self.writer.write_all(&bytes[sent..]).await?;
+        }
+        self.answer("getfd", DEFAULT_TIMEOUT).await.map(drop)
+    }
+
+    /// Reads until the answer to `command`, skipping events.
+    async fn answer(&mut self, command: &str, timeout: Duration) -> Result<Value, QmpError> {
         loop {
             let reply = self.read_message(command, timeout).await?;
             if let Some(ret) = reply.get("return") {
@@ -126,6 +146,52 @@ impl Qmp {
             });
         }
         Ok(text)
+    }
+}
+
+fn message(command: &str, args: Option<Value>) -> Result<Vec<u8>, QmpError> {
+    let mut msg = json!({ "execute": command });
+    if let Some(args) = args {
+        msg["arguments"] = args;
+    }
+    let mut bytes = serde_json::to_vec(&msg).map_err(|e| QmpError::Protocol(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// One `sendmsg(2)` of `bytes` with `fd` attached as SCM_RIGHTS; returns
+/// how many bytes went (WouldBlock when the socket is full).
+fn send_with_fd(socket: i32, bytes: &[u8], fd: BorrowedFd<'_>) -> std::io::Result<usize> {
+    let raw = fd.as_raw_fd();
+    let fd_len = std::mem::size_of::<i32>() as u32;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
+    // u64 words keep the control buffer aligned for `cmsghdr`.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the
+    // sendmsg call, and the control buffer is `space` bytes long, enough
+    // for one cmsghdr carrying one int (CMSG_SPACE).
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut i32, raw);
+        libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL)
+    };
+    if sent < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(sent as usize)
     }
 }
 

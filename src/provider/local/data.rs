@@ -34,6 +34,23 @@ pub struct LocalData {
     /// need it to reuse the machine's seed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_mac: Option<String>,
+    /// The machine's saved memory and device state, while it is suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspended>,
+}
+
+/// A suspended machine's saved state (`box suspend`): QEMU's migration
+/// stream in a file of the machine folder, and the shape of the QEMU that
+/// wrote it, which the restoring QEMU must have again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspended {
+    /// The file's name in the machine folder.
+    pub file: String,
+    pub bytes: u64,
+    /// Unix seconds of the suspend.
+    pub at: u64,
+    pub cpus: u32,
+    pub memory_mib: u32,
 }
 
 /// How QEMU boots a box: its own kernel, or (all `None`) the disk's loader.

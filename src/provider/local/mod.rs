@@ -12,6 +12,7 @@ mod hub;
 mod image;
 mod net;
 mod process;
+mod suspend;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use crate::error::Hinted;
 use crate::provider::{Context, ProviderKind, SnapshotInfo, SnapshotOp};
 use crate::state::{ForwardedPort, MachineState, SshTarget, StateStore, Status};
 
-pub use data::{Boot, LocalData, LocalProjectData};
+pub use data::{Boot, LocalData, LocalProjectData, Suspended};
 
 use accel::Chosen;
 use net::RunDir;
@@ -47,6 +48,8 @@ const BOOT_STAGE_TIMEOUT_TCG: Duration = Duration::from_secs(300);
 const HALT_TIMEOUT: Duration = Duration::from_secs(120);
 /// `savevm` of a few hundred MiB of RAM, under TCG on a busy host.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Saving or loading a suspended machine's memory (`BOX_SUSPEND_TIMEOUT`).
+const SUSPEND_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Local {
     ctx: Context,
@@ -93,6 +96,19 @@ pub fn live_status(store: &StateStore, state: &MachineState) -> Status {
 
 fn recorded_pid(state: &MachineState) -> Option<u32> {
     state.provider.local().and_then(|d| d.pid)
+}
+
+fn recorded_accel(state: &MachineState) -> Option<Chosen> {
+    state.provider.local().and_then(|d| d.accel)
+}
+
+/// The size of a suspended machine's saved state, for `box status`.
+pub fn saved_state_bytes(state: &MachineState) -> Option<u64> {
+    state
+        .provider
+        .local()
+        .and_then(|d| d.suspended.as_ref())
+        .map(|s| s.bytes)
 }
 
 /// A snapshot name goes into a monitor command line: keep it plain.
@@ -253,12 +269,19 @@ impl Local {
         let login = self.login_key().await?;
 
         let private = self.private_link(&name).await?;
-        let chosen = accel::choose(wanted_accel(machine.accel), accel::from_env()?);
+        let saved = self.saved_state(&mut state, &dir)?;
+        // A saved state loads only into the accelerator that wrote it.
+        let chosen = match (&saved, recorded_accel(&state)) {
+            (Some(_), Some(recorded)) => recorded,
+            _ => accel::choose(wanted_accel(machine.accel), accel::from_env()?),
+        };
         // The console is appended to across boots: only new output counts.
         let console_start = std::fs::metadata(dir.join(CONSOLE))
             .map(|m| m.len())
             .unwrap_or(0);
-        let (pid, ssh_port, ports) = self.launch(machine, &state, &dir, chosen, private).await?;
+        let (pid, ssh_port, ports) = self
+            .launch(machine, &state, &dir, chosen, private, saved.as_ref())
+            .await?;
 
         let data = state.provider.local_mut();
         data.pid = Some(pid);
@@ -276,6 +299,9 @@ impl Local {
         crate::idle::record_start(&mut state, machine, true);
         self.ctx.store.save_machine(&state)?;
 
+        if let Some(saved) = saved {
+            return self.resume(state, &dir, &saved).await;
+        }
         if let Err(e) = self
             .watch_boot_stage(&name, &dir, pid, chosen, console_start)
             .await
@@ -371,6 +397,7 @@ impl Local {
         dir: &Path,
         chosen: Chosen,
         private: Option<qemu::DgramLink>,
+        restore: Option<&Suspended>,
     ) -> anyhow::Result<(u32, u16, Vec<ForwardedPort>)> {
         let boot = state
             .provider
@@ -429,8 +456,9 @@ impl Local {
             let spec = qemu::VmSpec {
                 name: format!("box-{}", machine.name),
                 accel: chosen,
-                cpus: machine.cpus,
-                memory_mib: machine.memory,
+                // A saved state loads only into a QEMU of the same shape.
+                cpus: restore.map_or(machine.cpus, |s| s.cpus),
+                memory_mib: restore.map_or(machine.memory, |s| s.memory_mib),
                 disk: dir.join(DISK),
                 seed: dir.join(SEED),
                 kernel: kernel.clone(),
@@ -453,17 +481,27 @@ impl Local {
             }
             net::remove_file(&pidfile);
             self.ctx.printer.debug(&format!(
-                "{}: {} {}",
+                "{}: {} {}{}",
                 machine.name,
                 qemu::binary(),
+                if restore.is_some() {
+                    "-incoming defer "
+                } else {
+                    ""
+                },
                 spec.args()
                     .iter()
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
+            let mut args = spec.args();
+            if restore.is_some() {
+                // Start paused, waiting for the state box hands it over QMP.
+                args.extend(["-incoming".into(), "defer".into()]);
+            }
             let out = tokio::process::Command::new(qemu::binary())
-                .args(spec.args())
+                .args(args)
                 .stdin(std::process::Stdio::null())
                 .output()
                 .await
@@ -626,9 +664,128 @@ impl Local {
         }
     }
 
+    /// Saves the running machine's memory and devices into its folder and
+    /// stops QEMU; the next `up` resumes it where it was.
+    pub async fn suspend(
+        &self,
+        machine: &Machine,
+        mut state: MachineState,
+    ) -> anyhow::Result<MachineState> {
+        let name = state.name.clone();
+        let dir = self.ctx.store.machine_dir(&name);
+        let Some(pid) = recorded_pid(&state).filter(|pid| process::alive(*pid, &marker(&dir)))
+        else {
+            return Err(Hinted::new(
+                format!("{name} is not running: there is nothing to suspend"),
+                format!("`box up {name}` starts it"),
+            )
+            .into());
+        };
+        let file = dir.join(suspend::SAVED);
+        let timeout = seconds_from_env("BOX_SUSPEND_TIMEOUT", SUSPEND_TIMEOUT);
+        let bytes = suspend::save(&self.run.qmp(&name)?, &file, timeout)
+            .await
+            .with_context(|| format!("cannot suspend {name}; it keeps running"))?;
+        // QEMU's migration stream has no record of the shape it came from.
+        let spec = state.provider.local().cloned().unwrap_or_default();
+        let data = state.provider.local_mut();
+        data.suspended = Some(Suspended {
+            file: suspend::SAVED.into(),
+            bytes,
+            at: crate::idle::now(),
+            cpus: machine.cpus,
+            memory_mib: machine.memory,
+        });
+        data.accel = spec.accel;
+        state.status = Status::Suspended;
+        // Recorded before QEMU goes: a box killed now still finds the state.
+        self.ctx.store.save_machine(&state)?;
+        if let Ok(mut q) = qmp::Qmp::connect(&self.run.qmp(&name)?).await {
+            let _ = q.execute("quit", None).await;
+        }
+        if !process::wait_gone(pid, &marker(&dir), Duration::from_secs(10)).await {
+            process::terminate(pid, &marker(&dir)).await;
+        }
+        self.remove_sockets(&name);
+        state.provider.local_mut().pid = None;
+        self.ctx.store.save_machine(&state)?;
+        self.hub_if_idle().await;
+        Ok(state)
+    }
+
+    /// The machine's saved state, if it is suspended and the file is there.
+    /// A record whose file is gone is dropped with a warning: the machine
+    /// boots from its disk.
+    fn saved_state(
+        &self,
+        state: &mut MachineState,
+        dir: &Path,
+    ) -> anyhow::Result<Option<Suspended>> {
+        let Some(saved) = state.provider.local().and_then(|d| d.suspended.clone()) else {
+            return Ok(None);
+        };
+        if dir.join(&saved.file).is_file() {
+            return Ok(Some(saved));
+        }
+        self.ctx.printer.warn(&format!(
+            "{}: its saved state {} is gone; booting from its disk instead",
+            state.name,
+            dir.join(&saved.file).display()
+        ));
+        state.provider.local_mut().suspended = None;
+        self.ctx.store.save_machine(state)?;
+        Ok(None)
+    }
+
+    /// Loads the saved state into the QEMU `up` just started with
+    /// `-incoming defer`; the file goes once the machine runs again.
+    async fn resume(
+        &self,
+        mut state: MachineState,
+        dir: &Path,
+        saved: &Suspended,
+    ) -> anyhow::Result<MachineState> {
+        let name = state.name.clone();
+        let file = dir.join(&saved.file);
+        let timeout = seconds_from_env("BOX_SUSPEND_TIMEOUT", SUSPEND_TIMEOUT);
+        if let Err(e) = suspend::restore(&self.run.qmp(&name)?, &file, timeout).await {
+            self.stop_process(&state, true).await;
+            self.remove_sockets(&name);
+            state.provider.local_mut().pid = None;
+            state.status = Status::Suspended;
+            self.ctx.store.save_machine(&state)?;
+            return Err(Hinted::new(
+                format!(
+                    "cannot resume {name} from its saved state {}: {}",
+                    file.display(),
+                    anyhow::Error::new(e).chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+                ),
+                format!("`box halt --force {name}` discards the saved state; the next `box up` boots from the disk"),
+            )
+            .into());
+        }
+        self.discard_saved(&mut state)?;
+        self.ctx.store.save_machine(&state)?;
+        Ok(state)
+    }
+
+    /// Forgets a suspended machine's saved state and deletes its file.
+    fn discard_saved(&self, state: &mut MachineState) -> anyhow::Result<()> {
+        let Some(saved) = state.provider.local_mut().suspended.take() else {
+            return Ok(());
+        };
+        let file = self.ctx.store.machine_dir(&state.name).join(saved.file);
+        match std::fs::remove_file(&file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot delete {}", file.display())),
+        }
+    }
+
     pub async fn halt(&self, mut state: MachineState, force: bool) -> anyhow::Result<MachineState> {
         self.stop_process(&state, force).await;
         self.remove_sockets(&state.name);
+        self.discard_saved(&mut state)?;
         state.provider.local_mut().pid = None;
         if state.status != Status::NotCreated {
             state.status = Status::Stopped;
@@ -732,6 +889,13 @@ impl Local {
             }
             SnapshotOp::Restore(name) => {
                 check_snapshot_name(&name)?;
+                if state.status == Status::Suspended {
+                    return Err(Hinted::new(
+                        format!("{} is suspended: its saved memory belongs to its disk as it is now", state.name),
+                        format!("run `box up {0}` first, or `box halt --force {0}` to discard the saved state", state.name),
+                    )
+                    .into());
+                }
                 self.require_snapshot(&disk_path, &state.name, &name)
                     .await?;
                 let done: anyhow::Result<()> = if running {
