@@ -469,7 +469,7 @@ pub(crate) const MACHINE: Table = Table {
         key(
             "depends_on",
             Type::Strings,
-            "Machines to bring up first. Unknown names and cycles are errors.",
+            "Machines that must be ready (up, synced, provisioned) before this one syncs and provisions; all machines boot at once. Unknown names and cycles are errors.",
         )
         .example("[\"db\"]"),
         key("ports", Type::Tables(&PORT), "Forwarded ports."),
