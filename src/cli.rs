@@ -95,6 +95,20 @@ pub enum Command {
     Man(ManArgs),
     /// Print the Boxfile's JSON Schema, for editors (see docs/boxfile.md).
     Schema,
+    /// The SSH connection holder: box starts it itself (README: SSH
+    /// connection reuse).
+    #[command(name = "ssh-holder", hide = true)]
+    SshHolder(SshHolderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SshHolderArgs {
+    /// The project's `.box` folder.
+    #[arg(long, value_name = "DIR")]
+    pub box_dir: std::path::PathBuf,
+    /// A machine to connect to at once.
+    #[arg(long, value_name = "MACHINE")]
+    pub warm: Option<String>,
 }
 
 #[derive(Debug, Args)]

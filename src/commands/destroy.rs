@@ -56,6 +56,17 @@ pub(crate) async fn destroy(
         return Ok(ExitStatus::Failure);
     }
 
+    // No connection to a doomed machine stays open, and no holder process
+    // outlives the project.
+    let box_dir = ws.ctx.store.dir().to_path_buf();
+    if all_machines_go(&ws, &doomed) {
+        super::ssh_holder::stop(&box_dir, None, &g.printer);
+    } else {
+        for name in &doomed {
+            super::ssh_holder::stop(&box_dir, Some(name), &g.printer);
+        }
+    }
+
     let ctx = ws.context();
     let providers = Providers::for_states(&ctx, &states).await?;
     let jobs = schedule::reversed(
@@ -111,6 +122,14 @@ pub(crate) async fn destroy(
         ws.ctx.store.forget_project()?;
     }
     Ok(schedule::report(&g.printer, &results))
+}
+
+fn all_machines_go(ws: &Workspace, doomed: &[&str]) -> bool {
+    ws.ctx
+        .store
+        .machines()
+        .map(|all| all.iter().all(|s| doomed.contains(&s.name.as_str())))
+        .unwrap_or(true)
 }
 
 fn confirm(printer: &Printer, names: &[&str]) -> anyhow::Result<bool> {

@@ -38,6 +38,9 @@ pub(crate) async fn run(g: &Settings, args: HaltArgs) -> anyhow::Result<ExitStat
             return Ok(ExitStatus::Failure);
         }
     }
+    for s in &states {
+        super::ssh_holder::stop(ws.ctx.store.dir(), Some(&s.name), &g.printer);
+    }
     let ctx = ws.context();
     let providers = Providers::for_states(&ctx, &states).await?;
     let jobs = schedule::reversed(

@@ -24,6 +24,7 @@ mod share;
 mod snapshot;
 mod ssh;
 mod ssh_config;
+pub(crate) mod ssh_holder;
 mod status;
 mod suspend;
 mod sync;
@@ -78,5 +79,6 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Completions(a) => completions::run(&g, a),
         Command::Man(a) => man::run(&g, a),
         Command::Schema => schema::run(&g),
+        Command::SshHolder(a) => ssh_holder::serve(a),
     }
 }

@@ -12,9 +12,11 @@ use crate::error::Hinted;
 use crate::error::{ExitStatus, RemoteExit};
 use crate::output::Printer;
 use crate::provider::{Provider, ProviderKind};
+use crate::ssh::holder::{Pty, Streams};
 use crate::ssh::{interactive, quote};
 use crate::state::SshTarget;
 
+use super::ssh_holder;
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
 use super::Settings;
@@ -33,7 +35,14 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
         (None, true) => None,
     };
     let printer = g.printer.clone();
+    // A teammate's machine is not in this project's state: no holder.
+    let box_dir = args.env.is_none().then(|| ws.ctx.store.dir().to_path_buf());
     let code = tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
+        if let Some(box_dir) = box_dir {
+            if let Some(code) = via_holder(&box_dir, &name, command.as_deref(), &printer)? {
+                return Ok(code);
+            }
+        }
         let session = connect(&target, &name, &printer)?;
         let mut out = PrinterOut(&printer);
         let code = match command {
@@ -50,6 +59,38 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
     .await
     .context("the SSH task stopped unexpectedly")??;
     exit_with(code)
+}
+
+/// `box ssh` through the connection holder, with this process's own
+/// stdin, stdout and stderr (and its terminal in raw mode for a PTY).
+/// `None`: nothing ran, connect directly.
+fn via_holder(
+    box_dir: &std::path::Path,
+    name: &str,
+    command: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<Option<i32>> {
+    let pty = (command.is_none() && interactive::wants_pty()).then(|| {
+        interactive::watch_resizes();
+        let (cols, rows) = interactive::window_size();
+        Pty {
+            term: interactive::terminal_type(),
+            cols,
+            rows,
+        }
+    });
+    let raw = pty.as_ref().and_then(|_| interactive::RawMode::enable());
+    let streams = Streams {
+        stdin: Some(0),
+        stdout: 1,
+        stderr: 2,
+    };
+    if let Some(c) = command {
+        printer.debug(&format!("ssh {name}: {c}"));
+    }
+    let result = ssh_holder::run(box_dir, name, command, pty, streams, printer);
+    drop(raw);
+    result.with_context(|| format!("SSH session with `{name}` failed"))
 }
 
 /// A teammate's machine, found on the cloud by its environment id, reached

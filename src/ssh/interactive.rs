@@ -8,12 +8,12 @@ use super::{Session, SshError};
 
 /// Raw mode on stdin until dropped, so a panic or an error still gives the
 /// user their terminal back.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: libc::termios,
 }
 
 impl RawMode {
-    fn enable() -> Option<RawMode> {
+    pub(crate) fn enable() -> Option<RawMode> {
         // SAFETY: termios is plain data; tcgetattr fills it or fails.
         unsafe {
             let mut saved: libc::termios = std::mem::zeroed();
@@ -46,7 +46,7 @@ extern "C" fn on_winch(_: libc::c_int) {
 }
 
 /// Columns and rows of the local terminal.
-fn window_size() -> (u32, u32) {
+pub(crate) fn window_size() -> (u32, u32) {
     // SAFETY: winsize is plain data; ioctl fills it or fails.
     unsafe {
         let mut ws: libc::winsize = std::mem::zeroed();
@@ -64,22 +64,37 @@ pub fn wants_pty() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
+/// The local terminal's type, for the remote PTY.
+pub(crate) fn terminal_type() -> String {
+    std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string())
+}
+
+/// Notes window-size changes from now on (see [`resized`]).
+pub(crate) fn watch_resizes() {
+    // SAFETY: installs an async-signal-safe handler that only stores a flag.
+    unsafe {
+        libc::signal(libc::SIGWINCH, on_winch as *const () as libc::sighandler_t);
+    }
+}
+
+/// True once after each window-size change.
+pub(crate) fn resized() -> bool {
+    RESIZED.swap(false, Ordering::Relaxed)
+}
+
 /// An interactive login (or `cmd`) with a PTY; returns the remote exit code.
 pub fn login(
     session: &Session,
     cmd: Option<&str>,
     stdout: &mut dyn Write,
 ) -> Result<i32, SshError> {
-    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
-    // SAFETY: installs an async-signal-safe handler that only stores a flag.
-    unsafe {
-        libc::signal(libc::SIGWINCH, on_winch as *const () as libc::sighandler_t);
-    }
+    let term = terminal_type();
+    watch_resizes();
     let initial = window_size();
     let mut size = initial;
     let raw = RawMode::enable();
     let mut forward_resize = |ch: &mut ssh2::Channel| {
-        if RESIZED.swap(false, Ordering::Relaxed) {
+        if resized() {
             let now = window_size();
             if now != size {
                 size = now;

@@ -6,6 +6,7 @@
 //! commands call it through `tokio::task::spawn_blocking`.
 
 mod error;
+pub mod holder;
 mod hostkey;
 pub mod interactive;
 pub mod lines;

@@ -199,18 +199,54 @@ impl Session {
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
     ) -> Result<i32, SshError> {
+        let ch = self.open(cmd, None)?;
+        self.drive(ch, input, stdout, stderr, None)
+    }
+
+    /// Bounds each blocking libssh2 call (channel open, exec) to `wait`;
+    /// `None` waits without a bound.
+    pub(crate) fn set_wait(&self, wait: Option<Duration>) {
+        let ms = wait.map_or(0, |w| w.as_millis().clamp(1, u32::MAX as u128) as u32);
+        self.inner.set_timeout(ms);
+    }
+
+    /// Opens a channel and starts `cmd` on it, or the login shell when
+    /// `None`, with a PTY of `(term, (cols, rows))` when `pty` is given.
+    pub(crate) fn open(
+        &self,
+        cmd: Option<&str>,
+        pty: Option<(&str, (u32, u32))>,
+    ) -> Result<ssh2::Channel, SshError> {
         let mut ch = self
             .inner
             .channel_session()
             .map_err(SshError::protocol("channel open"))?;
+        if let Some((term, (cols, rows))) = pty {
+            ch.request_pty(term, None, Some((cols, rows, 0, 0)))
+                .map_err(SshError::protocol("pty request"))?;
+        }
         match cmd {
             Some(c) => ch.exec(c).map_err(SshError::protocol("exec"))?,
             None => ch.shell().map_err(SshError::protocol("shell"))?,
         }
+        Ok(ch)
+    }
+
+    /// Moves the bytes of a started channel until the remote side closes
+    /// (see [`pump`]); returns the remote exit code. Without `input` the
+    /// remote stdin is closed at once.
+    pub(crate) fn drive(
+        &self,
+        mut ch: ssh2::Channel,
+        input: Option<RawFd>,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+        tick: Option<Tick<'_>>,
+    ) -> Result<i32, SshError> {
         if input.is_none() {
             let _ = ch.send_eof();
         }
-        pump(&self.inner, self.sock, &mut ch, input, stdout, stderr, None)?;
+        pump(&self.inner, self.sock, &mut ch, input, stdout, stderr, tick)?;
         finish(ch)
     }
 
@@ -237,22 +273,11 @@ impl Session {
         stdout: &mut dyn Write,
         tick: &mut dyn FnMut(&mut ssh2::Channel) -> Result<(), SshError>,
     ) -> Result<i32, SshError> {
-        let mut ch = self
-            .inner
-            .channel_session()
-            .map_err(SshError::protocol("channel open"))?;
-        ch.request_pty(term, None, Some((size.0, size.1, 0, 0)))
-            .map_err(SshError::protocol("pty request"))?;
-        match cmd {
-            Some(c) => ch.exec(c).map_err(SshError::protocol("exec"))?,
-            None => ch.shell().map_err(SshError::protocol("shell"))?,
-        }
+        let ch = self.open(cmd, Some((term, size)))?;
         // With a PTY the remote merges stderr into the terminal stream.
         let mut sink = std::io::sink();
-        pump(
-            &self.inner,
-            self.sock,
-            &mut ch,
+        self.drive(
+            ch,
             Some(input),
             stdout,
             &mut sink,
@@ -260,8 +285,7 @@ impl Session {
                 every: Duration::from_millis(100),
                 call: tick,
             }),
-        )?;
-        finish(ch)
+        )
     }
 
     pub fn sftp(&self) -> Result<ssh2::Sftp, SshError> {

@@ -26,6 +26,7 @@ mod sim;
 mod sim_tenancy;
 mod sim_vpc;
 mod ssh;
+mod ssh_holder;
 mod sshd;
 mod state_v1;
 mod support;

@@ -17,6 +17,7 @@ pub struct Sshd {
     /// Keys and config; removed on drop.
     _dir: tempfile::TempDir,
     child: Child,
+    config: PathBuf,
     pub port: u16,
     /// `ssh-ed25519 AAAA...` of the server.
     pub host_key: String,
@@ -112,6 +113,7 @@ impl Sshd {
                     return Sshd {
                         _dir: dir,
                         child,
+                        config,
                         port,
                         host_key,
                         user_key,
@@ -136,6 +138,46 @@ impl Sshd {
         panic!("could not start sshd");
     }
 
+    /// A machine's reboot as a client sees it: the server and every session
+    /// it serves end, and a new server answers on the same port.
+    pub fn restart(&mut self) {
+        // Sessions move to another parent once the listener is gone, so
+        // they are listed first.
+        let doomed = descendants(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in doomed {
+            // SAFETY: kill with a pid and a signal number.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        self.child = Command::new(support::require("/usr/sbin/sshd"))
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // A safety net against a broken setup, not a timing assertion.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not come back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A reboot after which the server presents another host key (a new
+    /// machine behind the same address, or an interception).
+    pub fn restart_with_new_host_key(&mut self) {
+        let host = self._dir.path().join("host_ed25519");
+        let _ = std::fs::remove_file(&host);
+        let _ = std::fs::remove_file(host.with_extension("pub"));
+        self.host_key = keygen(&host);
+        self.restart();
+    }
+
     pub fn target(&self) -> SshTarget {
         SshTarget {
             host: "127.0.0.1".into(),
@@ -152,6 +194,40 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every process below `pid` (children, grandchildren...), from /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // The fields after the command name, which is in parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|f| f.parse().ok()) {
+            parents.push((p, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A project folder with a Boxfile and running machines pointing at sshd.

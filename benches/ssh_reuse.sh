@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `box ssh web -- true` through box's connection holder, side by side with
+# OpenSSH through a live ControlMaster, on one loopback sshd with throwaway
+# keys (issue 14 §5; goal: ratio <= 1.0). Also a direct connection each
+# time (BOX_SSH_HOLDER_IDLE=off) and plain ssh. Reports; asserts nothing.
+#   benches/ssh_reuse.sh [RUNS]      (default 100)
+# Needs: hyperfine, openssh-server, openssh-client, python3.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-100}
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin box
+box=$repo/target/release/box
+
+work=$(mktemp -d /tmp/box-bench.XXXXXX)
+sshd_pid=
+cleanup() {
+    "$box" -q -C "$work/proj" destroy --force >/dev/null 2>&1 || true
+    ssh -F "$work/ssh_config.mux" -O exit bench-web 2>/dev/null || true
+    [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- a loopback sshd -------------------------------------------------------
+ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$work/host_ed25519"
+ssh-keygen -q -t ed25519 -N '' -C bench-user -f "$work/id_ed25519"
+cp "$work/id_ed25519.pub" "$work/authorized_keys"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p /run/sshd
+cat > "$work/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/host_ed25519
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin yes
+AuthorizedKeysFile $work/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+LogLevel ERROR
+MaxStartups 200
+MaxSessions 200
+CONF
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+sshd_pid=$!
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+
+# --- a project whose machine state points at it ----------------------------
+proj=$work/proj
+mkdir -p "$proj/.box/machines"
+host_key=$(cut -d' ' -f1,2 "$work/host_ed25519.pub")
+cat > "$proj/.box/machines/web.json" <<JSON
+{"schema":1,"name":"web","provider":"local","status":"running",
+ "ssh":{"host":"127.0.0.1","port":$port,"user":"root","identity_file":"$work/id_ed25519","host_key":"$host_key"}}
+JSON
+printf '[project]\nname = "bench"\n\n[[machine]]\nname = "web"\n' > "$proj/Boxfile"
+
+"$box" -C "$proj" ssh-config > "$work/ssh_config.mux"
+sed 's/ControlMaster auto/ControlMaster no/' "$work/ssh_config.mux" > "$work/ssh_config"
+grep -q ControlMaster "$work/ssh_config.mux" || { echo "box ssh-config has no ControlMaster"; exit 1; }
+
+# Both reuse mechanisms are started before measuring: the holder by a first
+# `box ssh`, the ControlMaster by a first `ssh` (ControlPersist keeps it).
+"$box" -C "$proj" ssh web -- true
+for _ in $(seq 100); do [ -S "$proj/.box/holder/ssh.sock" ] && break; sleep 0.05; done
+"$box" -vv -C "$proj" ssh web -- true 2>&1 | grep -q "via the connection holder" \
+    || { echo "box ssh does not go through the holder"; exit 1; }
+ssh -F "$work/ssh_config.mux" bench-web true
+ssh -F "$work/ssh_config.mux" -O check bench-web
+
+echo; echo "== box ssh web -- true (holder)  vs  ssh through a live ControlMaster =="
+hyperfine --style basic -N --warmup 5 --runs "$runs" --export-json "$work/reuse.json" \
+    -n box-holder "$box -C $proj ssh web -- true" \
+    -n ssh-controlmaster "ssh -F $work/ssh_config.mux bench-web true" \
+    -n box-direct "env BOX_SSH_HOLDER_IDLE=off $box -C $proj ssh web -- true" \
+    -n ssh "ssh -F $work/ssh_config bench-web true"
+
+echo; echo "== ratio (mean) =="
+python3 - "$work/reuse.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+h, m = r["box-holder"], r["ssh-controlmaster"]
+def ms(x): return f"{x['mean']*1000:6.1f} ms (median {x['median']*1000:.1f})"
+print(f"box ssh via holder   {ms(h)}")
+print(f"ssh + ControlMaster  {ms(m)}")
+print(f"ratio {h['mean']/m['mean']:.2f} (goal <= 1.0); median ratio {h['median']/m['median']:.2f}")
+print(f"box ssh, direct      {ms(r['box-direct'])}")
+print(f"ssh, no multiplexing {ms(r['ssh'])}")
+PY
