@@ -716,3 +716,34 @@ allow_from = ["127.0.0.0/8"]
         .collect();
     assert!(lists.is_empty(), "{lists:?}");
 }
+
+#[test]
+fn narrowing_allow_from_in_a_vpc_tier_removes_the_acl_rules_it_no_longer_wants() {
+    let t = Test::new().simulator(&[]);
+    let tier = tier(&t, "narrow", "custom");
+    let demo = t.project(
+        "demo",
+        &tier.boxfile("demo", "allow_from = [\"127.0.0.0/8\"]", TWO),
+    );
+    demo.run(UP).success();
+    assert_eq!(opened(&tier.rules(&t), "demo").len(), 3);
+
+    std::fs::write(
+        demo.dir().join("Boxfile.local"),
+        "[cloudstack]\nallow_from = [\"192.0.2.0/24\"]\n",
+    )
+    .unwrap();
+    demo.run(UP).success();
+    assert_eq!(
+        opened(&tier.rules(&t), "demo"),
+        [
+            (22, "192.0.2.0/24".to_string()),
+            (22, "192.0.2.0/24".to_string()),
+            (80, "192.0.2.0/24".to_string())
+        ],
+        "the rules for 127.0.0.0/8 are gone"
+    );
+
+    demo.run(DESTROY).success();
+    assert_nothing_left(&t, &tier, 0);
+}

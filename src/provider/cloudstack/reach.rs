@@ -15,10 +15,10 @@ use std::sync::Mutex as StdMutex;
 
 use tokio::sync::Mutex;
 
-use crate::state::{MachineState, ResourceKind};
+use crate::state::{MachineState, Resource, ResourceKind};
 
-use super::api::{convert, transient, with_retries, Api, ATTEMPTS};
-use super::ledger::Ledger as _;
+use super::api::{convert, not_found, transient, with_retries, Api, ATTEMPTS};
+use super::ledger::{self, Ledger as _};
 use super::names::Plan;
 use super::vpc::{self, TierAcl};
 use super::CloudStack;
@@ -247,7 +247,8 @@ fn free_port(taken: &BTreeSet<(String, u16)>, proto: &str, want: &Want) -> u16 {
 /// the plan alone by [`gate`], so a VPC machine cannot reach the firewall.
 pub enum Gate<'a> {
     Firewall(&'a PublicIpAddress),
-    Acl(&'a TierAcl),
+    /// The tier's list, and the machine's rules this run found or made.
+    Acl(&'a TierAcl, StdMutex<BTreeSet<String>>),
 }
 
 /// The gate of a machine on `plan`'s network: the tier's ACL list in a VPC
@@ -260,7 +261,7 @@ pub fn gate<'a>(
 ) -> anyhow::Result<Option<Gate<'a>>> {
     match (&plan.vpc_id, &plan.network_id) {
         (Some(_), Some(tier)) => match p.prepared.acls.get(tier) {
-            Some(acl) => Ok(Some(Gate::Acl(acl))),
+            Some(acl) => Ok(Some(Gate::Acl(acl, StdMutex::default()))),
             None if ip.is_none() => Ok(None),
             None => anyhow::bail!("no network ACL list was prepared for VPC tier {tier}"),
         },
@@ -282,8 +283,49 @@ impl Gate<'_> {
     ) -> anyhow::Result<()> {
         match self {
             Gate::Firewall(ip) => firewall(p, ip, public, protocol, cidrs, st).await,
-            Gate::Acl(acl) => acl_rule(p, acl, guest, protocol, cidrs, st).await,
+            Gate::Acl(acl, kept) => {
+                let id = acl_rule(p, acl, guest, protocol, cidrs, st).await?;
+                kept.lock()
+                    .map_err(|_| anyhow::anyhow!("the gate's lock is poisoned"))?
+                    .insert(id);
+                Ok(())
+            }
         }
+    }
+
+    /// Once every port is open: removes the machine's ACL rules that this
+    /// run did not want (an `allow_from` or port taken out of the Boxfile),
+    /// so narrowing `allow_from` narrows the tier's list too.
+    pub async fn prune(&self, p: &CloudStack, st: &StdMutex<MachineState>) -> anyhow::Result<()> {
+        let Gate::Acl(_, kept) = self else {
+            return Ok(());
+        };
+        let kept = kept
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the gate's lock is poisoned"))?
+            .clone();
+        let stale: Vec<Resource> = {
+            let s = st
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+            (s.resources.iter())
+                .filter(|r| r.kind == ResourceKind::NetworkAclRule && !kept.contains(&r.id))
+                .cloned()
+                .collect()
+        };
+        for r in stale {
+            match ledger::remove(&p.api, &r).await {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(convert(e, &format!("cannot remove {}", r.note))),
+            }
+            let mut s = st
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the machine's state lock is poisoned"))?;
+            s.forget(r.kind, &r.id);
+            p.save(&s)?;
+        }
+        Ok(())
     }
 }
 
@@ -298,7 +340,7 @@ async fn acl_rule(
     protocol: &str,
     cidrs: &[String],
     st: &StdMutex<MachineState>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let (api, rules) = (&p.api, &*p.rules);
     let proto = protocol.to_lowercase();
     let (machine, recorded) = {
@@ -337,7 +379,8 @@ async fn acl_rule(
         .get(&acl.list_id)
         .and_then(|l| l.iter().find(|r| ours(r)).map(|r| r.id.clone()));
     if let Some(id) = existing {
-        return keep(p, st, ResourceKind::NetworkAclRule, &id, note);
+        keep(p, st, ResourceKind::NetworkAclRule, &id, note)?;
+        return Ok(id);
     }
     // scope
     let params = Params::new()
@@ -395,6 +438,7 @@ async fn acl_rule(
         }
     };
     keep(p, st, ResourceKind::NetworkAclRule, &rule.id, note)?;
+    let id = rule.id.clone();
     rules
         .by_list
         .lock()
@@ -402,7 +446,7 @@ async fn acl_rule(
         .entry(acl.list_id.clone())
         .or_default()
         .push(rule);
-    Ok(())
+    Ok(id)
 }
 
 /// A firewall rule opening `port` on `ip` to `cidrs`, adopted or made.

@@ -624,6 +624,7 @@ async fn reachable(
                         .map(|(port, proto)| gate.open(p, *port, *port, proto, &cidrs, st)),
                 )
                 .await?;
+                gate.prune(p, st).await?;
             }
             Ok((nic.clone(), 22, direct(&nic)))
         }
@@ -662,6 +663,7 @@ async fn reachable(
                 }
             }))
             .await?;
+            gate.prune(p, st).await?;
             let mut ssh_port = 22;
             let mut ports = Vec::new();
             for (w, public) in wants.iter().zip(publics) {
@@ -697,6 +699,7 @@ async fn reachable(
                     .map(|(port, proto)| gate.open(p, *port, *port, proto, &cidrs, st)),
             )
             .await?;
+            gate.prune(p, st).await?;
             Ok((ip.ipaddress.clone(), 22, direct(&ip.ipaddress)))
         }
     }
