@@ -382,7 +382,7 @@ async fn acl_rule(
         keep(p, st, ResourceKind::NetworkAclRule, &id, note)?;
         return Ok(id);
     }
-    // scope
+    // No projectid: a rule belongs to its list, and the list to its VPC.
     let params = Params::new()
         .set("aclid", &acl.list_id)
         .set("protocol", &proto)

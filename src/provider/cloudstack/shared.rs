@@ -135,7 +135,7 @@ impl IpHome<'_> {
     }
 
     fn params(&self) -> Params {
-        // scope
+        // The project (Scope) rides on the client: associateIpAddress is scoped.
         match self.vpc {
             Some(vpc) => Params::new().set("vpcid", vpc),
             None => Params::new().set("networkid", self.network),

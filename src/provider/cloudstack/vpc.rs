@@ -111,7 +111,7 @@ pub async fn check(
 
     let mut out = BTreeMap::new();
     for (tier_id, (vpc_id, wanted, names)) in tiers {
-        // scope
+        // In the project (Scope, on the client): a project's tier is listed only there.
         let tier = api
             .client
             .list_networks(&Params::new().set("id", &tier_id).set("listall", "true"))
