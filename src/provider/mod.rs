@@ -81,9 +81,10 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
+// Boxed: both are large (catalogue, scope, lock session) and made once per run.
 pub enum Provider {
-    Local(local::Local),
-    CloudStack(cloudstack::CloudStack),
+    Local(Box<local::Local>),
+    CloudStack(Box<cloudstack::CloudStack>),
 }
 
 impl Provider {
@@ -96,10 +97,12 @@ impl Provider {
         machines: &[&Machine],
     ) -> anyhow::Result<Provider> {
         Ok(match kind {
-            ProviderKind::Local => Provider::Local(local::Local::prepare(ctx, machines).await?),
-            ProviderKind::CloudStack => {
-                Provider::CloudStack(cloudstack::CloudStack::prepare(ctx, machines).await?)
+            ProviderKind::Local => {
+                Provider::Local(Box::new(local::Local::prepare(ctx, machines).await?))
             }
+            ProviderKind::CloudStack => Provider::CloudStack(Box::new(
+                cloudstack::CloudStack::prepare(ctx, machines).await?,
+            )),
         })
     }
 
@@ -108,9 +111,9 @@ impl Provider {
     /// beyond what that work needs.
     pub async fn open(kind: ProviderKind, ctx: &Context) -> anyhow::Result<Provider> {
         Ok(match kind {
-            ProviderKind::Local => Provider::Local(local::Local::open(ctx).await?),
+            ProviderKind::Local => Provider::Local(Box::new(local::Local::open(ctx).await?)),
             ProviderKind::CloudStack => {
-                Provider::CloudStack(cloudstack::CloudStack::open(ctx).await?)
+                Provider::CloudStack(Box::new(cloudstack::CloudStack::open(ctx).await?))
             }
         })
     }
