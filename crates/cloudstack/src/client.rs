@@ -12,15 +12,22 @@ use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::job::{jobid_of, AsyncJob, JobState};
 use crate::params::Params;
+use crate::poller::{self, SharedPoller};
 use crate::raw::{self, FirstPage, RawAnswer};
 use crate::response;
 use crate::signing;
+use crate::throttle::Throttle;
 
 /// Above this many bytes in one value, or in the whole query, a read goes as
 /// a POST too: servers and proxies cap URL length (user data over GET is
 /// limited to 4096 characters).
 const MAX_GET_VALUE: usize = 1024;
 const MAX_GET_QUERY: usize = 4000;
+
+/// How many times a request the cloud throttled (429: refused before it
+/// acted, read or write) is sent in all. A storm of 429s is ridden out
+/// while the throttle halves the requests in flight.
+const THROTTLED_ATTEMPTS: u32 = 16;
 
 /// One API request as the observer sees it: secrets already redacted.
 #[derive(Debug, Clone)]
@@ -58,6 +65,10 @@ pub struct Client {
     config: Arc<ClientConfig>,
     observer: Option<Observer>,
     defaults: Option<Defaults>,
+    /// Shared by every clone: requests in flight, sized to the cloud's 429s.
+    throttle: Arc<Throttle>,
+    /// Shared by every clone, when set: one poller for all waited jobs.
+    poller: Option<Arc<SharedPoller>>,
 }
 
 impl fmt::Debug for Client {
@@ -133,6 +144,8 @@ impl Client {
             config: Arc::new(config),
             observer: None,
             defaults: None,
+            throttle: Arc::default(),
+            poller: None,
         })
     }
 
@@ -152,6 +165,26 @@ impl Client {
         self
     }
 
+    /// Every job this client and its clones wait for is polled by one
+    /// shared poller (one `listAsyncJobs` per tick for all of them) instead
+    /// of each waiter polling its own job.
+    pub fn with_job_poller(mut self) -> Self {
+        self.poller = Some(poller::shared());
+        self
+    }
+
+    pub(crate) fn without_poller(&self) -> Self {
+        Client {
+            poller: None,
+            ..self.clone()
+        }
+    }
+
+    /// How many requests this client lets be in flight at once now.
+    pub fn request_limit(&self) -> usize {
+        self.throttle.limit()
+    }
+
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }
@@ -168,7 +201,8 @@ impl Client {
     }
 
     /// One API call; the object inside the `*response` key. Reads are
-    /// retried on connection errors, 5xx and 429; writes are sent once.
+    /// retried on connection errors, 5xx and 429; writes are sent again
+    /// only after a 429 (which CloudStack answers before acting).
     pub async fn call(&self, command: &str, params: &Params) -> Result<Value, Error> {
         self.call_parsed(command, params, |status, body, expires_used| {
             response::extract(command, status, &body, expires_used)
@@ -195,7 +229,10 @@ impl Client {
             // Prepared afresh each time so a retry carries a fresh `expires`.
             let prepared = self.prepare(command, params, SystemTime::now())?;
             match self.send(command, &prepared, attempt, &parse).await {
-                Err(e) if attempt < attempts && e.is_retryable_read() => {
+                Err(e)
+                    if attempt < attempts && e.is_retryable_read()
+                        || attempt < THROTTLED_ATTEMPTS && e.is_throttled() =>
+                {
                     tokio::time::sleep(self.config.retry.delay(attempt)).await;
                     attempt += 1;
                 }
@@ -229,6 +266,26 @@ impl Client {
         start: Instant,
     ) -> Result<Value, Error> {
         let policy = &self.config.jobs;
+        if let Some(answer) = self.poller.as_ref().and_then(|p| p.watch(self, jobid)) {
+            let left = policy.timeout.saturating_sub(start.elapsed());
+            match tokio::time::timeout(left, answer).await {
+                Ok(Ok(Ok(job))) => {
+                    if let JobState::Succeeded(result) = job.state(command)? {
+                        return Ok(result);
+                    }
+                }
+                Ok(Ok(Err(e))) => return Err(e),
+                // The poller left this job to its waiter: poll below.
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    return Err(Error::JobTimeout {
+                        command: command.to_string(),
+                        jobid: jobid.to_string(),
+                        limit: policy.timeout,
+                    })
+                }
+            }
+        }
         let mut n = 0;
         loop {
             let job = self.query_async_job_result(jobid).await?;
@@ -489,6 +546,7 @@ impl Client {
         attempt: u32,
         parse: &impl Fn(u16, Vec<u8>, bool) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        let permit = self.throttle.acquire().await;
         let start = Instant::now();
         let request = match &p.body {
             None => self.http.get(&p.url),
@@ -511,6 +569,7 @@ impl Client {
             }
             Err(e) => (None, Err(self.transport(command, e))),
         };
+        permit.answered(outcome.0);
         if let Some(observer) = &self.observer {
             observer(&CallRecord {
                 command: command.to_string(),

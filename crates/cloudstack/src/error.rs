@@ -133,6 +133,16 @@ impl Error {
 
     /// Whether a read may be sent again after this error. Not after a
     /// timeout: that request already took the whole time the user allows.
+    /// The cloud's API throttling (429) refused the request before acting
+    /// on it, so even a write may be sent again.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            Error::Api(e) => e.status == 429 || e.errorcode == 429,
+            Error::Http { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
     pub(crate) fn is_retryable_read(&self) -> bool {
         match self {
             Error::Transport { source, .. } => !source.is_timeout(),

@@ -22,9 +22,11 @@ pub mod error;
 pub mod job;
 pub mod lenient;
 pub mod params;
+mod poller;
 pub mod raw;
 pub mod response;
 pub mod signing;
+mod throttle;
 pub mod types;
 
 pub use client::{is_read, CallRecord, Client, DryRun, Observer};
