@@ -2,6 +2,9 @@
 # SSH and folder sync, side by side with the OpenSSH tools, on one loopback
 # sshd with throwaway keys (issue 6 benchmarks). Reports ratios; asserts nothing.
 #   benches/ssh_sync.sh [FILES] [MB] [WATCH_FILES]     (default 10000 100 30000)
+# BENCH_GUEST_ROOT=/dev/shm puts the "guest" folders there instead of under
+# /tmp: on an ext4 without a journal, creating files right after the previous
+# run's deletes costs the kernel more than the transfer (see the results).
 # Needs: hyperfine, rsync, openssh-server, openssh-client, python3.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +21,7 @@ sshd_pid=
 cleanup() {
     [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
     [ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "${guest:-}"
 }
 trap cleanup EXIT
 
@@ -49,11 +52,13 @@ for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; 
 
 # --- a project whose machine state points at it ----------------------------
 proj=$work/proj
-guest=$work/guest
+guest=$(mktemp -d "${BENCH_GUEST_ROOT:-$work}/box-bench-guest.XXXXXX")
 mkdir -p "$proj/.box/machines" "$guest"
 host_key=$(cut -d' ' -f1,2 "$work/host_ed25519.pub")
+# Recorded as a CloudStack machine: a local one is checked against its QEMU
+# process, and this one has none (sync never knows the provider).
 cat > "$proj/.box/machines/web.json" <<JSON
-{"schema":1,"name":"web","provider":"local","status":"running",
+{"schema":1,"name":"web","provider":"cloudstack","status":"running",
  "ssh":{"host":"127.0.0.1","port":$port,"user":"root","identity_file":"$work/id_ed25519","host_key":"$host_key"}}
 JSON
 cat > "$proj/Boxfile" <<TOML
@@ -135,8 +140,8 @@ w = sys.argv[1]
 def means(name):
     return {r["command"]: r["mean"] for r in json.load(open(f"{w}/{name}.json"))["results"]}
 i = means("initial"); r = means("resync"); s = means("ssh")
-print(f"initial sync   box {i['box']*1000:8.1f} ms  rsync {i['rsync']*1000:8.1f} ms  ratio {i['box']/i['rsync']:.2f} (goal <= 1.0)")
-print(f"re-sync        box {r['box']*1000:8.1f} ms  rsync {r['rsync']*1000:8.1f} ms  ratio {r['box']/r['rsync']:.2f} (goal <= 0.5)")
+print(f"initial sync   box {i['box']*1000:8.1f} ms  rsync {i['rsync']*1000:8.1f} ms  ratio {i['box']/i['rsync']:.2f} (goal <= 0.5, issue 14)")
+print(f"re-sync        box {r['box']*1000:8.1f} ms  rsync {r['rsync']*1000:8.1f} ms  ratio {r['box']/r['rsync']:.2f} (goal: no slower than 0.18)")
 print(f"ssh -- true    box {s['box']*1000:8.1f} ms  ssh   {s['ssh']*1000:8.1f} ms  ratio {s['box']/s['ssh']:.2f} (goal <= 1.2)")
 print(f"               ssh with a live ControlMaster {s['ssh-multiplexed']*1000:.1f} ms")
 PY
