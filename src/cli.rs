@@ -137,9 +137,11 @@ pub struct UpArgs {
     /// Machine names (default: all machines).
     #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
-    /// How many machines to bring up at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
+    /// How many machines to bring up at once (default: 16, or every
+    /// machine at once when all are cloud machines: the cloud client sizes
+    /// its requests to what the cloud accepts).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
     /// Skip the provisioners.
     #[arg(long)]
     pub no_provision: bool,

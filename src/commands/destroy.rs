@@ -84,11 +84,13 @@ pub(crate) async fn destroy(
             .collect(),
     );
     let events = Events::new(&g.printer, args.json);
+    let parallel =
+        schedule::default_parallel(states.iter().map(|s| s.provider.kind()), states.len());
     let results = {
         let ctx = ctx.clone();
         let providers = providers.clone();
         let events = events.clone();
-        schedule::run(jobs, 16, move |name| {
+        schedule::run(jobs, parallel, move |name| {
             let ctx = ctx.clone();
             let providers = providers.clone();
             let events = events.clone();

@@ -59,7 +59,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Resume(a) => {
             let up = crate::cli::UpArgs {
                 machines: a.machines,
-                parallel: 16,
+                parallel: None,
                 no_provision: true,
                 no_connect: false,
                 json: false,

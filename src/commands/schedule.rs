@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
+use crate::provider::ProviderKind;
 
 /// A machine name and the names it must wait for.
 pub(crate) struct Job {
@@ -160,6 +161,22 @@ pub(crate) fn report(printer: &Printer, results: &[(String, anyhow::Result<()>)]
         0 => ExitStatus::Success,
         n if n == results.len() => ExitStatus::Failure,
         _ => ExitStatus::Partial,
+    }
+}
+
+/// How many machines run at once when the user did not say: local
+/// machines are bound by this host's CPUs; cloud machines are bound by the
+/// cloud's API, whose client halves its requests in flight on a 429 and
+/// grows them again, so all of them go at once.
+pub(crate) fn default_parallel(
+    kinds: impl IntoIterator<Item = ProviderKind>,
+    machines: usize,
+) -> usize {
+    const LOCAL: usize = 16;
+    if kinds.into_iter().all(|k| k == ProviderKind::CloudStack) {
+        machines.max(1)
+    } else {
+        LOCAL
     }
 }
 

@@ -106,8 +106,11 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
         }
     };
 
+    let parallel = args.parallel.map(|n| n as usize).unwrap_or_else(|| {
+        schedule::default_parallel(machines.iter().map(|m| m.provider), machines.len())
+    });
     let results = tokio::select! {
-        r = schedule::run_staged(jobs, args.parallel as usize, NOT_CONVERGED, boot, converge) => r,
+        r = schedule::run_staged(jobs, parallel, NOT_CONVERGED, boot, converge) => r,
         _ = tokio::signal::ctrl_c() => {
             events.finish();
             g.printer.warn("interrupted: machines may be half created; their progress is recorded in .box/");

@@ -10,6 +10,7 @@ mod boxfile_fuzz;
 mod chain;
 mod cloud;
 mod cloud_projects;
+mod cloud_scale;
 mod cloud_vpc;
 mod cloudstack;
 mod foundation;

@@ -39,7 +39,8 @@ impl Api {
     pub fn connect(ctx: &Context) -> anyhow::Result<Api> {
         let profile =
             cloud_client::profile(ctx.profile.clone(), ctx.project.cloudstack.profile.clone());
-        let client = cloud_client::connect(&ctx.printer, &ctx.paths, &profile)?;
+        // One poller serves every job of the run, whatever machine waits.
+        let client = cloud_client::connect(&ctx.printer, &ctx.paths, &profile)?.with_job_poller();
         Ok(Api {
             client,
             scope: Arc::default(),
