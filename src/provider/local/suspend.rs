@@ -123,6 +123,16 @@ pub(super) async fn restore(
     loop {
         let status = q.execute("query-status", None).await?;
         if status.get("running").and_then(Value::as_bool) == Some(true) {
+            // The fresh user-mode network knows no guest MAC yet: the first
+            // forwarded connection waited for a TCP retransmit (about 3 s).
+            // A guest announce (virtio-net gratuitous ARP) teaches it at
+            // once; best effort, an older NIC model just ignores it.
+            let _ = q
+                .execute(
+                    "announce-self",
+                    Some(json!({ "initial": 10, "max": 100, "rounds": 3, "step": 40 })),
+                )
+                .await;
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(30) {
