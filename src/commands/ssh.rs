@@ -12,7 +12,7 @@ use crate::error::Hinted;
 use crate::error::{ExitStatus, RemoteExit};
 use crate::output::Printer;
 use crate::provider::{Provider, ProviderKind};
-use crate::ssh::holder::{Pty, Streams};
+use crate::ssh::holder::Streams;
 use crate::ssh::{interactive, quote};
 use crate::state::SshTarget;
 
@@ -62,7 +62,7 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
 }
 
 /// `box ssh` through the connection holder, with this process's own
-/// stdin, stdout and stderr (and its terminal in raw mode for a PTY).
+/// stdin, stdout and stderr.
 /// `None`: nothing ran, connect directly.
 fn via_holder(
     box_dir: &std::path::Path,
@@ -70,16 +70,11 @@ fn via_holder(
     command: Option<&str>,
     printer: &Printer,
 ) -> anyhow::Result<Option<i32>> {
-    let pty = (command.is_none() && interactive::wants_pty()).then(|| {
-        interactive::watch_resizes();
-        let (cols, rows) = interactive::window_size();
-        Pty {
-            term: interactive::terminal_type(),
-            cols,
-            rows,
-        }
-    });
-    let raw = pty.as_ref().and_then(|_| interactive::RawMode::enable());
+    // An interactive login connects directly: it is the one session the
+    // guest's idle watcher must see, and a handshake is nothing next to it.
+    if command.is_none() && interactive::wants_pty() {
+        return Ok(None);
+    }
     let streams = Streams {
         stdin: Some(0),
         stdout: 1,
@@ -88,9 +83,8 @@ fn via_holder(
     if let Some(c) = command {
         printer.debug(&format!("ssh {name}: {c}"));
     }
-    let result = ssh_holder::run(box_dir, name, command, pty, streams, printer);
-    drop(raw);
-    result.with_context(|| format!("SSH session with `{name}` failed"))
+    ssh_holder::run(box_dir, name, command, None, streams, printer)
+        .with_context(|| format!("SSH session with `{name}` failed"))
 }
 
 /// A teammate's machine, found on the cloud by its environment id, reached

@@ -52,6 +52,13 @@ pub(crate) fn serve(args: SshHolderArgs) -> anyhow::Result<ExitStatus> {
     let Some(idle) = idle_time() else {
         return Ok(ExitStatus::Success);
     };
+    // It runs in `/`: a relative folder would be another project's.
+    if !args.box_dir.is_absolute() {
+        anyhow::bail!(
+            "--box-dir {} is not an absolute path",
+            args.box_dir.display()
+        );
+    }
     let Some(root) = args.box_dir.parent().map(Path::to_path_buf) else {
         anyhow::bail!("{} is not a project's .box folder", args.box_dir.display());
     };
@@ -68,7 +75,11 @@ pub(crate) fn serve(args: SshHolderArgs) -> anyhow::Result<ExitStatus> {
             .ssh
             .ok_or_else(|| format!("`{machine}` has no SSH endpoint"))
     };
-    holder::serve(&args.box_dir, idle, Box::new(lookup), args.warm)?;
+    // A held connection is no activity: the guest's idle watcher counts it
+    // as a session unless it is marked as `box status --refresh` marks its
+    // probe. (An interactive `box ssh` connects directly and counts.)
+    let mark = guest::idle::PROBE_COMMAND.to_string();
+    holder::serve(&args.box_dir, idle, Box::new(lookup), args.warm, Some(mark))?;
     Ok(ExitStatus::Success)
 }
 

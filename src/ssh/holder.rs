@@ -206,12 +206,14 @@ pub type Lookup = dyn Fn(&str) -> Result<SshTarget, String> + Send + Sync;
 
 /// Runs the holder of the project whose `.box` folder is `box_dir` until
 /// it has been idle for `idle` or is stopped. Returns at once when another
-/// holder serves the project. `warm` is a machine to connect to at once.
+/// holder serves the project. `warm` is a machine to connect to at once;
+/// `on_connect` runs once on every new connection (its result is ignored).
 pub fn serve(
     box_dir: &Path,
     idle: Duration,
     lookup: Box<Lookup>,
     warm: Option<String>,
+    on_connect: Option<String>,
 ) -> std::io::Result<()> {
     let dir = box_dir.join("holder");
     std::fs::create_dir_all(&dir)?;
@@ -249,12 +251,13 @@ pub fn serve(
         sock: sock.clone(),
         pid: pid_path(box_dir),
         uid: me,
+        on_connect,
     });
     if let Some(machine) = warm {
         let shared = shared.clone();
         std::thread::spawn(move || {
             if let Ok(target) = (shared.lookup)(&machine) {
-                if let Ok(session) = Session::connect(&target, CONNECT_WAIT) {
+                if let Ok(session) = shared.connect(&target) {
                     shared.put_back(&machine, Held { target, session });
                 }
             }
@@ -306,6 +309,7 @@ struct Shared {
     sock: PathBuf,
     pid: PathBuf,
     uid: libc::uid_t,
+    on_connect: Option<String>,
 }
 
 impl Shared {
@@ -476,7 +480,7 @@ impl Shared {
                 Err(_) => continue,
             }
         }
-        let session = Session::connect(target, CONNECT_WAIT)?;
+        let session = self.connect(target)?;
         session.set_wait(Some(CALL_WAIT));
         let ch = session.open(command, pty)?;
         session.set_wait(None);
@@ -487,6 +491,16 @@ impl Shared {
             },
             ch,
         ))
+    }
+
+    fn connect(&self, target: &SshTarget) -> Result<Session, SshError> {
+        let session = Session::connect(target, CONNECT_WAIT)?;
+        if let Some(cmd) = &self.on_connect {
+            session.set_wait(Some(CALL_WAIT));
+            let _ = session.capture(cmd);
+            session.set_wait(None);
+        }
+        Ok(session)
     }
 
     /// Keeps a connection for the next command, if the machine still has
