@@ -234,22 +234,62 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub home: tempfile::TempDir,
+    /// One stand-in process per machine for its QEMU (see `stand_in`).
+    stand_ins: Vec<Child>,
+}
+
+/// A process box takes for a machine's live QEMU: box checks a local
+/// machine's recorded pid and that its command line names the machine's
+/// disk before it connects. It ends by itself after two hours in case the
+/// test is killed before `Drop` runs.
+fn stand_in(disk: &Path) -> Child {
+    use std::os::unix::process::CommandExt;
+    Command::new("sh")
+        .args(["-c", "sleep 7200; :", "box-qemu-stand-in"])
+        .arg(disk)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("sh starts")
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for child in &mut self.stand_ins {
+            // SAFETY: kill with a process group id and a signal number.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Project {
     /// `boxfile` is the Boxfile text; `machines` get state pointing at `target`.
     pub fn new(boxfile: &str, machines: &[(&str, SshTarget)]) -> Project {
-        let dir = tempfile::tempdir().unwrap();
+        Self::new_in(&std::env::temp_dir(), boxfile, machines)
+    }
+
+    /// Like `new`, with the project folder made inside `parent`.
+    pub fn new_in(parent: &Path, boxfile: &str, machines: &[(&str, SshTarget)]) -> Project {
+        let dir = tempfile::TempDir::new_in(parent).unwrap();
         let home = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Boxfile"), boxfile).unwrap();
         let store = StateStore::open(dir.path()).unwrap();
+        let mut stand_ins = vec![];
         for (name, target) in machines {
             let mut m = MachineState::new(name, ProviderKind::Local);
             m.status = Status::Running;
             m.ssh = Some(target.clone());
+            let child = stand_in(&store.machine_dir(name).join("disk.qcow2"));
+            m.provider.local_mut().pid = Some(child.id());
+            stand_ins.push(child);
             store.save_machine(&m).unwrap();
         }
-        Project { dir, home }
+        Project {
+            dir,
+            home,
+            stand_ins,
+        }
     }
 
     pub fn path(&self) -> &Path {

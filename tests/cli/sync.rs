@@ -344,15 +344,7 @@ fn sync_applies_gitignore_rules_from_the_repository_root_down_only() {
     // everything must not count (git would not read it either).
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join(".gitignore"), "*\n").unwrap();
-    let p = Project::new(&boxfile(&g, ""), &[("web", sshd.target())]);
-    let project = outer.path().join("project");
-    std::fs::rename(p.path(), &project).unwrap();
-    let p = Project {
-        dir: tempfile::TempDir::new_in(outer.path()).unwrap(),
-        home: p.home,
-    };
-    std::fs::remove_dir(p.path()).unwrap();
-    std::fs::rename(&project, p.path()).unwrap();
+    let p = Project::new_in(outer.path(), &boxfile(&g, ""), &[("web", sshd.target())]);
     std::fs::create_dir(p.path().join(".git")).unwrap();
     std::fs::write(p.path().join(".gitignore"), "*.log\n").unwrap();
     let app = p.path().join("app");
