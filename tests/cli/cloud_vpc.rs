@@ -535,20 +535,24 @@ fn qemu_backed_vpc_tier_in_a_project_up_ssh_only_through_the_acl_sync_provision_
     let boxes_arg = boxes.to_string_lossy().into_owned();
     // As scripts/test does: on nested hosts /dev/kvm may open yet fail.
     let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let t = Test::new().with_simulator(crate::cloud::Sim::start_full(
-        &[
-            "--backing",
-            "qemu",
-            "--boxes-dir",
-            &boxes_arg,
-            "--project",
-            "shop",
-            "--vpc",
-            "shop:shop",
-        ],
-        None,
-        &[("BOX_QEMU_ACCEL", &accel)],
-    ));
+    let t = Test::new()
+        .with_simulator(crate::cloud::Sim::start_full(
+            &[
+                "--backing",
+                "qemu",
+                "--boxes-dir",
+                &boxes_arg,
+                "--project",
+                "shop",
+                "--vpc",
+                "shop:shop",
+            ],
+            None,
+            &[("BOX_QEMU_ACCEL", &accel)],
+        ))
+        // Each `box ssh` a new connection, judged by the ACL as it is now (a
+        // kept session would outlive the rules, as it would on a real router).
+        .env("BOX_SSH_HOLDER_IDLE", "off");
     let e2e = t.project(
         "e2e",
         r#"
