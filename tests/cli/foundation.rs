@@ -46,8 +46,10 @@ fn project_with_machines(dir: &Path, n: usize) {
     fs::write(dir.join("Boxfile"), text).unwrap();
 }
 
+/// A running machine's state as a cloud machine: plain `status` shows a
+/// cloud machine as recorded (a local one's QEMU is checked by its pid).
 fn running_state(name: &str, port: u16) -> MachineState {
-    let mut s = MachineState::new(name, ProviderKind::Local);
+    let mut s = MachineState::new(name, ProviderKind::CloudStack);
     s.status = Status::Running;
     s.id = Some(name.to_string());
     s.ssh = Some(SshTarget {
