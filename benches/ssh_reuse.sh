@@ -62,7 +62,10 @@ JSON
 printf '[project]\nname = "bench"\n\n[[machine]]\nname = "web"\n' > "$proj/Boxfile"
 
 "$box" -C "$proj" ssh-config > "$work/ssh_config.mux"
-sed 's/ControlMaster auto/ControlMaster no/' "$work/ssh_config.mux" > "$work/ssh_config"
+# No multiplexing at all: `ControlMaster no` alone still uses a live master
+# through ControlPath.
+sed -e 's/ControlMaster auto/ControlMaster no/' -e 's|ControlPath .*|ControlPath none|' \
+    "$work/ssh_config.mux" > "$work/ssh_config"
 grep -q ControlMaster "$work/ssh_config.mux" || { echo "box ssh-config has no ControlMaster"; exit 1; }
 
 # Both reuse mechanisms are started before measuring: the holder by a first
