@@ -7,6 +7,7 @@
 //! the index is shown once, with the cloud's state and the local folder.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use cloudstack::VirtualMachine;
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::cli::LsArgs;
 use crate::error::ExitStatus;
 use crate::index::{self, Index};
 use crate::provider::ProviderKind;
-use crate::state::MachineState;
+use crate::state::{MachineState, SshTarget, Status};
 
 use super::environments::{self, LocalEnv};
 use super::Settings;
@@ -122,6 +123,8 @@ pub(crate) async fn run(g: &Settings, args: LsArgs) -> anyhow::Result<ExitStatus
         }
     }
     merge_local(&mut rows, &locals, &me, now);
+    let targets = idle_targets(&rows, &locals, &me);
+    fill_idle(&mut rows, &targets);
     rows.sort_by(|a, b| {
         (&a.project, &a.env, &a.machine, &a.profile)
             .cmp(&(&b.project, &b.env, &b.machine, &b.profile))
@@ -246,6 +249,55 @@ fn merge_local(rows: &mut Vec<Row>, locals: &[LocalEnv], me: &str, now: u64) {
                 cloudstack_project: None,
                 shared_with: shared_with(m),
             });
+        }
+    }
+}
+
+/// The rows whose idle time can be asked for: your own running machines
+/// with an idle watcher (`stops` set) whose project state on this host
+/// knows their SSH target, by row index.
+fn idle_targets(rows: &[Row], locals: &[LocalEnv], me: &str) -> Vec<(usize, SshTarget)> {
+    rows.iter()
+        .enumerate()
+        .filter(|(_, r)| r.owner == me)
+        .filter_map(|(i, r)| {
+            let folder = r.folder.as_deref()?;
+            let m = locals
+                .iter()
+                .filter(|l| l.root() == folder && l.entry.env == r.env)
+                .flat_map(|l| &l.machines)
+                .find(|m| m.name == r.machine && m.provider.kind() == r.provider)?;
+            let target = m.ssh.clone()?;
+            (m.status == Status::Running && m.stops.is_some()).then_some((i, target))
+        })
+        .collect()
+}
+
+/// How long `box ls` waits, in all, for the guests' idle times.
+const IDLE_PROBE_BOUND: Duration = Duration::from_secs(3);
+
+/// Reads each target's idle time over SSH, all at once; a guest that has
+/// not answered within `IDLE_PROBE_BOUND` keeps `-`. The probes run on
+/// threads of their own so one hung connection cannot hold up `box ls`:
+/// the process exits without waiting for them.
+fn fill_idle(rows: &mut [Row], targets: &[(usize, SshTarget)]) {
+    if targets.is_empty() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, target) in targets.iter().cloned() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((i, crate::idle::probe(&target)));
+        });
+    }
+    drop(tx);
+    let deadline = Instant::now() + IDLE_PROBE_BOUND;
+    for _ in targets {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, idle)) => rows[i].idle_secs = idle,
+            Err(_) => break,
         }
     }
 }
@@ -379,6 +431,92 @@ mod tests {
         assert_eq!(parse_time("2024-01-01T00:00:00Z"), Some(1_704_067_200));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(format_time(1_704_067_200), "2024-01-01T00:00:00Z");
+    }
+
+    fn target(port: u16) -> SshTarget {
+        SshTarget {
+            host: "127.0.0.1".into(),
+            port,
+            user: "box".into(),
+            identity_file: PathBuf::from("/p/.box/id"),
+            host_key: "ssh-ed25519 AAAA".into(),
+        }
+    }
+
+    fn local_row(env: &str, machine: &str, owner: &str, folder: &str) -> Row {
+        Row {
+            project: "p".into(),
+            env: env.into(),
+            machine: machine.into(),
+            provider: ProviderKind::Local,
+            state: "running".into(),
+            owner: owner.into(),
+            created: None,
+            age_secs: None,
+            idle_secs: None,
+            expires: None,
+            expired: false,
+            folder: Some(PathBuf::from(folder)),
+            stale: false,
+            profile: None,
+            cloudstack_project: None,
+            shared_with: vec![],
+        }
+    }
+
+    #[test]
+    fn idle_is_asked_only_of_own_running_watched_machines_with_a_known_target() {
+        let machine = |name: &str, status: Status, watched: bool, port: Option<u16>| {
+            let mut m = MachineState::new(name, ProviderKind::Local);
+            m.status = status;
+            m.stops = watched.then(crate::idle::Stops::default);
+            m.ssh = port.map(target);
+            m
+        };
+        let env = LocalEnv {
+            entry: crate::index::Entry {
+                root: PathBuf::from("/p"),
+                env: "e1".into(),
+                project: "p".into(),
+                machines: vec![],
+            },
+            stale: false,
+            unreadable: None,
+            machines: vec![
+                machine("watched", Status::Running, true, Some(2201)),
+                machine("unwatched", Status::Running, false, Some(2202)),
+                machine("halted", Status::Stopped, true, Some(2203)),
+                machine("no-target", Status::Running, true, None),
+            ],
+        };
+        let rows = vec![
+            local_row("e1", "watched", "ana", "/p"),
+            local_row("e1", "unwatched", "ana", "/p"),
+            local_row("e1", "halted", "ana", "/p"),
+            local_row("e1", "no-target", "ana", "/p"),
+            // A teammate's machine of the same name, or one in a folder
+            // this host does not know, has no target here.
+            local_row("e1", "watched", "bo", "/p"),
+            local_row("e1", "watched", "ana", "/elsewhere"),
+            local_row("e2", "watched", "ana", "/p"),
+        ];
+        assert_eq!(
+            idle_targets(&rows, std::slice::from_ref(&env), "ana"),
+            vec![(0, target(2201))]
+        );
+    }
+
+    #[test]
+    fn an_unreachable_guest_leaves_idle_unknown() {
+        // A port nothing listens on: the probe fails, the row keeps `-`.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let mut rows = vec![local_row("e1", "watched", "ana", "/p")];
+        rows[0].idle_secs = Some(1);
+        fill_idle(&mut rows, &[(0, target(free))]);
+        assert_eq!(rows[0].idle_secs, None);
     }
 
     #[test]
