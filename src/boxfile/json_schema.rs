@@ -166,7 +166,8 @@ mod tests {
                     .as_array()
                     .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)),
                 Type::Map { .. } => v.is_object(),
-                Type::Bool | Type::Choice(_) | Type::Table(_) | Type::Tables(_) => false,
+                Type::Choice(values) => v.as_str().is_some_and(|s| values.contains(&s)),
+                Type::Bool | Type::Table(_) | Type::Tables(_) => false,
             };
             assert!(fits, "{path}: example {example} does not fit its type");
         }

@@ -126,7 +126,19 @@ name = "web"
     // Plain `box status` never connects; `--refresh` reads the idle time
     // over SSH as a probe, which the watcher does not count as a session.
     let mut idle_seen = None;
+    let mut ls_idle_seen = None;
     wait_for("the idle guest stopping itself", STOP_DEADLINE, || {
+        // `box ls` reads the same idle time from your own running machines.
+        let ls: Value = serde_json::from_str(&p.ok(&["ls", "--json"])).unwrap();
+        if let Some(idle) = ls
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["machine"] == "web" && r["project"] == "idle")
+            .and_then(|r| r["idle_secs"].as_u64())
+        {
+            ls_idle_seen = Some(idle);
+        }
         let json: Value = serde_json::from_str(&p.ok(&["status", "--refresh", "--json"])).unwrap();
         let web = json
             .as_array()
@@ -144,6 +156,7 @@ name = "web"
         idle_seen.is_some(),
         "box status --refresh showed no idle time"
     );
+    assert!(ls_idle_seen.is_some(), "box ls showed no idle time");
     eprintln!(
         "local guest stopped itself {}s after `box up` began",
         began.elapsed().as_secs()
