@@ -16,7 +16,8 @@ Modes:
   big-json       a valid listVirtualMachines answer of about --size-mb MB
   job-never-finishes
                  proxies every call to --upstream (cloudstack-sim), except
-                 queryAsyncJobResult, which answers "pending" forever
+                 that job polls (queryAsyncJobResult, and every job that
+                 listAsyncJobs lists) answer "pending" forever
   job-flaky      the same, but of every five polls four answer HTTP 500
 """
 
@@ -227,7 +228,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def mode_job_never_finishes(self, flaky=False):
         params, body = self.params()
-        if params.get("command") == "queryAsyncJobResult" and flaky:
+        poll = params.get("command") in ("queryAsyncJobResult", "listAsyncJobs")
+        if poll and flaky:
             with self.server.lock:
                 self.server.polls += 1
                 failing = self.server.polls % 5 != 1
@@ -252,6 +254,15 @@ class Handler(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if params.get("command") == "listAsyncJobs" and resp.status == 200:
+            # The same jobs seen through the list never finish either.
+            answer = json.loads(data)
+            for job in answer.get("listasyncjobsresponse", {}).get("asyncjobs", []):
+                job["jobstatus"] = 0
+                job["jobresultcode"] = 0
+                job.pop("jobresult", None)
+                job.pop("jobresulttype", None)
+            data = json.dumps(answer).encode()
         self.send_fixed(resp.status, resp.getheader("Content-Type", "application/json"), data)
 
 
