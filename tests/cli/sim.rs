@@ -16,7 +16,7 @@ use crate::harness::Test;
 use crate::support;
 
 impl Sim {
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         client_for(&self.url, SECRET)
     }
 }
@@ -38,7 +38,7 @@ fn client_for(url: &str, secret: &str) -> Client {
     Client::new(config).expect("a client")
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,7 +46,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn p(pairs: &[(&str, &str)]) -> Params {
+pub(crate) fn p(pairs: &[(&str, &str)]) -> Params {
     pairs
         .iter()
         .fold(Params::new(), |acc, (k, v)| acc.set(*k, *v))

@@ -4,42 +4,13 @@
 //! account that is in no project sees none.
 
 use std::process::Command;
-use std::time::Duration;
 
-use cloudstack::{Client, ClientConfig, Error, JobPollPolicy, Params, RetryPolicy, Secret};
+use cloudstack::Error;
 use serde_json::Value;
 
 use crate::cloud::{Sim, KEY, SECRET};
+use crate::sim::{block_on, p};
 use crate::support;
-
-fn client(sim: &Sim) -> Client {
-    let mut config = ClientConfig::new(&sim.url, KEY, Secret::new(SECRET));
-    config.jobs = JobPollPolicy {
-        initial: Duration::from_millis(20),
-        factor: 1.5,
-        max: Duration::from_millis(200),
-        timeout: Duration::from_secs(60),
-    };
-    config.retry = RetryPolicy {
-        attempts: 1,
-        ..RetryPolicy::default()
-    };
-    Client::new(config).expect("a client")
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn p(pairs: &[(&str, &str)]) -> Params {
-    pairs
-        .iter()
-        .fold(Params::new(), |acc, (k, v)| acc.set(*k, *v))
-}
 
 fn names(v: &Value, key: &str) -> Vec<String> {
     v[key]
@@ -67,7 +38,7 @@ const LAYOUT: [&str; 8] = [
 fn sim_layout_flags_make_domains_accounts_and_projects_that_the_state_keeps() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start_with_state(&LAYOUT, Some(dir.path()));
-    let c = client(&sim);
+    let c = sim.client();
     let team = block_on(async {
         let d = c
             .call("listDomains", &p(&[("listall", "true")]))
@@ -100,7 +71,7 @@ fn sim_layout_flags_make_domains_accounts_and_projects_that_the_state_keeps() {
     drop(sim);
     // Restarted on its state without the flags: the same layout.
     let sim = Sim::start_with_state(&[], Some(dir.path()));
-    let c = client(&sim);
+    let c = sim.client();
     block_on(async {
         let again = c.call("listProjects", &p(&[])).await.unwrap();
         assert_eq!(again["project"][0]["id"], team.as_str());
@@ -118,7 +89,7 @@ fn sim_layout_flags_make_domains_accounts_and_projects_that_the_state_keeps() {
 #[test]
 fn sim_project_objects_stay_in_their_project() {
     let sim = Sim::start(&LAYOUT);
-    let c = client(&sim);
+    let c = sim.client();
     block_on(async {
         let projects = c.call("listProjects", &p(&[])).await.unwrap();
         let team = projects["project"][0]["id"].as_str().unwrap().to_string();
@@ -207,7 +178,7 @@ fn sim_caller_in_no_project_sees_none_and_is_refused_others() {
         .as_str()
         .unwrap()
         .to_string();
-    let c = client(&sim);
+    let c = sim.client();
     block_on(async {
         for listall in ["false", "true"] {
             let v = c
