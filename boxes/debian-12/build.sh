@@ -13,12 +13,21 @@
 #   BOX_DEBIAN_SUITE   default bookworm
 #   BOX_DEBIAN_ARCH    default: the host's dpkg architecture
 #   BOX_DISK_SIZE      virtual disk size, default 3G (the qcow2 stores only used blocks)
+#
+# Hook for derived boxes (a recipe that is this image plus more, e.g.
+# debian-12-docker, runs this script with these set):
+#   BOX_EXTRA_PACKAGES   comma-separated Debian packages added to --include
+#   BOX_EXTRA_CUSTOMIZE  path of a shell script, run as `sh SCRIPT ROOT` inside
+#                        mmdebstrap's customize hook after box's own changes and
+#                        before the apt caches are emptied and the disk is made.
+#                        It runs outside the image: use `chroot "$1" CMD` for
+#                        commands that must run inside it.
 set -eu
 
 # Runs as mmdebstrap's customize hook, inside its namespace, so the files are
 # seen owned by root in both root and unshare (rootless) modes.
 customize() {
-  root=$1 out=$2 size=$3
+  root=$1 out=$2 size=$3 extra=$4
 
   mkdir -p "$root/etc/cloud/cloud.cfg.d"
   cat > "$root/etc/cloud/cloud.cfg.d/90-box.cfg" <<'CFG'
@@ -87,6 +96,10 @@ NET
   # No passwords: root stays locked; users come from cloud-init with keys.
   sed -i 's/^root:[^:]*:/root:*:/' "$root/etc/shadow"
 
+  if [ -n "$extra" ]; then
+    sh "$extra" "$root"
+  fi
+
   cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
   cp "$root"/boot/initrd.img-* "$out/initrd.img"
 
@@ -106,7 +119,7 @@ NET
 }
 
 if [ "${1:-}" = "--customize" ]; then
-  customize "$2" "$3" "$4"
+  customize "$2" "$3" "$4" "${5:-}"
   exit 0
 fi
 
@@ -117,6 +130,11 @@ size=${BOX_DISK_SIZE:-3G}
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+extra=
+if [ -n "${BOX_EXTRA_CUSTOMIZE:-}" ]; then
+  [ -f "$BOX_EXTRA_CUSTOMIZE" ] || { echo "build.sh: BOX_EXTRA_CUSTOMIZE=$BOX_EXTRA_CUSTOMIZE is not a file" >&2; exit 1; }
+  extra=$(cd "$(dirname "$BOX_EXTRA_CUSTOMIZE")" && pwd)/$(basename "$BOX_EXTRA_CUSTOMIZE")
+fi
 
 # Debian's cloud kernel is the one its official cloud images use: virtio
 # drivers built for VMs, without the hardware drivers a VM never needs.
@@ -127,6 +145,9 @@ case "$arch" in
 esac
 
 packages="$kernel,initramfs-tools,systemd-sysv,udev,dbus,openssh-server,cloud-init,sudo,rsync,netbase,iproute2,ca-certificates,e2fsprogs"
+if [ -n "${BOX_EXTRA_PACKAGES:-}" ]; then
+  packages="$packages,$BOX_EXTRA_PACKAGES"
+fi
 
 set -- \
   --variant=minbase \
@@ -140,7 +161,7 @@ set -- \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && printf "MODULES=most\nCOMPRESS=gzip\n" > "$1/etc/initramfs-tools/conf.d/box"' \
-  --customize-hook="sh '$self' --customize \"\$1\" '$out' '$size'" \
+  --customize-hook="sh '$self' --customize \"\$1\" '$out' '$size' '$extra'" \
   "$suite" /dev/null
 if [ -n "${BOX_DEBIAN_MIRROR:-}" ]; then
   set -- "$@" "$BOX_DEBIAN_MIRROR"
