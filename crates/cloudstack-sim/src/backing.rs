@@ -205,6 +205,7 @@ impl QemuBacking {
             private_nics: vec![],
             extra_user_data: user_data,
             watcher: None,
+            mounts: Vec::new(),
         };
         cloudinit::write_seed(&seed_path, &seed)
             .map_err(|e| format!("cannot write the cloud-init seed: {e}"))?;
@@ -228,6 +229,7 @@ impl QemuBacking {
             forwards: vec![],
             restrict: true,
             private: None,
+            shares: Vec::new(),
             qmp: qmp.clone(),
             console: dir.join("console.log"),
             pidfile: pidfile.clone(),

@@ -43,6 +43,32 @@ pub struct DhcpNic {
     pub mac: String,
 }
 
+/// A virtio-fs folder the guest mounts at every boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestMount {
+    /// The virtio-fs tag QEMU's device carries.
+    pub tag: String,
+    /// The absolute guest path.
+    pub path: String,
+}
+
+impl GuestMount {
+    /// A `bootcmd` line: cloud-init runs those at every boot, early, so
+    /// the folder is there before services and logins. `nofail` in
+    /// spirit: a failed mount is reported by `box up`, not a hung boot.
+    fn boot_command(&self) -> String {
+        let path = sh_quote(&self.path);
+        format!(
+            "mkdir -p {path} && {{ mountpoint -q {path} || mount -t virtiofs {} {path}; }}",
+            sh_quote(&self.tag)
+        )
+    }
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// What box tells cloud-init about one machine.
 #[derive(Debug, Clone)]
 pub struct Seed {
@@ -64,6 +90,8 @@ pub struct Seed {
     pub extra_user_data: Option<String>,
     /// The idle and expiry watcher, when the machine has a limit.
     pub watcher: Option<crate::idle::Watcher>,
+    /// virtio-fs folders (local machines with `type = "mount"` only).
+    pub mounts: Vec<GuestMount>,
 }
 
 impl Seed {
@@ -115,6 +143,10 @@ impl Seed {
         }
         if !files.is_empty() {
             cfg.insert("write_files".into(), json!(files));
+        }
+        if !self.mounts.is_empty() {
+            let lines: Vec<String> = self.mounts.iter().map(GuestMount::boot_command).collect();
+            cfg.insert("bootcmd".into(), json!(lines));
         }
         Value::Object(cfg)
     }
@@ -315,7 +347,27 @@ mod tests {
             }],
             extra_user_data: None,
             watcher: None,
+            mounts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn mounted_folders_are_mounted_at_every_boot_and_only_when_asked() {
+        assert!(cloud_config(seed().user_data().expose())
+            .get("bootcmd")
+            .is_none());
+        let mut s = seed();
+        s.mounts = vec![GuestMount {
+            tag: "box0".into(),
+            path: "/srv/it's".into(),
+        }];
+        let cfg = cloud_config(s.user_data().expose());
+        assert_eq!(
+            cfg["bootcmd"],
+            json!([
+                "mkdir -p '/srv/it'\\''s' && { mountpoint -q '/srv/it'\\''s' || mount -t virtiofs 'box0' '/srv/it'\\''s'; }"
+            ])
+        );
     }
 
     fn cloud_config(text: &str) -> Value {

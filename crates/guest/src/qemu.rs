@@ -42,6 +42,14 @@ pub struct DgramLink {
     pub remote: PathBuf,
 }
 
+/// A host folder served into the guest by a virtiofsd listening on
+/// `socket`; the guest mounts it by `tag` (`mount -t virtiofs TAG DIR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsShare {
+    pub tag: String,
+    pub socket: PathBuf,
+}
+
 /// Everything one machine's QEMU needs.
 #[derive(Debug, Clone)]
 pub struct VmSpec {
@@ -59,6 +67,9 @@ pub struct VmSpec {
     /// QEMU `restrict=on`: the guest reaches only the forwarded ports.
     pub restrict: bool,
     pub private: Option<(String, DgramLink)>,
+    /// virtio-fs folders; any share puts guest memory in a shared memfd,
+    /// which vhost-user needs (virtiofsd reads the guest's buffers).
+    pub shares: Vec<FsShare>,
     pub qmp: PathBuf,
     pub console: PathBuf,
     pub pidfile: PathBuf,
@@ -82,11 +93,25 @@ impl VmSpec {
             "-name",
             format!("{},process={}", self.name, self.name),
         );
-        push(&mut a, "-machine", machine_type());
+        let memory = self.memory_mib.max(128);
+        if self.shares.is_empty() {
+            push(&mut a, "-machine", machine_type());
+        } else {
+            push(
+                &mut a,
+                "-object",
+                format!("memory-backend-memfd,id=mem,size={memory}M,share=on"),
+            );
+            push(
+                &mut a,
+                "-machine",
+                format!("{},memory-backend=mem", machine_type()),
+            );
+        }
         push(&mut a, "-accel", self.accel.qemu_arg());
         push(&mut a, "-cpu", self.accel.cpu());
         push(&mut a, "-smp", self.cpus.max(1).to_string());
-        push(&mut a, "-m", format!("{}M", self.memory_mib.max(128)));
+        push(&mut a, "-m", format!("{memory}M"));
         a.push("-nodefaults".into());
         push(&mut a, "-display", "none");
         push(&mut a, "-vga", "none");
@@ -145,6 +170,18 @@ impl VmSpec {
                 &mut a,
                 "-device",
                 format!("virtio-net-pci,netdev=priv,mac={mac}"),
+            );
+        }
+        for (i, share) in self.shares.iter().enumerate() {
+            push(
+                &mut a,
+                "-chardev",
+                format!("socket,id=fs{i},path={}", escape(&share.socket)),
+            );
+            push(
+                &mut a,
+                "-device",
+                format!("vhost-user-fs-pci,chardev=fs{i},tag={}", share.tag),
             );
         }
         push(&mut a, "-device", "virtio-rng-pci");
@@ -248,6 +285,7 @@ mod tests {
                     remote: "/r/hub-web.net".into(),
                 },
             )),
+            shares: Vec::new(),
             qmp: "/r/web.qmp".into(),
             console: "/p/a,b/console.log".into(),
             pidfile: "/p/.box/machines/web/qemu.pid".into(),
@@ -294,6 +332,27 @@ mod tests {
         ] {
             assert!(line.contains(part), "missing {part} in {line}");
         }
+    }
+
+    #[test]
+    fn a_mounted_folder_shares_guest_memory_with_its_virtiofsd() {
+        let mut s = spec();
+        s.shares = vec![FsShare {
+            tag: "box0".into(),
+            socket: "/r/web-fs0.sock".into(),
+        }];
+        let line = joined(&s.args());
+        for part in [
+            "-object memory-backend-memfd,id=mem,size=1024M,share=on",
+            "-machine q35,memory-backend=mem",
+            "-chardev socket,id=fs0,path=/r/web-fs0.sock",
+            "-device vhost-user-fs-pci,chardev=fs0,tag=box0",
+        ] {
+            assert!(line.contains(part), "missing {part} in {line}");
+        }
+        let plain = joined(&spec().args());
+        assert!(!plain.contains("memory-backend"), "{plain}");
+        assert!(!plain.contains("vhost-user"), "{plain}");
     }
 
     #[test]

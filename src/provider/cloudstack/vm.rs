@@ -266,6 +266,7 @@ async fn deploy(
         private_nics: Vec::new(),
         extra_user_data: machine.user_data.clone(),
         watcher: crate::idle::watcher(machine),
+        mounts: Vec::new(),
     };
     let user_data = base64::engine::general_purpose::STANDARD.encode(seed.user_data().expose());
     if user_data.len() > MAX_USER_DATA {

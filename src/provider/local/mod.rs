@@ -364,6 +364,7 @@ impl Local {
             private_nics,
             extra_user_data: machine.user_data.clone(),
             watcher: crate::idle::watcher(machine),
+            mounts: Vec::new(),
         };
         cloudinit::write_seed(&seed_path, &seed)?;
         crate::fsutil::write_atomic(&pub_path, format!("{}\n", host.public).as_bytes(), 0o644)
@@ -470,6 +471,7 @@ impl Local {
                 private: private
                     .clone()
                     .map(|l| (net::mac(self.ctx.store.dir(), &machine.name, 2), l)),
+                shares: Vec::new(),
                 qmp: qmp.clone(),
                 console: console.clone(),
                 pidfile: pidfile.clone(),
