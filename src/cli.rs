@@ -60,6 +60,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print OpenSSH configuration for the machines.
     SshConfig(MachinesArgs),
+    /// Print an Ansible inventory of the project's machines (groups from
+    /// `groups`, box's key, pinned host keys).
+    AnsibleInventory,
     /// Stop machines (gracefully, or at once with --force).
     Halt(HaltArgs),
     /// Save machines' memory to .box/ and stop them; `box up` or `box resume`
@@ -116,6 +119,13 @@ pub struct InitArgs {
     /// The project name (default: the folder name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Write a ready-made stack (a Boxfile and the files it needs) instead
+    /// of the starter Boxfile; `--list` shows them.
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
+    /// List the ready-made stacks `--template` takes.
+    #[arg(long, conflicts_with_all = ["template", "name"])]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ pub mod ssh;
 pub mod state;
 pub mod suggest;
 pub mod sync;
+pub mod templates;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

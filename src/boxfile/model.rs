@@ -47,6 +47,8 @@ pub struct Machine {
     pub user: String,
     pub primary: bool,
     pub depends_on: Vec<String>,
+    /// Ansible groups of the machine in box's inventory (`groups`).
+    pub groups: Vec<String>,
     pub ports: Vec<PortMapping>,
     pub sync: Vec<SyncFolder>,
     pub provision: Vec<Provisioner>,
@@ -126,6 +128,18 @@ pub enum ProvisionerKind {
         source: PathBuf,
         destination: String,
     },
+    /// A playbook run from the host with `ansible-playbook`.
+    Ansible(AnsibleStep),
+}
+
+/// What an `ansible` provisioner runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnsibleStep {
+    /// Absolute host path.
+    pub playbook: PathBuf,
+    pub extra_vars: BTreeMap<String, String>,
+    /// Host pattern; `None` is the provisioning machine itself.
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]

@@ -217,6 +217,7 @@ fn machine(
         user: d.user.clone().unwrap_or_else(|| DEFAULT_USER.into()),
         primary: false,
         depends_on: Vec::new(),
+        groups: Vec::new(),
         ports: Vec::new(),
         sync: Vec::new(),
         provision: Vec::new(),
@@ -268,6 +269,7 @@ fn machine(
                     spans.depends_on.push(loc);
                 }
             }
+            "groups" => m.groups = groups(r, e),
             "ports" => {
                 for t in r.tables(e) {
                     if let Some(p) = port(r, t) {
@@ -324,7 +326,7 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
             [] => {
                 r.error(
                     &node.loc(),
-                    "a provisioner needs one of `shell`, `script` or `file`",
+                    format!("a provisioner needs one of {}", kinds_list()),
                     Some("e.g. `shell = \"echo hello\"`".into()),
                 );
                 None
@@ -334,8 +336,10 @@ fn provisioners(r: &mut Reader, e: &Entry, root: &Path) -> Vec<Provisioner> {
                 r.error(
                     &second.key_loc(),
                     format!(
-                        "a provisioner takes only one of `shell`, `script` or `file`, found `{}` and `{}`",
-                        first.key, second.key
+                        "a provisioner takes only one of {}, found `{}` and `{}`",
+                        kinds_list(),
+                        first.key,
+                        second.key
                     ),
                     Some("split it into two [[machine.provision]] entries".into()),
                 );
@@ -458,6 +462,7 @@ fn provisioner_kind(
                 env: env?,
             })
         }
+        "ansible" => ansible(r, k, root).map(ProvisionerKind::Ansible),
         _ => {
             let source = existing_path(r, k, root, false, "this machine's `provision`");
             let destination = match destination {
@@ -477,6 +482,70 @@ fn provisioner_kind(
             })
         }
     }
+}
+
+/// The provisioner kinds as a message lists them: "`a`, `b` or `c`".
+fn kinds_list() -> String {
+    let quoted: Vec<String> = schema::PROVISION_KINDS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// `groups = [...]`: Ansible group names, which Ansible takes as Python
+/// identifiers (it rewrites others with a warning).
+fn groups(r: &mut Reader, e: &Entry) -> Vec<String> {
+    let mut out = Vec::new();
+    for (g, loc) in r.strings(e).unwrap_or_default() {
+        if !is_variable_name(&g) || g == "all" || g == "ungrouped" {
+            r.error(
+                &loc,
+                format!("invalid group name `{}`", shown(&g)),
+                Some(
+                    "a group name is a letter or `_`, then letters, digits or `_`; `all` and `ungrouped` are Ansible's own"
+                        .into(),
+                ),
+            );
+        } else if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// `ansible = { playbook = "...", extra_vars = {...}, limit = "..." }`.
+fn ansible(r: &mut Reader, k: &Entry, root: &Path) -> Option<AnsibleStep> {
+    let entries = r.table(&k.value, "`ansible`", &schema::ANSIBLE)?;
+    let get = |key: &str| entries.iter().find(|e| e.key == key);
+    let playbook = match get("playbook") {
+        Some(p) => existing_path(r, p, root, false, "this machine's `ansible` provisioner"),
+        None => {
+            r.error(
+                &k.value.loc(),
+                "an `ansible` provisioner needs a `playbook`",
+                Some("e.g. `ansible = { playbook = \"site.yml\" }`".into()),
+            );
+            None
+        }
+    };
+    let extra_vars = match get("extra_vars") {
+        Some(e) => r.string_map(e)?.into_iter().collect(),
+        None => BTreeMap::new(),
+    };
+    let limit = match get("limit") {
+        Some(e) => Some(r.string(e)?).filter(|l| !l.trim().is_empty()),
+        None => None,
+    };
+    Some(AnsibleStep {
+        playbook: playbook?,
+        extra_vars,
+        limit,
+    })
 }
 
 fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {

@@ -136,7 +136,33 @@ pub(crate) const VPC_ACL: &[&str] = &["tier", "create"];
 pub(crate) const NAME_PATTERN_VARS: &[&str] = &["project", "machine", "env"];
 
 /// The keys that say what a provisioner does; exactly one is required.
-pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file"];
+pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file", "ansible"];
+
+/// `ansible = { ... }` in a provisioner: a playbook run from the host.
+pub(crate) const ANSIBLE: Table = Table {
+    keys: &[
+        key(
+            "playbook",
+            Type::Str,
+            "The playbook on the host (relative to the Boxfile's folder, inside the project).",
+        )
+        .required()
+        .example("\"site.yml\""),
+        key(
+            "extra_vars",
+            Type::Map { names: None },
+            "Variables passed to the playbook (`--extra-vars`), as strings.",
+        )
+        .example("{\"app_env\": \"dev\"}"),
+        key(
+            "limit",
+            Type::Str,
+            "Ansible host pattern the play runs on (`--limit`); default this machine. `all` runs it on every running machine of the project.",
+        )
+        .example("\"all\""),
+    ],
+    one_of: &[],
+};
 
 // Keys `[defaults]` and `[[machine]]` share.
 const PROVIDER: Key = key(
@@ -429,9 +455,14 @@ pub(crate) const PROVISION: Table = Table {
             .needs(&["file"])
             .example("\"/etc/motd\""),
         key(
+            "ansible",
+            Type::Table(&ANSIBLE),
+            "An Ansible playbook run from the host with `ansible-playbook` against an inventory box writes from its state (see `box ansible-inventory`).",
+        ),
+        key(
             "privileged",
             Type::Bool,
-            "Run as root (through sudo); default `true`.",
+            "Run as root (through sudo; `--become` for `ansible`); default `true`.",
         ),
         key(
             "run",
@@ -472,6 +503,12 @@ pub(crate) const MACHINE: Table = Table {
             "Machines that must be ready (up, synced, provisioned) before this one syncs and provisions; all machines boot at once. Unknown names and cycles are errors.",
         )
         .example("[\"db\"]"),
+        key(
+            "groups",
+            Type::Strings,
+            "Ansible groups the machine belongs to in the inventory box generates (`box ansible-inventory`, the `ansible` provisioner).",
+        )
+        .example("[\"web\", \"app_servers\"]"),
         key("ports", Type::Tables(&PORT), "Forwarded ports."),
         key(
             "sync",
@@ -492,7 +529,7 @@ pub(crate) const MACHINE: Table = Table {
         key(
             "provision",
             Type::Tables(&PROVISION),
-            "Provisioners, run in order; each has one of `shell`, `script` or `file`.",
+            "Provisioners, run in order; each has one of `shell`, `script`, `file` or `ansible`.",
         ),
     ],
     one_of: &[],

@@ -1,5 +1,6 @@
 //! One module per verb. `dispatch` routes the parsed command line.
 
+mod ansible_inventory;
 mod api;
 mod boxes;
 mod completions;
@@ -54,6 +55,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Unshare(a) => share::unshare(&g, a).await,
         Command::Exec(a) => exec::run(&g, a).await,
         Command::SshConfig(a) => ssh_config::run(&g, a),
+        Command::AnsibleInventory => ansible_inventory::run(&g),
         Command::Halt(a) => halt::run(&g, a).await,
         Command::Suspend(a) => suspend::run(&g, a).await,
         Command::Resume(a) => {

@@ -5,8 +5,7 @@ use anyhow::Context as _;
 
 use crate::cli::MachinesArgs;
 use crate::error::ExitStatus;
-use crate::fsutil::write_atomic;
-use crate::ssh::ssh_config::{alias, host_block, known_hosts_line};
+use crate::ssh::ssh_config::{alias, host_block, write_known_hosts, KNOWN_HOSTS};
 use crate::state::Status;
 
 use super::workspace::Workspace;
@@ -22,16 +21,8 @@ pub(crate) fn run(g: &Settings, args: MachinesArgs) -> anyhow::Result<ExitStatus
         .store
         .machines()
         .context("cannot read the machine states")?;
-    let known_hosts = ws.ctx.store.dir().join("ssh_known_hosts");
-    let mut lines: Vec<String> = states
-        .iter()
-        .filter_map(|s| s.ssh.as_ref().map(known_hosts_line))
-        .collect();
-    lines.sort();
-    lines.dedup();
-    let mut text = lines.join("\n");
-    text.push('\n');
-    write_atomic(&known_hosts, text.as_bytes(), 0o644)
+    let known_hosts = ws.ctx.store.dir().join(KNOWN_HOSTS);
+    write_known_hosts(&known_hosts, states.iter().filter_map(|s| s.ssh.as_ref()))
         .with_context(|| format!("cannot write {}", known_hosts.display()))?;
     let mut blocks = Vec::new();
     for m in machines {

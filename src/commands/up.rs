@@ -268,6 +268,7 @@ async fn converge(
             events.emit(&name, "provisioning", None);
             crate::provision::run(
                 &session,
+                &ctx.project,
                 &machine,
                 &mut state,
                 &ctx.store,

@@ -5,13 +5,14 @@
 //! `run = "once"` steps are remembered in the machine state as soon as each
 //! succeeds, so a failure later in the list does not make them run twice.
 
+pub mod ansible;
 mod file;
 mod script;
 mod staging;
 
 use std::path::{Path, PathBuf};
 
-use crate::boxfile::{Machine, Provisioner, ProvisionerKind, RunPolicy};
+use crate::boxfile::{Machine, Project, Provisioner, ProvisionerKind, RunPolicy};
 use crate::output::Printer;
 use crate::ssh::lines::Lines;
 use crate::ssh::{quote, transfer, Session, SshError};
@@ -58,6 +59,19 @@ pub enum ProvisionError {
         #[source]
         source: Box<SshError>,
     },
+    #[error("provisioner `{step}` cannot run")]
+    Missing {
+        step: String,
+        #[source]
+        source: crate::error::Hinted,
+    },
+    #[error("provisioner `{step}` could not {what} on this computer")]
+    Host {
+        step: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot record that provisioner `{step}` ran")]
     State {
         step: String,
@@ -66,10 +80,12 @@ pub enum ProvisionError {
     },
 }
 
-/// Runs the provisioners of `machine` that are due. With `only`, exactly
-/// the named ones run (whatever their `run` policy says).
+/// Runs the provisioners of `machine` (one of `project`'s) that are due.
+/// With `only`, exactly the named ones run (whatever their `run` policy
+/// says).
 pub fn run(
     session: &Session,
+    project: &Project,
     machine: &Machine,
     state: &mut MachineState,
     store: &StateStore,
@@ -112,7 +128,20 @@ pub fn run(
             &machine.name,
             &format!("provisioning `{}` ({})", p.name, kind_name(p)),
         );
-        let code = step(session, machine, p, printer)?;
+        let code = match &p.kind {
+            ProvisionerKind::Ansible(a) => ansible::run(
+                &ansible::Run {
+                    project,
+                    machine: &machine.name,
+                    step_name: &p.name,
+                    become_root: p.privileged && session.user() != "root",
+                    store,
+                    printer,
+                },
+                a,
+            )?,
+            _ => step(session, machine, p, printer)?,
+        };
         if code != 0 {
             return Err(ProvisionError::Failed {
                 step: p.name.clone(),
@@ -137,6 +166,7 @@ fn kind_name(p: &Provisioner) -> &'static str {
         ProvisionerKind::Shell { .. } => "shell",
         ProvisionerKind::Script { .. } => "script",
         ProvisionerKind::File { .. } => "file",
+        ProvisionerKind::Ansible(_) => "ansible",
     }
 }
 
@@ -191,6 +221,8 @@ fn step(
             upload(session, p, source, destination)?;
             Ok(0)
         }
+        // Runs on the host, from `run`.
+        ProvisionerKind::Ansible(_) => Ok(0),
     }
 }
 

@@ -21,6 +21,24 @@ pub fn known_hosts_line(target: &SshTarget) -> String {
     }
 }
 
+/// The known_hosts file box writes under a project's `.box/` folder.
+pub const KNOWN_HOSTS: &str = "ssh_known_hosts";
+
+/// Writes (atomically) a known_hosts file with the pinned key of every
+/// target: the one file `ssh-config`'s blocks, the Ansible inventory and
+/// other OpenSSH clients box hands a machine to check host keys against.
+pub fn write_known_hosts<'a>(
+    path: &Path,
+    targets: impl IntoIterator<Item = &'a SshTarget>,
+) -> std::io::Result<()> {
+    let mut lines: Vec<String> = targets.into_iter().map(known_hosts_line).collect();
+    lines.sort();
+    lines.dedup();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+}
+
 /// One `Host` block.
 pub fn host_block(alias: &str, target: &SshTarget, known_hosts: &Path) -> String {
     let mut s = String::new();

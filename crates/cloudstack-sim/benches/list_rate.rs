@@ -47,6 +47,7 @@ fn main() {
                 backing: None,
                 layout: Default::default(),
                 vpcs: vec![],
+                upload_ttl: Duration::from_secs(3600),
             })
             .await
             .unwrap();

@@ -52,6 +52,9 @@ pub struct Boot {
     pub name: String,
     pub number: u32,
     pub box_name: String,
+    /// The uploaded image of a template made by `getUploadParamsForTemplate`;
+    /// booted instead of a box.
+    pub image: Option<PathBuf>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub authorized_keys: Vec<String>,
@@ -79,6 +82,7 @@ impl Boot {
             name: vm.name.clone(),
             number: vm.number,
             box_name: template.box_name.clone(),
+            image: template.upload.as_ref().and_then(|u| u.image.clone()),
             cpus: offering.cpu,
             memory_mib: offering.memory,
             authorized_keys,
@@ -146,6 +150,32 @@ impl QemuBacking {
         })
     }
 
+    /// The box behind a built-in template.
+    fn boxed(&self, box_name: &str) -> Result<BootFiles, String> {
+        if box_name.is_empty() {
+            return Err("this template has no box behind it; use the Debian 12 template with --backing qemu".into());
+        }
+        let image = self
+            .store
+            .find(box_name)
+            .map_err(|e| format!("cannot read the box store: {e}"))?
+            .ok_or_else(|| {
+                format!(
+                    "the box `{box_name}` is not in the store at {}",
+                    self.store.root().display()
+                )
+            })?;
+        Ok(BootFiles {
+            cmdline: image
+                .cmdline
+                .clone()
+                .or_else(|| image.kernel.as_ref().map(|_| DEFAULT_CMDLINE.into())),
+            disk: image.disk,
+            kernel: image.kernel,
+            initrd: image.initrd,
+        })
+    }
+
     fn machine_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }
@@ -157,20 +187,10 @@ impl QemuBacking {
         if running.contains_key(&boot.id) {
             return Ok(());
         }
-        if boot.box_name.is_empty() {
-            return Err("this template has no box behind it; use the Debian 12 template with --backing qemu".into());
-        }
-        let image = self
-            .store
-            .find(&boot.box_name)
-            .map_err(|e| format!("cannot read the box store: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "the box `{}` is not in the store at {}",
-                    boot.box_name,
-                    self.store.root().display()
-                )
-            })?;
+        let image = match &boot.image {
+            Some(disk) => uploaded(disk).await?,
+            None => self.boxed(&boot.box_name)?,
+        };
         let dir = self.machine_dir(&boot.id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -221,10 +241,7 @@ impl QemuBacking {
             seed: seed_path,
             kernel: image.kernel.clone(),
             initrd: image.initrd.clone(),
-            cmdline: image
-                .cmdline
-                .clone()
-                .or_else(|| image.kernel.as_ref().map(|_| DEFAULT_CMDLINE.into())),
+            cmdline: image.cmdline.clone(),
             nat_mac: boot.mac.clone(),
             forwards: vec![],
             restrict: true,
@@ -350,6 +367,108 @@ impl QemuBacking {
             r.forwards = want;
         }
     }
+}
+
+/// What a VM boots: a disk, and a kernel when the disk has no loader.
+struct BootFiles {
+    disk: PathBuf,
+    kernel: Option<PathBuf>,
+    initrd: Option<PathBuf>,
+    cmdline: Option<String>,
+}
+
+/// How an uploaded image boots. A partitioned disk (Debian's genericcloud
+/// image) boots its own loader, as a KVM host boots any template. A
+/// whole-disk ext4 root, as box builds its boxes, has no boot sector a
+/// BIOS could run: its kernel and initrd are read out of its `/boot` (with
+/// `debugfs`, no mount needed) for QEMU's direct kernel boot, and cached
+/// beside the image.
+async fn uploaded(disk: &Path) -> Result<BootFiles, String> {
+    let dir = disk
+        .parent()
+        .ok_or_else(|| "the uploaded image has no folder".to_string())?;
+    let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.img"));
+    let loader = dir.join("boots-itself");
+    let known = loader.exists() || (kernel.exists() && initrd.exists());
+    if !known {
+        let raw = dir.join("root.raw");
+        let converted = tokio::process::Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(disk)
+            .arg(&raw)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run qemu-img: {e}"))?;
+        if !converted.status.success() {
+            let _ = std::fs::remove_file(&raw);
+            return Err(format!(
+                "qemu-img cannot read the uploaded image: {}",
+                String::from_utf8_lossy(&converted.stderr).trim()
+            ));
+        }
+        let found = extract_kernel(&raw, &kernel, &initrd).await;
+        let _ = std::fs::remove_file(&raw);
+        if !found? {
+            let _ = std::fs::write(&loader, b"");
+        }
+    }
+    if loader.exists() {
+        return Ok(BootFiles {
+            disk: disk.to_path_buf(),
+            kernel: None,
+            initrd: None,
+            cmdline: None,
+        });
+    }
+    Ok(BootFiles {
+        disk: disk.to_path_buf(),
+        kernel: Some(kernel),
+        initrd: Some(initrd),
+        cmdline: Some(DEFAULT_CMDLINE.into()),
+    })
+}
+
+/// Copies `/boot/vmlinuz-*` and `/boot/initrd.img-*` out of a raw ext4
+/// image; false when it is not one or has none.
+async fn extract_kernel(raw: &Path, kernel: &Path, initrd: &Path) -> Result<bool, String> {
+    let debugfs = |request: String| {
+        let raw = raw.to_path_buf();
+        async move {
+            tokio::process::Command::new("debugfs")
+                .arg("-R")
+                .arg(request)
+                .arg(&raw)
+                .output()
+                .await
+                .map_err(|e| format!("cannot run debugfs (package e2fsprogs): {e}"))
+        }
+    };
+    let listing = debugfs("ls -p /boot".into()).await?;
+    // `ls -p` lines: /inode/mode/uid/gid/name/size/
+    let names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|l| l.split('/').nth(5).map(str::to_string))
+        .collect();
+    let newest = |prefix: &str| {
+        names
+            .iter()
+            .filter(|n| n.starts_with(prefix))
+            .max_by(|a, b| guest::store::compare_versions(a, b))
+            .cloned()
+    };
+    let (Some(k), Some(i)) = (newest("vmlinuz-"), newest("initrd.img-")) else {
+        return Ok(false);
+    };
+    for (name, to) in [(k, kernel), (i, initrd)] {
+        let out = debugfs(format!("dump /boot/{name} {}", to.display())).await?;
+        if !to.is_file() {
+            return Err(format!(
+                "cannot copy /boot/{name} out of the uploaded image: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(true)
 }
 
 async fn hmp(q: &mut Qmp, command: &str) {

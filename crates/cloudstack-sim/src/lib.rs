@@ -19,6 +19,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod tenancy;
+pub mod upload;
 
 use std::io::Write;
 
@@ -63,6 +64,7 @@ pub async fn run(options: options::Options) -> anyhow::Result<()> {
         backing,
         layout: options.layout(),
         vpcs: options.vpcs.clone(),
+        upload_ttl: options.upload_ttl,
     };
     let bound = Bound::new(config).await?;
     // Handlers go in before the line is printed: whoever reads it may

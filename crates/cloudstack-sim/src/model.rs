@@ -314,9 +314,67 @@ pub struct Template {
     /// their id, standing in for their image's.
     #[serde(default)]
     pub checksum: Option<String>,
+    /// Set for a template made by `getUploadParamsForTemplate`: it lives in
+    /// one zone and is ready once its image is uploaded (`api/upload.rs`).
+    #[serde(default)]
+    pub upload: Option<Upload>,
+}
+
+/// Where a browser-uploaded template's image stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UploadState {
+    NotUploaded,
+    UploadInProgress,
+    Uploaded,
+    UploadError,
+    /// The signed URL expired before an image came.
+    UploadAbandoned,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Upload {
+    pub zone_id: String,
+    pub state: UploadState,
+    /// Why the upload failed, for `status`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The image, once uploaded: what `--backing qemu` boots.
+    #[serde(default)]
+    pub image: Option<std::path::PathBuf>,
+    /// The opaque `metadata` and the `expires` (Unix seconds) of the signed POST.
+    pub metadata: String,
+    pub expires: i64,
 }
 
 impl Template {
+    /// Whether a VM can be deployed from it.
+    pub fn is_ready(&self) -> bool {
+        self.upload
+            .as_ref()
+            .is_none_or(|u| u.state == UploadState::Uploaded)
+    }
+
+    /// Whether it is offered in `zone_id`: uploads live in their zone only.
+    pub fn in_zone(&self, zone_id: &str) -> bool {
+        self.upload.as_ref().is_none_or(|u| u.zone_id == zone_id)
+    }
+
+    fn status(&self) -> String {
+        match &self.upload {
+            None => "Download Complete".into(),
+            Some(u) => match u.state {
+                UploadState::NotUploaded => "Upload Not Started".into(),
+                UploadState::UploadInProgress => "Upload In Progress".into(),
+                UploadState::Uploaded => "Download Complete".into(),
+                UploadState::UploadError => format!(
+                    "Upload Error: {}",
+                    u.error.as_deref().unwrap_or("the upload failed")
+                ),
+                UploadState::UploadAbandoned => "Upload Abandoned".into(),
+            },
+        }
+    }
+
     fn checksum(&self) -> String {
         use md5::{Digest, Md5};
         self.checksum.clone().unwrap_or_else(|| {
@@ -335,19 +393,19 @@ impl Template {
                 "displaytext": self.display_text,
                 "ispublic": true,
                 "created": "2024-01-01T00:00:00+0000",
-                "isready": true,
+                "isready": self.is_ready(),
                 "passwordenabled": false,
                 "format": "QCOW2",
                 "isfeatured": true,
-                "crossZones": true,
+                "crossZones": self.upload.is_none(),
                 "ostypeid": format!("{}", &self.id),
                 "ostypename": self.os_type,
                 "zoneid": zone.id,
                 "zonename": zone.name,
-                "status": "Download Complete",
+                "status": self.status(),
                 "size": self.size,
                 "physicalsize": self.size,
-                "templatetype": "BUILTIN",
+                "templatetype": if self.upload.is_some() { "USER" } else { "BUILTIN" },
                 "hypervisor": "KVM",
                 "isextractable": false,
                 "details": {},

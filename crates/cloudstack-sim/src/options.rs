@@ -94,6 +94,11 @@ pub struct Options {
     #[arg(long, env = "BOX_BOXES_DIR", value_name = "DIR")]
     pub boxes_dir: Option<PathBuf>,
 
+    /// How long the signed POST of getUploadParamsForTemplate stays valid
+    /// (0s: expired at once, for tests of a refused upload).
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub upload_ttl: Duration,
+
     /// Log every call (never parameters, so never secrets) on stderr.
     #[arg(short, long)]
     pub verbose: bool,

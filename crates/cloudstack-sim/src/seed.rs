@@ -119,6 +119,7 @@ pub fn cloud() -> Cloud {
             box_name: "debian-12".into(),
             size: 3 * 1024 * 1024 * 1024,
             checksum: None,
+            upload: None,
         },
         Template {
             id: id(),
@@ -128,6 +129,7 @@ pub fn cloud() -> Cloud {
             box_name: String::new(),
             size: 8 * 1024 * 1024 * 1024,
             checksum: None,
+            upload: None,
         },
     ];
     let default_sg = SecurityGroup {

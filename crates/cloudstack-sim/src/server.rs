@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use crate::api::upload::UploadSite;
 use crate::api::{self, Ctx};
 use crate::auth::{self, Credentials};
 use crate::backing::{self, Boot, QemuBacking};
@@ -27,10 +28,11 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::jobs;
 use crate::jobs::Action;
-use crate::model::Cloud;
+use crate::model::{Cloud, UploadState};
 use crate::params::Params;
 use crate::seed;
 use crate::store::{Store, StoreError};
+use crate::upload;
 
 /// Form bodies beyond this are refused; 32 KB of user data fits easily.
 const MAX_BODY: usize = 1024 * 1024;
@@ -53,6 +55,8 @@ pub struct Config {
     pub layout: crate::tenancy::Layout,
     /// VPCs of a fresh cloud (`--vpc`, `api/vpc.rs`).
     pub vpcs: Vec<crate::api::vpc::VpcSpec>,
+    /// How long an upload's signed POST stays valid (`upload.rs`).
+    pub upload_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,8 @@ pub enum ServerError {
     Layout(#[from] crate::tenancy::LayoutError),
     #[error("{0}")]
     Vpc(String),
+    #[error("cannot create a folder for uploaded templates")]
+    Uploads(#[source] std::io::Error),
 }
 
 struct State {
@@ -92,6 +98,9 @@ impl State {
 
 /// Commands that never change the cloud, whose answers may be reused.
 fn is_read(command: &str) -> bool {
+    if command.starts_with("getUploadParamsFor") {
+        return false;
+    }
     command.starts_with("list") || command.starts_with("get") || command == "queryAsyncJobResult"
 }
 
@@ -129,6 +138,10 @@ struct Sim {
     store: Option<Store>,
     verbose: bool,
     backing: Option<Arc<QemuBacking>>,
+    upload: UploadSite,
+    /// Uploaded images: `<state>/templates`, else a temporary folder.
+    uploads_dir: PathBuf,
+    _uploads_temp: Option<tempfile::TempDir>,
 }
 
 /// A simulator bound to its port, not yet serving.
@@ -166,6 +179,32 @@ impl Bound {
                     addr: config.listen,
                     source,
                 })?;
+        let base_url = match listener.local_addr() {
+            Ok(a) => format!("http://{a}"),
+            Err(source) => {
+                return Err(ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })
+            }
+        };
+        let mut key = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut key);
+        let upload = UploadSite {
+            base_url,
+            ttl_secs: config.upload_ttl.as_secs() as i64,
+            key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        let (uploads_dir, uploads_temp) = match &config.state_dir {
+            Some(d) => (d.join("templates"), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("cs-sim-uploads-")
+                    .tempdir()
+                    .map_err(ServerError::Uploads)?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
         let sim = Arc::new(Sim {
             state: Mutex::new(State {
                 cloud,
@@ -178,6 +217,9 @@ impl Bound {
             store,
             verbose: config.verbose,
             backing: config.backing,
+            upload,
+            uploads_dir,
+            _uploads_temp: uploads_temp,
         });
         if fresh {
             sim.save_now();
@@ -425,6 +467,10 @@ impl Sim {
         if !self.faults.latency.is_zero() {
             tokio::time::sleep(self.faults.latency).await;
         }
+        if let Some(id) = req.uri().path().strip_prefix("/upload/") {
+            let id = id.to_string();
+            return Ok(self.upload(&id, req).await);
+        }
         if req.uri().path() != "/client/api" {
             return Ok(plain(StatusCode::NOT_FOUND, "Not Found"));
         }
@@ -533,6 +579,7 @@ impl Sim {
                 self.job_duration.as_millis() as u64,
                 post,
             );
+            ctx.upload = Some(self.upload.clone());
             let result = api::call(&mut ctx, cmd, &params);
             let started = std::mem::take(&mut ctx.started);
             let result = result.map(|r| to_bytes(&api::envelope(cmd.name, r)));
@@ -563,6 +610,98 @@ impl Sim {
             Err(e) => fail(e),
         }
     }
+}
+
+impl Sim {
+    /// `POST /upload/<id>`: an image for a template registered with
+    /// `getUploadParamsForTemplate` (`upload.rs`).
+    async fn upload(self: &Arc<Self>, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.method() != Method::POST {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "only post requests are allowed".into(),
+            );
+        }
+        let admitted = {
+            let mut st = self.lock();
+            let now = (clock::now_ms() / 1000) as i64;
+            let r = upload::admit(&mut st.cloud, &self.upload, id, &req, now);
+            st.changed();
+            (r, self.snapshot(&st))
+        };
+        self.write(admitted.1);
+        let length = match admitted.0 {
+            Ok(n) => n,
+            Err(o) => return self.log_upload(id, o),
+        };
+        let dir = self.uploads_dir.join(id);
+        let received = upload::receive(req, length, &dir).await;
+        let (outcome, snapshot) = {
+            let mut st = self.lock();
+            let Some(t) = st.cloud.templates.iter_mut().find(|t| t.id == id) else {
+                let _ = std::fs::remove_dir_all(&dir);
+                return text(StatusCode::GONE, "the template was deleted".into());
+            };
+            let checked = received.and_then(|r| match &t.checksum {
+                Some(c) => upload::checksum_matches(c, &r).map(|_| r).map_err(|text| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    upload::Outcome {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        text,
+                    }
+                }),
+                None => Ok(r),
+            });
+            let outcome = match checked {
+                Ok(r) => {
+                    t.size = r.virtual_size;
+                    if t.checksum.is_none() {
+                        t.checksum = Some(r.md5.clone());
+                    }
+                    if let Some(u) = t.upload.as_mut() {
+                        u.state = UploadState::Uploaded;
+                        u.image = Some(r.path);
+                    }
+                    upload::Outcome {
+                        status: StatusCode::OK,
+                        text: "upload successful.".into(),
+                    }
+                }
+                Err(o) => {
+                    if let Some(u) = t.upload.as_mut() {
+                        u.state = UploadState::UploadError;
+                        u.error = Some(o.text.clone());
+                    }
+                    o
+                }
+            };
+            st.changed();
+            (outcome, self.snapshot(&st))
+        };
+        self.write(snapshot);
+        self.log_upload(id, outcome)
+    }
+
+    fn log_upload(&self, id: &str, o: upload::Outcome) -> Response<Full<Bytes>> {
+        if self.verbose {
+            eprintln!(
+                "cloudstack-sim: POST /upload/{id} -> {}: {}",
+                o.status.as_u16(),
+                o.text
+            );
+        }
+        text(o.status, o.text)
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    r
 }
 
 fn to_bytes(body: &Value) -> Bytes {

@@ -109,34 +109,8 @@ impl Client {
                 "the page size must be between 1 and 500".into(),
             ));
         }
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
+        let http = http_builder(&config)?
             .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(15)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .user_agent(concat!("box-cloudstack/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::Config(format!("cannot read the CA file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::Config(format!("the CA file {} is not PEM: {e}", path.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(Error::Config(format!(
-                    "the CA file {} holds no certificate",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if config.insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -634,8 +608,45 @@ fn paged(params: &Params, single: bool, page: u32, page_size: u32) -> Params {
     p
 }
 
+/// The HTTP client settings every request shares (TLS roots, insecure,
+/// connect timeout), without an overall timeout: an upload of a disk image
+/// takes as long as it takes.
+pub(crate) fn http_builder(config: &ClientConfig) -> Result<reqwest::ClientBuilder, Error> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(config.timeout.min(Duration::from_secs(15)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .user_agent(concat!("box-cloudstack/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::Config(format!("cannot read the CA file {}: {e}", path.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::Config(format!("the CA file {} is not PEM: {e}", path.display()))
+        })?;
+        if certs.is_empty() {
+            return Err(Error::Config(format!(
+                "the CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if config.insecure {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    Ok(builder)
+}
+
 /// Reads are safe to repeat and go as GET; everything else changes state.
+/// `getUploadParamsFor*` registers a template or volume: not a read.
 pub fn is_read(command: &str) -> bool {
+    if command.starts_with("getUploadParamsFor") {
+        return false;
+    }
     ["list", "query", "get"].iter().any(|prefix| {
         command
             .strip_prefix(prefix)

@@ -28,6 +28,7 @@ pub mod response;
 pub mod signing;
 mod throttle;
 pub mod types;
+pub mod upload;
 
 pub use client::{is_read, CallRecord, Client, DryRun, Observer};
 pub use config::{ClientConfig, RetryPolicy, DEFAULT_MAX_RESPONSE_BYTES};
@@ -37,3 +38,4 @@ pub use params::Params;
 pub use raw::RawAnswer;
 pub use secret::Secret;
 pub use types::*;
+pub use upload::{UploadError, UploadParams};

@@ -576,6 +576,7 @@ mod tests {
             user: "box".into(),
             primary: false,
             depends_on: vec![],
+            groups: vec![],
             ports: vec![],
             sync: vec![],
             provision: vec![],

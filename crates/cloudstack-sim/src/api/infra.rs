@@ -63,14 +63,22 @@ pub fn list_templates(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     c.scope(p)?;
     // The built-in templates are public, featured and owned by the system
     // account, so the caller's own filters see none of them.
-    if matches!(filter, "self" | "selfexecutable" | "sharedexecutable") {
+    // Uploaded templates are the caller's own.
+    let own = matches!(filter, "self" | "selfexecutable");
+    if filter == "sharedexecutable" {
         return list(p, "template", vec![]);
     }
     let zone = field_eq(p, "zoneid", "zoneid");
     let items: Vec<Value> = c
         .templates
         .iter()
-        .flat_map(|t| c.zones.iter().map(move |z| t.render(c, z)))
+        .filter(|t| !own || t.upload.is_some())
+        .flat_map(|t| {
+            c.zones
+                .iter()
+                .filter(|z| t.in_zone(&z.id))
+                .map(move |z| t.render(c, z))
+        })
         .filter(|v| zone(v))
         .collect();
     list(p, "template", items)

@@ -18,6 +18,7 @@ mod tags;
 mod template;
 mod tenancy;
 mod tier;
+pub mod upload;
 mod vm;
 pub mod vpc;
 
@@ -53,6 +54,8 @@ pub struct Ctx<'a> {
     /// Jobs started by this call, for the runner to pick up.
     pub started: Vec<(String, u64)>,
     pub dirty: bool,
+    /// Where `getUploadParamsForTemplate` sends uploads (set by the server).
+    pub upload: Option<upload::UploadSite>,
 }
 
 impl<'a> Ctx<'a> {
@@ -64,6 +67,7 @@ impl<'a> Ctx<'a> {
             post,
             started: vec![],
             dirty: false,
+            upload: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl<'a> Ctx<'a> {
 pub fn response_name(command: &str) -> String {
     match command {
         "restoreVirtualMachine" => "restorevmresponse".into(),
+        "getUploadParamsForTemplate" => "postuploadtemplateresponse".into(),
         _ => format!("{}response", command.to_lowercase()),
     }
 }

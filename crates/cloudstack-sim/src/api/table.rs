@@ -4,7 +4,7 @@
 
 use super::{
     acl, address, affinity, infra, inspect, jobq, keypair, rules, secgroup, snapshot, static_nat,
-    tags, template, tenancy, tier, vm, vpc, Ctx, Reply,
+    tags, template, tenancy, tier, upload, vm, vpc, Ctx, Reply,
 };
 use crate::error::ApiError;
 use crate::params::Params;
@@ -172,6 +172,7 @@ pub static COMMANDS: &[Command] = &[
     list("listDiskOfferings", "Lists all available disk offerings.", &[opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid)], infra::list_disk_offerings),
     list("listTemplates", "List all public, private, and privileged templates.", &[req("templatefilter", Str), opt("id", Uuid), opt("name", Str), opt("zoneid", Uuid), opt("hypervisor", Str), opt("tags", Map), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isrecursive", Bool)], infra::list_templates),
     sync("registerTemplate", "Registers an existing template into the CloudStack cloud.", &[req("name", Str), req("displaytext", Str), req("url", Str), req("format", Str), req("hypervisor", Str), req("ostypeid", Uuid), opt("zoneid", Uuid), opt("checksum", Str)], template::register),
+    sync("getUploadParamsForTemplate", "upload an existing template into the CloudStack cloud.", &[req("name", Str), req("format", Str), req("hypervisor", Str), req("zoneid", Uuid), opt("displaytext", Str), opt("ostypeid", Uuid), opt("checksum", Str), opt("account", Str), opt("domainid", Uuid), opt("projectid", Uuid), opt("isextractable", Bool), opt("ispublic", Bool), opt("isfeatured", Bool), opt("passwordenabled", Bool), opt("sshkeyenabled", Bool), opt("requireshvm", Bool), opt("bits", Int), opt("templatetag", Str), opt("details", Map)], upload::get_upload_params),
     job("deleteTemplate", "Deletes a template from the system.", &[req("id", Uuid), opt("zoneid", Uuid)], template::delete),
     sync("listCapabilities", "Lists capabilities", &[], infra::list_capabilities),
     sync("listApis", "lists all available apis on the server, provided by the Api Discovery plugin", &[opt("name", Str)], infra::list_apis),

@@ -36,6 +36,7 @@ pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         box_name,
         size: 2 * 1024 * 1024 * 1024,
         checksum: p.str("checksum").map(str::to_string),
+        upload: None,
     };
     let zones: Vec<_> = ctx
         .cloud
@@ -57,6 +58,16 @@ pub fn register(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
 pub fn delete(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
     let id = p.req("id")?.to_string();
     let before = ctx.cloud.templates.len();
+    // An uploaded image goes with its template.
+    let image = ctx
+        .cloud
+        .templates
+        .iter()
+        .find(|t| t.id == id)
+        .and_then(|t| t.upload.as_ref()?.image.clone());
+    if let Some(folder) = image.as_deref().and_then(std::path::Path::parent) {
+        let _ = std::fs::remove_dir_all(folder);
+    }
     ctx.cloud.templates.retain(|t| t.id != id);
     if ctx.cloud.templates.len() == before {
         return Err(ApiError::invalid(format!(

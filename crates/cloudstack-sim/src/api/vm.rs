@@ -63,10 +63,18 @@ pub fn deploy(ctx: &mut Ctx, p: &Params) -> Result<Reply, ApiError> {
         )));
     }
     let template = p.req("templateid")?;
-    if !c.templates.iter().any(|t| t.id == template) {
-        return Err(ApiError::invalid(format!(
-            "Unable to use template {template}"
-        )));
+    match c.templates.iter().find(|t| t.id == template) {
+        None => {
+            return Err(ApiError::invalid(format!(
+                "Unable to use template {template}"
+            )))
+        }
+        Some(t) if !t.is_ready() => {
+            return Err(ApiError::invalid(format!(
+                "Template {template} has not been completely downloaded to zone"
+            )))
+        }
+        Some(_) => {}
     }
     let disk_offering = p.str("diskofferingid").map(str::to_string);
     if let Some(d) = &disk_offering {
