@@ -25,8 +25,10 @@ pub(crate) fn run(g: &Settings) -> anyhow::Result<ExitStatus> {
         match states.iter().find(|s| s.name == m.name) {
             Some(s) if s.ssh.is_some() => {
                 if s.status != Status::Running {
-                    g.printer
-                        .warn(&format!("`{}` is {}; Ansible may not reach it", m.name, s.status));
+                    g.printer.warn(&format!(
+                        "`{}` is {}; Ansible may not reach it",
+                        m.name, s.status
+                    ));
                 }
             }
             _ => g.printer.warn(&format!(

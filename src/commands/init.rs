@@ -44,7 +44,8 @@ pub(crate) fn run(g: &Settings, args: crate::cli::InitArgs) -> anyhow::Result<Ex
     };
     write_all(&g.cwd, &files)?;
     for (path, _) in &files {
-        g.printer.info(&format!("wrote {}", g.cwd.join(path).display()));
+        g.printer
+            .info(&format!("wrote {}", g.cwd.join(path).display()));
     }
     g.printer
         .info("next: `box validate` to check it, then `box up` to start the machines");
@@ -75,7 +76,11 @@ fn write_all(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
         let what = if *first == BOXFILE {
             format!("a Boxfile already exists in {}", dir.display())
         } else {
-            format!("{} already exists in {}", existing.join(", "), dir.display())
+            format!(
+                "{} already exists in {}",
+                existing.join(", "),
+                dir.display()
+            )
         };
         return Err(Hinted::new(what, "edit it, or move it away to start over").into());
     }

@@ -42,7 +42,10 @@ pub fn inventory(project: &Project, states: &[MachineState], known_hosts: &Path)
         })
         .collect();
     let ssh_args = [
-        format!("-o UserKnownHostsFile={}", quote(&known_hosts.display().to_string())),
+        format!(
+            "-o UserKnownHostsFile={}",
+            quote(&known_hosts.display().to_string())
+        ),
         "-o StrictHostKeyChecking=yes".into(),
         "-o IdentitiesOnly=yes".into(),
         "-o PasswordAuthentication=no".into(),
@@ -210,7 +213,9 @@ pub(super) fn run(r: &Run<'_>, step: &AnsibleStep) -> Result<i32, ProvisionError
         s.spawn(move || print(out.map(|p| Box::new(p) as _)));
         print(err.map(|p| Box::new(p) as _));
     });
-    let status = child.wait().map_err(|e| host("wait for ansible-playbook", e))?;
+    let status = child
+        .wait()
+        .map_err(|e| host("wait for ansible-playbook", e))?;
     if !step.extra_vars.is_empty() {
         let _ = std::fs::remove_file(&vars);
     }

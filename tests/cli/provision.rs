@@ -411,7 +411,10 @@ env = { GREETING = "replaced below" }
     env.insert("GREETING".into(), hostile_value.clone());
     let only = ["tool".to_string()];
     let mut state = p.state("web");
-    boxcli::provision::run(&session, &machine, &mut state, &store, &only, &printer).unwrap();
+    boxcli::provision::run(
+        &session, &project, &machine, &mut state, &store, &only, &printer,
+    )
+    .unwrap();
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         format!("{hostile_value}\n")
@@ -435,8 +438,10 @@ env = { GREETING = "replaced below" }
         env.clear();
         env.insert(key.clone(), format!("touch {}", pwned.display()));
         let mut state = p.state("web");
-        let err = boxcli::provision::run(&session, &machine, &mut state, &store, &only, &printer)
-            .expect_err(&format!("env key {key:?} is refused"));
+        let err = boxcli::provision::run(
+            &session, &project, &machine, &mut state, &store, &only, &printer,
+        )
+        .expect_err(&format!("env key {key:?} is refused"));
         let text = format!("{err:#}");
         assert!(text.contains("provisioner `tool`"), "{text}");
         assert!(text.contains("environment variable name"), "{text}");
