@@ -82,8 +82,16 @@ fn provision_one(
         .load_machine(name)?
         .with_context(|| format!("`{name}` has no state"))?;
     let session = connect(&target, name, printer)?;
-    provision::run(&session, &ws.ctx.project, m, &mut state, store, with, printer)
-        .with_context(|| format!("provisioning `{name}` failed"))?;
+    provision::run(
+        &session,
+        &ws.ctx.project,
+        m,
+        &mut state,
+        store,
+        with,
+        printer,
+    )
+    .with_context(|| format!("provisioning `{name}` failed"))?;
     printer.machine(name, "provisioned");
     Ok(())
 }
