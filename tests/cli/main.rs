@@ -3,6 +3,7 @@
 // Test helpers may print their own diagnostics; box's output is the Printer's.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod ansible;
 mod api;
 mod boxes;
 mod boxfile;
