@@ -55,7 +55,13 @@ pub(crate) fn run(g: &Settings, args: crate::cli::InitArgs) -> anyhow::Result<Ex
 fn template(name: &str) -> anyhow::Result<&'static Template> {
     templates::find(name).ok_or_else(|| {
         let known: Vec<&str> = TEMPLATES.iter().map(|t| t.name).collect();
-        let hint = match crate::suggest::did_you_mean(name, known.iter().copied()) {
+        let close = crate::suggest::did_you_mean(name, known.iter().copied()).or_else(|| {
+            known
+                .iter()
+                .copied()
+                .find(|k| crate::suggest::is_transposition(name, k))
+        });
+        let hint = match close {
             Some(s) => format!("did you mean `{s}`? (`box init --list` shows them all)"),
             None => format!("the templates are: {}", known.join(", ")),
         };

@@ -196,6 +196,13 @@ pub(super) fn run(r: &Run<'_>, step: &AnsibleStep) -> Result<i32, ProvisionError
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Pipelining sends modules over the SSH session instead of temporary
+    // files: fewer round trips (guests under TCG are slow), and `become_user`
+    // to an unprivileged user needs no ACL tools in the guest. A user's own
+    // setting in the environment wins.
+    if std::env::var_os("ANSIBLE_PIPELINING").is_none() {
+        cmd.env("ANSIBLE_PIPELINING", "True");
+    }
     r.printer.debug(&format!("ansible: {cmd:?}"));
     let mut child = cmd.spawn().map_err(|e| host("start ansible-playbook", e))?;
     let out = child.stdout.take();

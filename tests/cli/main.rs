@@ -29,6 +29,7 @@ mod sim_tenancy;
 mod sim_vpc;
 mod ssh;
 mod ssh_holder;
+mod stacks;
 mod sshd;
 mod state_v1;
 mod support;

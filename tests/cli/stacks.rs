@@ -1,0 +1,115 @@
+//! Ready-made stacks: `box init --list`, `box init --template NAME`, each
+//! template valid on both providers, and the swarm end to end on three TCG
+//! guests of the `debian-12-docker` box.
+
+use predicates::prelude::*;
+
+use crate::support;
+
+const TEMPLATES: &[&str] = &["docker-host", "swarm", "postgres-replica"];
+
+fn init(
+    dir: &std::path::Path,
+    home: &std::path::Path,
+    args: &[&str],
+) -> assert_cmd::assert::Assert {
+    support::box_cmd(home)
+        .current_dir(dir)
+        .arg("init")
+        .args(args)
+        .assert()
+}
+
+#[test]
+fn init_list_names_every_template_with_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = init(dir.path(), dir.path(), &["--list"]).success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, TEMPLATES);
+    assert!(
+        text.lines().all(|l| l.split_whitespace().count() > 3),
+        "{text}"
+    );
+    // --list writes nothing.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn every_template_passes_validate_on_the_local_provider_and_on_cloudstack() {
+    let home = tempfile::tempdir().unwrap();
+    for name in TEMPLATES {
+        let dir = tempfile::tempdir().unwrap();
+        init(
+            dir.path(),
+            home.path(),
+            &["--template", name, "--name", "stack"],
+        )
+        .success()
+        .stderr(predicate::str::contains("wrote"));
+        let boxfile = std::fs::read_to_string(dir.path().join("Boxfile")).unwrap();
+        assert!(boxfile.contains("name = \"stack\""), "{name}: {boxfile}");
+        support::box_cmd(home.path())
+            .current_dir(dir.path())
+            .args(["validate", "--json"])
+            .assert()
+            .success();
+        // The same stack on CloudStack: only Boxfile.local changes.
+        std::fs::write(
+            dir.path().join("Boxfile.local"),
+            "[project]\nprovider = \"cloudstack\"\n\n[cloudstack]\nzone = \"zone1\"\nnetwork = \"box-net\"\n",
+        )
+        .unwrap();
+        let out = support::box_cmd(home.path())
+            .current_dir(dir.path())
+            .args(["validate", "--json"])
+            .assert()
+            .success();
+        let findings: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert!(
+            !findings.to_string().contains("\"error\""),
+            "{name} on cloudstack: {findings}"
+        );
+    }
+}
+
+#[test]
+fn init_template_writes_the_files_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), dir.path(), &["--template", "swarm"]).success();
+    for f in ["Boxfile", "swarm.yml", "app/Dockerfile", "app/index.html"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let dockerfile = std::fs::read_to_string(dir.path().join("app/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("FROM box/busybox"), "{dockerfile}");
+}
+
+#[test]
+fn init_template_never_overwrites_and_writes_nothing_when_a_file_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(dir.path().join("app/index.html"), "mine\n").unwrap();
+    init(dir.path(), dir.path(), &["--template", "docker-host"])
+        .failure()
+        .stderr(predicate::str::contains("app/index.html already exists in"))
+        .stderr(predicate::str::contains("hint: edit it, or move it away"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("app/index.html")).unwrap(),
+        "mine\n"
+    );
+    assert!(!dir.path().join("Boxfile").exists());
+    assert!(!dir.path().join("app/Dockerfile").exists());
+}
+
+#[test]
+fn init_with_an_unknown_template_suggests_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), dir.path(), &["--template", "swram"])
+        .failure()
+        .stderr(predicate::str::contains("error: no template named `swram`"))
+        .stderr(predicate::str::contains("hint: did you mean `swarm`?"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
