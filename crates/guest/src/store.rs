@@ -135,8 +135,16 @@ pub fn check_version(version: &str) -> Result<(), StoreError> {
 }
 
 /// Compares dot- or dash-separated versions part by part, numerically where
-/// both parts are numbers (`12.10` after `12.9`).
+/// both parts are numbers (`12.10` after `12.9`). A build versioned by the
+/// clock alone (`YYYYMMDD.HHMMSS`, from before its recipe had a version) is
+/// older than any build of a versioned recipe (`12.0.YYYYMMDD`), which
+/// replaced it: read as numbers, 20261130 would outrank 12.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    match (is_clock_version(a), is_clock_version(b)) {
+        (true, false) => return Ordering::Less,
+        (false, true) => return Ordering::Greater,
+        _ => {}
+    }
     let split = |s: &str| -> Vec<String> { s.split(['.', '-', '_']).map(str::to_string).collect() };
     let (pa, pb) = (split(a), split(b));
     for (x, y) in pa.iter().zip(pb.iter()) {
@@ -149,6 +157,17 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
         }
     }
     pa.len().cmp(&pb.len())
+}
+
+/// `YYYYMMDD.HHMMSS`, maybe with a `-N` suffix: what a build of a recipe
+/// without a version, or an add of a source without one, is named.
+fn is_clock_version(v: &str) -> bool {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_digit());
+    let base = v.split('-').next().unwrap_or_default();
+    match base.split_once('.') {
+        Some((date, time)) => digits(date, 8) && digits(time, 6),
+        None => false,
+    }
 }
 
 fn read_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -345,5 +364,21 @@ mod tests {
             Ordering::Greater
         );
         assert_eq!(compare_versions("0", "0"), Ordering::Equal);
+    }
+
+    #[test]
+    fn a_versioned_recipe_build_is_newer_than_a_clock_versioned_one() {
+        assert_eq!(
+            compare_versions("12.0.20261201", "20261130.235232"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_versions("20261130.235232-2", "12.0.20261201-2"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_versions("20261201.000000", "20261130.235232-2"),
+            Ordering::Greater
+        );
     }
 }
