@@ -306,12 +306,23 @@ pub struct ProvisionArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Machine names (default: all machines).
-    #[arg(add = ArgValueCandidates::new(complete::machines))]
+    /// Machine names (default: all machines). With `--pull`, the names may
+    /// be followed by paths to bring back: host paths inside a sync folder
+    /// (relative to the current folder) or guest paths inside its `to`.
+    #[arg(add = ArgValueCandidates::new(complete::machines), value_name = "MACHINE|PATH")]
     pub machines: Vec<String>,
     /// Keep watching the folders and sync each change.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "pull")]
     pub watch: bool,
+    /// Copy what changed in the guest folders back to the host (all of a
+    /// folder that a push would send, or the paths given). A path changed
+    /// on both sides since the last sync is a conflict: listed, left alone.
+    #[arg(long)]
+    pub pull: bool,
+    /// On a conflict, the side this command copies from wins: the guest's
+    /// version with `--pull`, the host's without.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -97,6 +97,9 @@ pub struct SyncFolder {
     pub exclude: Vec<String>,
     /// Owner in the guest (default: the login user).
     pub owner: Option<String>,
+    /// Paths relative to `from` brought back from the guest after
+    /// provisioning and on `box sync` (`pull`), `/`-separated, no `..`.
+    pub pull: Vec<String>,
     /// Leave out paths that cannot be read or sent instead of failing.
     pub skip_unreadable: bool,
 }

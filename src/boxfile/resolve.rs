@@ -606,12 +606,14 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
         .and_then(|e| r.strings(e))
         .map(|v| v.into_iter().map(|(s, _)| s).collect())
         .unwrap_or_default();
+    let pull = get("pull").map(|e| pull_paths(r, e)).unwrap_or_default();
     let owner = get("owner").and_then(|e| owner(r, e));
     Some(SyncFolder {
         from: from?,
         to: to?,
         exclude,
         owner,
+        pull,
         skip_unreadable: get("skip_unreadable")
             .and_then(|e| r.bool(e))
             .unwrap_or(false),
@@ -1020,6 +1022,27 @@ fn existing_path(
         return None;
     }
     Some(path)
+}
+
+/// A sync entry's `pull`: paths inside the folder, relative, with no `..`
+/// (what comes back from the guest must land inside the host folder) and
+/// not box's own `.box`. A trailing `/` is allowed and dropped.
+fn pull_paths(r: &mut Reader, e: &Entry) -> Vec<String> {
+    let mut out = Vec::new();
+    for (given, loc) in r.strings(e).unwrap_or_default() {
+        match crate::sync::pull_path(&given) {
+            Ok(p) => out.push(p),
+            Err(why) => r.error(
+                &loc,
+                format!("`pull` path `{}` {why}", shown(&given)),
+                Some(
+                    "list paths relative to the sync folder's `from`, e.g. `dist/` or `Cargo.lock`"
+                        .into(),
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// An absolute path inside the guest.

@@ -409,6 +409,12 @@ pub(crate) const SYNC: Table = Table {
         )
         .example("\"box:box\""),
         key(
+            "pull",
+            Type::Strings,
+            "Paths inside the folder (relative to `from`, e.g. `dist/`) brought back from the guest after provisioning (`up`, `reload`, `provision`) and on `box sync`, even when ignored; a path changed on both sides is a conflict, listed and left alone (see `box sync --pull`).",
+        )
+        .example("[\"dist/\", \"Cargo.lock\"]"),
+        key(
             "skip_unreadable",
             Type::Bool,
             "Leave out paths box cannot read or send instead of failing the sync; default `false`.",

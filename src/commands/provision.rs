@@ -92,6 +92,9 @@ fn provision_one(
         printer,
     )
     .with_context(|| format!("provisioning `{name}` failed"))?;
+    // What provisioning made in the guest that the Boxfile asks for.
+    crate::sync::pull_listed(&session, m, store, printer, false)
+        .with_context(|| format!("cannot pull files back from `{name}`"))?;
     printer.machine(name, "provisioned");
     Ok(())
 }

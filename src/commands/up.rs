@@ -276,6 +276,9 @@ async fn converge(
                 &ctx.printer,
             )
             .with_context(|| format!("provisioning `{name}` failed"))?;
+            // What provisioning made in the guest that the Boxfile asks for.
+            crate::sync::pull_listed(&session, &machine, &ctx.store, &ctx.printer, false)
+                .with_context(|| format!("cannot pull files back from `{name}`"))?;
         }
         Ok(())
     })

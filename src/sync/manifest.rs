@@ -53,6 +53,11 @@ pub struct Manifest {
     pub host_key: String,
     /// Relative paths with `/` separators.
     pub entries: BTreeMap<String, Entry>,
+    /// Paths brought back from the guest that the push leaves out (ignored
+    /// ones, e.g. a `dist/` listed in `pull`), as both sides held them
+    /// after the pull: the next pull's base. The push never reads these.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pulled: BTreeMap<String, Entry>,
 }
 
 impl Manifest {
@@ -64,6 +69,7 @@ impl Manifest {
             owner: owner.map(str::to_string),
             host_key: host_key.to_string(),
             entries: BTreeMap::new(),
+            pulled: BTreeMap::new(),
         }
     }
 

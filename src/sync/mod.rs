@@ -9,6 +9,7 @@
 mod apply;
 mod manifest;
 mod plan;
+mod pull;
 mod scan;
 mod small;
 pub mod watch;
@@ -24,6 +25,7 @@ use crate::ssh::{Session, SshError};
 use crate::state::StateStore;
 
 pub use manifest::Manifest;
+pub use pull::{pull_path, Conflict, PullReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -159,11 +161,30 @@ pub fn sync_machine_with(
     printer: &Printer,
     check_remote: bool,
 ) -> Result<SyncReport, SyncError> {
+    sync_machine_holding(session, machine, store, printer, check_remote, &[])
+}
+
+/// [`sync_machine_with`], leaving alone the paths in `hold`: per guest
+/// folder (`to`), paths a pull found in conflict, so that neither side's
+/// version is lost.
+pub fn sync_machine_holding(
+    session: &Session,
+    machine: &Machine,
+    store: &StateStore,
+    printer: &Printer,
+    check_remote: bool,
+    hold: &[(String, Vec<String>)],
+) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let mut not_agreed = 0;
     for folder in &machine.sync {
         let mut f = FolderSync::open(machine, folder, store, session);
         f.check_remote = check_remote;
+        f.hold = hold
+            .iter()
+            .filter(|(to, _)| *to == folder.to)
+            .flat_map(|(_, paths)| paths.iter().cloned())
+            .collect();
         let r = f.run(session)?;
         not_agreed += r.report_skipped(&machine.name, printer);
         printer.machine(&machine.name, &format!("synced {}", r.summary()));
@@ -179,6 +200,70 @@ pub fn sync_machine_with(
         )));
     }
     Ok(report)
+}
+
+/// Brings back what changed in one guest folder (see [`pull::pull`]):
+/// everything a push would send, or `paths` in it. Prints one line for
+/// the folder and one warning per conflict or refused path.
+pub fn pull_folder(
+    session: &Session,
+    machine: &str,
+    folder: &SyncFolder,
+    store: &StateStore,
+    printer: &Printer,
+    paths: Option<&[String]>,
+    force: bool,
+) -> Result<PullReport, SyncError> {
+    let r = pull::pull(session, &store.machine_dir(machine), folder, paths, force)?;
+    printer.machine(machine, &format!("pulled {}", r.summary()));
+    for c in &r.conflicts {
+        printer.warn(&format!(
+            "{machine}: conflict: {}: {}; left alone",
+            shown(&folder.from.join(&c.path)),
+            c.why
+        ));
+    }
+    for s in &r.refused {
+        printer.warn(&format!(
+            "{machine}: not pulled: {}: {}",
+            shown(&s.path),
+            s.reason
+        ));
+    }
+    if !r.conflicts.is_empty() {
+        printer.warn(&format!(
+            "hint: keep the version you want: `box sync --pull --force {machine}` takes the guest's, `box sync --force {machine}` sends the host's"
+        ));
+    }
+    Ok(r)
+}
+
+/// Brings back the `pull` paths of every sync entry of `machine` (after
+/// provisioning, and on `box sync`).
+pub fn pull_listed(
+    session: &Session,
+    machine: &Machine,
+    store: &StateStore,
+    printer: &Printer,
+    force: bool,
+) -> Result<Vec<PullReport>, SyncError> {
+    let mut out = Vec::new();
+    for folder in machine
+        .sync
+        .iter()
+        .filter(|f| !f.pull.is_empty())
+    {
+        out.push(pull_folder(
+            session,
+            &machine.name,
+            folder,
+            store,
+            printer,
+            Some(&folder.pull),
+            force,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Forgets what was sent to `machine`: its next sync sends everything.
@@ -205,6 +290,8 @@ pub struct FolderSync<'a> {
     /// Send small changes over SFTP (`--watch`): no process starts on the guest.
     pub prefer_sftp: bool,
     sftp: Option<ssh2::Sftp>,
+    /// Paths the push leaves alone this time (pull conflicts).
+    pub hold: Vec<String>,
 }
 
 /// More changed paths than this in one batch: scan everything instead.
@@ -232,6 +319,7 @@ impl<'a> FolderSync<'a> {
             unsaved: false,
             prefer_sftp: false,
             sftp: None,
+            hold: Vec::new(),
         }
     }
 
@@ -375,12 +463,15 @@ impl<'a> FolderSync<'a> {
         };
         self.scanner = Some(scanner);
         let local = &found.tree;
-        let plan = plan::plan(
+        let mut plan = plan::plan(
             &folder.from,
             local,
             scoped.as_ref().unwrap_or(&self.manifest),
             &found.unknown,
         );
+        if !self.hold.is_empty() {
+            plan.hold(&self.hold);
+        }
         let login = session.user();
         let remote = apply::Remote {
             dest: &folder.to,

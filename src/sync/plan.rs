@@ -23,6 +23,21 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.delete.is_empty() && self.send.is_empty() && self.touched.is_empty()
     }
+
+    /// Leaves `paths` alone: neither sent nor deleted, nor removed with a
+    /// folder above them. The manifest keeps its old entry for them, so
+    /// the next sync looks at them again.
+    pub fn hold(&mut self, paths: &[String]) {
+        let held = |p: &str| paths.iter().any(|h| h == p);
+        let holds_below = |p: &str| {
+            paths.iter().any(|h| {
+                h == p || (h.len() > p.len() && h.starts_with(p) && h.as_bytes()[p.len()] == b'/')
+            })
+        };
+        self.delete.retain(|p| !holds_below(p));
+        self.send.retain(|p| !held(p));
+        self.touched.retain(|p| !held(p));
+    }
 }
 
 /// `unknown` holds paths whose content the scan could not see (unreadable

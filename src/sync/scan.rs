@@ -161,6 +161,60 @@ fn check_ignore_file(meta: &std::fs::Metadata) -> Result<(), String> {
     }
 }
 
+/// Answers "would a scan leave this path out?" for paths found elsewhere
+/// (in the guest, for a pull), reading each host folder's `.gitignore`
+/// once. A folder missing on the host adds no rules.
+pub struct IgnoreCheck<'a> {
+    scanner: &'a Scanner,
+    rules: HashMap<PathBuf, Option<Arc<Rules>>>,
+}
+
+impl<'a> IgnoreCheck<'a> {
+    pub fn new(scanner: &'a Scanner) -> Self {
+        IgnoreCheck {
+            scanner,
+            rules: HashMap::new(),
+        }
+    }
+
+    /// True when `rel` (`/`-separated, below the root) or a folder above
+    /// it is excluded, ignored, or `.box`.
+    pub fn ignored(&mut self, rel: &str, is_dir: bool) -> Result<bool, SyncError> {
+        let parts: Vec<&str> = rel.split('/').collect();
+        let mut path = self.scanner.root.clone();
+        for (i, part) in parts.iter().enumerate() {
+            let parent = path.clone();
+            path.push(part);
+            let dir = i + 1 < parts.len() || is_dir;
+            if *part == ".box" || self.scanner.overrides.matched(&path, dir).is_ignore() {
+                return Ok(true);
+            }
+            let rules = self.rules_in(&parent)?;
+            if ignored(&rules, &path, dir) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The rules in force for the children of `dir` (at or below the root).
+    fn rules_in(&mut self, dir: &Path) -> Result<Option<Arc<Rules>>, SyncError> {
+        if let Some(r) = self.rules.get(dir) {
+            return Ok(r.clone());
+        }
+        let r = match dir.parent() {
+            Some(parent) if dir != self.scanner.root => {
+                let above = self.rules_in(parent)?;
+                push_rules(above, dir)?
+            }
+            // The root's own rules and those above it, as a scan sees them.
+            _ => self.scanner.rules_above(&dir.join(".box"))?,
+        };
+        self.rules.insert(dir.to_path_buf(), r.clone());
+        Ok(r)
+    }
+}
+
 /// What one walk collects from its threads.
 #[derive(Default)]
 struct Found {
