@@ -102,6 +102,26 @@ pub struct SyncFolder {
     pub pull: Vec<String>,
     /// Leave out paths that cannot be read or sent instead of failing.
     pub skip_unreadable: bool,
+    /// Copied over SSH, or mounted live (`type = "mount"`, local provider).
+    pub kind: SyncKind,
+}
+
+/// How a sync folder reaches the guest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncKind {
+    /// Copied over SSH on `up`, `reload` and `sync` (the default).
+    #[default]
+    Copy,
+    /// The host folder itself, mounted in the guest over virtio-fs: live,
+    /// both ways; the local provider only.
+    Mount,
+}
+
+impl SyncFolder {
+    pub fn is_mount(&self) -> bool {
+        self.kind == SyncKind::Mount
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -232,6 +232,8 @@ fn machine(
         return (m, spans);
     };
     let mut provision_entry = None;
+    // Where `type = "mount"` was written: a mount cannot cross a cloud.
+    let mut mounts: Vec<Loc> = Vec::new();
     for e in entries {
         match e.key.as_str() {
             "name" => {
@@ -280,7 +282,8 @@ fn machine(
             }
             "sync" => {
                 for t in r.tables(e) {
-                    if let Some(s) = sync(r, t, root) {
+                    if let Some((s, mount_at)) = sync(r, t, root) {
+                        mounts.extend(mount_at);
                         m.sync.push(s);
                     }
                 }
@@ -305,6 +308,18 @@ fn machine(
     }
     if let Some(e) = provision_entry {
         m.provision = provisioners(r, e, root);
+    }
+    if m.provider == ProviderKind::CloudStack {
+        for loc in &mounts {
+            r.error(
+                loc,
+                format!(
+                    "`type = \"mount\"` is for local machines; `{}` is a CloudStack machine, and no mount can cross the cloud",
+                    shown(&m.name)
+                ),
+                Some("remove `type` (or write `type = \"copy\"`): the folder is then copied over SSH on `up` and `box sync`".into()),
+            );
+        }
     }
     (m, spans)
 }
@@ -577,7 +592,8 @@ fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
     })
 }
 
-fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
+/// A sync folder, and where it says `type = "mount"`.
+fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<(SyncFolder, Option<Loc>)> {
     let entries = r.table(node, "a sync folder", &schema::SYNC)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let from = match get("from") {
@@ -608,16 +624,49 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<SyncFolder> {
         .unwrap_or_default();
     let pull = get("pull").map(|e| pull_paths(r, e)).unwrap_or_default();
     let owner = get("owner").and_then(|e| owner(r, e));
-    Some(SyncFolder {
-        from: from?,
-        to: to?,
-        exclude,
-        owner,
-        pull,
-        skip_unreadable: get("skip_unreadable")
-            .and_then(|e| r.bool(e))
-            .unwrap_or(false),
-    })
+    let kind = match get("type") {
+        Some(e) => match r.choice(e, schema::SYNC_KINDS)? {
+            "mount" => SyncKind::Mount,
+            _ => SyncKind::Copy,
+        },
+        None => SyncKind::Copy,
+    };
+    let mount_at = get("type")
+        .filter(|_| kind == SyncKind::Mount)
+        .map(|e| e.value.loc());
+    if kind == SyncKind::Mount {
+        for (key, why) in [
+            ("exclude", "a mount shows the whole folder"),
+            (
+                "owner",
+                "a mounted folder belongs to the login user in the guest",
+            ),
+        ] {
+            if let Some(e) = get(key) {
+                r.error(
+                    &e.value.loc(),
+                    format!("`{key}` does not apply to `type = \"mount\"`: {why}"),
+                    Some(format!(
+                        "remove `{key}`, or drop `type = \"mount\"` to copy the folder"
+                    )),
+                );
+            }
+        }
+    }
+    Some((
+        SyncFolder {
+            from: from?,
+            to: to?,
+            exclude,
+            owner,
+            pull,
+            skip_unreadable: get("skip_unreadable")
+                .and_then(|e| r.bool(e))
+                .unwrap_or(false),
+            kind,
+        },
+        mount_at,
+    ))
 }
 
 /// Where a `[cloudstack]` table (or a machine's) set the keys that come in

@@ -384,6 +384,9 @@ pub(crate) const PORT: Table = Table {
     one_of: &[],
 };
 
+/// A sync entry's `type`.
+pub(crate) const SYNC_KINDS: &[&str] = &["copy", "mount"];
+
 pub(crate) const SYNC: Table = Table {
     keys: &[
         key(
@@ -419,6 +422,12 @@ pub(crate) const SYNC: Table = Table {
             Type::Bool,
             "Leave out paths box cannot read or send instead of failing the sync; default `false`.",
         ),
+        key(
+            "type",
+            Type::Choice(SYNC_KINDS),
+            "`copy` (the default): copied over SSH on `up`, `reload` and `sync`. `mount`: the host folder is mounted live in the guest over virtio-fs, both ways, owned there by the login user; local provider only (no `exclude` or `owner`; `box suspend` refuses such a machine).",
+        )
+        .example("\"mount\""),
     ],
     one_of: &[],
 };

@@ -772,3 +772,77 @@ fn a_script_provisioner_without_env_is_kept() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `FILE:LINE:COL: message` of a Boxfile in a real folder (sync `from` must exist).
+fn problems_in(dir: &Path, text: &str) -> Vec<String> {
+    check_text(dir, text.to_string(), None)
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+        .collect()
+}
+
+#[test]
+fn a_sync_entry_may_mount_the_folder_and_copies_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = check_text(
+        dir.path(),
+        "[[machine]]\nname = \"a\"\nsync = [{ from = \".\", to = \"/srv\", type = \"mount\" }, { from = \".\", to = \"/copy\" }]\n".into(),
+        None,
+    );
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let p = c.project.unwrap();
+    assert_eq!(p.machines[0].sync[0].kind, SyncKind::Mount);
+    assert_eq!(p.machines[0].sync[1].kind, SyncKind::Copy);
+    assert_eq!(
+        problems_in(
+            dir.path(),
+            "[[machine]]\nname = \"a\"\nsync = [{ from = \".\", to = \"/srv\", type = \"live\" }]\n"
+        )
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn a_mount_on_cloudstack_is_rejected_at_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = problems_in(
+        dir.path(),
+        "[[machine]]\nname = \"web\"\nprovider = \"cloudstack\"\nsync = [{ from = \".\", to = \"/srv\", type = \"mount\" }]\n",
+    );
+    assert!(
+        found.contains(&"Boxfile:4:43: `type = \"mount\"` is for local machines; `web` is a CloudStack machine, and no mount can cross the cloud".to_string()),
+        "{found:#?}"
+    );
+    let c = check_text(
+        dir.path(),
+        "[[machine]]\nname = \"web\"\nprovider = \"cloudstack\"\nsync = [{ from = \".\", to = \"/srv\", type = \"mount\" }]\n".into(),
+        None,
+    );
+    let d = c
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("mount"))
+        .unwrap();
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("copied over SSH"),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn a_mount_takes_no_exclude_or_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = problems_in(
+        dir.path(),
+        "[[machine]]\nname = \"a\"\nsync = [{ from = \".\", to = \"/srv\", type = \"mount\", exclude = [\"x\"], owner = \"root\" }]\n",
+    );
+    assert_eq!(
+        found,
+        [
+            "Boxfile:3:62: `exclude` does not apply to `type = \"mount\"`: a mount shows the whole folder",
+            "Boxfile:3:77: `owner` does not apply to `type = \"mount\"`: a mounted folder belongs to the login user in the guest",
+        ]
+    );
+}
