@@ -395,6 +395,31 @@ pub enum BoxCommand {
     Outdated(BoxOutdatedArgs),
     /// Fetch or build a newer version of boxes and move Boxfile.lock to it.
     Update(BoxUpdateArgs),
+    /// Upload a box's disk to a CloudStack zone as a template; machines with
+    /// this box in that zone then deploy it.
+    Publish(BoxPublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BoxPublishArgs {
+    /// The box name (its newest version unless --box-version).
+    pub name: String,
+    /// The zone, by name or id.
+    #[arg(long)]
+    pub zone: String,
+    /// The CloudStack profile (default: BOX_PROFILE, else "default").
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Publish into this CloudStack project (name or id).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// This version of the box.
+    #[arg(id = "box_version", long = "box-version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The OS type id for the template (default: the OS type of the
+    /// template the box maps to, e.g. `Debian 12`).
+    #[arg(long, value_name = "ID")]
+    pub os_type_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

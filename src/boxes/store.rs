@@ -256,6 +256,7 @@ impl Store {
             sha256,
             source: new.source,
             added: version::now_secs(),
+            published: Vec::new(),
         };
         let meta_path = dir.join(META_FILE);
         let mut bytes = serde_json::to_vec_pretty(&meta).map_err(|e| BoxError::Write {
@@ -288,6 +289,37 @@ impl Store {
             }
         })?;
         self.load(&target)
+    }
+
+    /// Records where `image` was published, replacing an earlier record for
+    /// the same cloud, zone and project. Taken under the box's lock.
+    pub fn record_published(
+        &self,
+        lock: &BoxLock,
+        image: &BoxImage,
+        entry: guest::store::Published,
+    ) -> Result<BoxImage, BoxError> {
+        debug_assert_eq!(lock.name, image.name);
+        let dir = self.entry_dir(&image.name, &image.version);
+        let path = dir.join(META_FILE);
+        let bytes = fs::read(&path).map_err(read_err(&path))?;
+        let mut meta: Meta = serde_json::from_slice(&bytes).map_err(|e| BoxError::Write {
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        meta.published.retain(|p| {
+            !(p.endpoint == entry.endpoint
+                && p.zone_id == entry.zone_id
+                && p.project_id == entry.project_id)
+        });
+        meta.published.push(entry);
+        let mut bytes = serde_json::to_vec_pretty(&meta).map_err(|e| BoxError::Write {
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes, 0o644).map_err(write_err(&path))?;
+        self.load(&dir)
     }
 
     /// Renames an entry out of sight first, so readers never see half of it.

@@ -83,6 +83,7 @@ pub(crate) async fn run(g: &Settings, args: BoxCommand) -> anyhow::Result<ExitSt
         }
         BoxCommand::Outdated(a) => outdated(g, &store, a.json)?,
         BoxCommand::Update(a) => update(g, &store, a.name).await?,
+        BoxCommand::Publish(a) => super::publish::run(g, &store, a).await?,
     }
     Ok(ExitStatus::Success)
 }

@@ -18,6 +18,7 @@ mod man;
 mod progress;
 mod providers;
 mod provision;
+mod publish;
 mod schedule;
 mod schema;
 mod settings;

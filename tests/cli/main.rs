@@ -23,6 +23,7 @@ mod lockfile;
 mod logs;
 mod ls;
 mod provision;
+mod publish;
 mod pull;
 mod schema;
 mod sim;

@@ -96,7 +96,7 @@ pub struct Options {
 
     /// How long the signed POST of getUploadParamsForTemplate stays valid
     /// (0s: expired at once, for tests of a refused upload).
-    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "3600s", value_parser = parse_duration, value_name = "DURATION")]
     pub upload_ttl: Duration,
 
     /// Log every call (never parameters, so never secrets) on stderr.

@@ -64,6 +64,28 @@ pub struct Meta {
     pub source: String,
     #[serde(default)]
     pub added: u64,
+    /// Where `box box publish` uploaded this box as a CloudStack template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// One upload of a box to a CloudStack zone (`box box publish`): a machine
+/// with this box in that zone deploys this template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The API endpoint of the cloud, e.g. `https://cloud.example/client/api`.
+    pub endpoint: String,
+    pub zone_id: String,
+    pub zone_name: String,
+    /// The project the template belongs to, when published into one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    pub template_id: String,
+    pub template_name: String,
+    /// What was uploaded: `sha256` of the disk, hex (the box's own).
+    pub sha256: String,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
 }
 
 /// One box in the store, with absolute paths, ready to boot.
@@ -87,6 +109,8 @@ pub struct BoxImage {
     pub source: String,
     /// Seconds since the Unix epoch when it was added.
     pub added: u64,
+    /// The CloudStack templates it was published as.
+    pub published: Vec<Published>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +331,7 @@ impl Store {
             sha256: meta.sha256,
             source: meta.source,
             added: meta.added,
+            published: meta.published,
         })
     }
 }

@@ -17,6 +17,7 @@ mod data;
 mod keypair;
 mod ledger;
 mod names;
+pub mod publish;
 mod reach;
 mod scope;
 mod shared;

@@ -345,12 +345,34 @@ async fn plan(
         Some(t) => vec![t.clone()],
         None => default_templates(&m.box_name),
     };
-    let template_id = match wanted.iter().find_map(|w| pick(w, templates)) {
-        Some(t) => t.id.clone(),
-        None => {
-            soft.push(unknown(&wanted[0], &m.name, templates));
+    // A box published to this zone (`box box publish`) deploys its own
+    // template, unless the Boxfile names one.
+    let published = match &cs.template {
+        Some(_) => Ok(None),
+        None => super::publish::published_template(
+            &c.config().endpoint,
+            &m.box_name,
+            &zone.id,
+            templates,
+        ),
+    };
+    let template_id = match published {
+        Ok(Some(id)) => id,
+        Err(h) => {
+            soft.push(Problem {
+                message: h.message,
+                machine: Some(m.name.clone()),
+                hint: h.hint,
+            });
             String::new()
         }
+        Ok(None) => match wanted.iter().find_map(|w| pick(w, templates)) {
+            Some(t) => t.id.clone(),
+            None => {
+                soft.push(unknown(&wanted[0], &m.name, templates));
+                String::new()
+            }
+        },
     };
 
     let offerings = listed(
@@ -537,7 +559,7 @@ fn default_network(zone: &Zone, m: &Machine, networks: &[Network]) -> Result<Str
 
 /// Template names to try for a box when the Boxfile names none: the box's
 /// name written the way clouds name templates (`debian-12` → `Debian 12`).
-fn default_templates(box_name: &str) -> Vec<String> {
+pub(super) fn default_templates(box_name: &str) -> Vec<String> {
     let mut out = Vec::new();
     let pretty: String = box_name
         .split(['-', '_'])
