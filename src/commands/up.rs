@@ -259,6 +259,11 @@ async fn converge(
     let Booted { mut state, session } = booted;
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let name = machine.name.clone();
+        if machine.sync.iter().any(|f| f.is_mount()) {
+            events.emit(&name, "checking mounted folders", None);
+            crate::provider::local::mount::verify(&session, &machine)
+                .with_context(|| format!("a mounted folder of `{name}` is not ready"))?;
+        }
         if !machine.sync.is_empty() {
             events.emit(&name, "syncing", None);
             crate::sync::sync_machine(&session, &machine, &ctx.store, &ctx.printer)

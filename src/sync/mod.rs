@@ -177,7 +177,8 @@ pub fn sync_machine_holding(
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let mut not_agreed = 0;
-    for folder in &machine.sync {
+    // A mounted folder is the host folder itself: nothing to copy.
+    for folder in machine.sync.iter().filter(|f| !f.is_mount()) {
         let mut f = FolderSync::open(machine, folder, store, session);
         f.check_remote = check_remote;
         f.hold = hold

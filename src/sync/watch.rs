@@ -48,7 +48,7 @@ pub fn watch(
         })?;
     let mut roots: Vec<PathBuf> = Vec::new();
     for (m, _) in machines {
-        for f in &m.sync {
+        for f in m.sync.iter().filter(|f| !f.is_mount()) {
             if !roots.contains(&f.from) {
                 watcher
                     .watch(&f.from, RecursiveMode::Recursive)
@@ -67,7 +67,7 @@ pub fn watch(
     // Manifests stay in memory: the first pass above already checked the guest.
     let mut folders: Vec<(usize, FolderSync<'_>)> = Vec::new();
     for (i, (m, session)) in machines.iter().enumerate() {
-        for f in &m.sync {
+        for f in m.sync.iter().filter(|f| !f.is_mount()) {
             let mut fs = FolderSync::open(m, f, store, session);
             fs.check_remote = false;
             fs.save_eagerly = false;

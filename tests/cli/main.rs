@@ -22,6 +22,7 @@ mod local;
 mod lockfile;
 mod logs;
 mod ls;
+mod mount;
 mod provision;
 mod publish;
 mod pull;

@@ -10,6 +10,7 @@
 mod data;
 mod hub;
 mod image;
+pub(crate) mod mount;
 mod net;
 mod process;
 mod suspend;
@@ -364,7 +365,7 @@ impl Local {
             private_nics,
             extra_user_data: machine.user_data.clone(),
             watcher: crate::idle::watcher(machine),
-            mounts: Vec::new(),
+            mounts: mount::guest_mounts(&mount::shares(machine, &self.run)?),
         };
         cloudinit::write_seed(&seed_path, &seed)?;
         crate::fsutil::write_atomic(&pub_path, format!("{}\n", host.public).as_bytes(), 0o644)
@@ -419,6 +420,8 @@ impl Local {
         let console = dir.join(CONSOLE);
         let pidfile = dir.join(PIDFILE);
         let previous_ssh = state.ssh.as_ref().map(|s| s.port);
+        let shares = mount::shares(machine, &self.run)?;
+        mount::preflight(&shares)?;
         let mut last_err = None;
         for _attempt in 0..3 {
             let ssh_port = net::pick_port(previous_ssh)?;
@@ -471,7 +474,7 @@ impl Local {
                 private: private
                     .clone()
                     .map(|l| (net::mac(self.ctx.store.dir(), &machine.name, 2), l)),
-                shares: Vec::new(),
+                shares: mount::qemu_shares(&shares),
                 qmp: qmp.clone(),
                 console: console.clone(),
                 pidfile: pidfile.clone(),
@@ -497,6 +500,11 @@ impl Local {
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
+            // Listening before QEMU starts, which connects at once.
+            if let Err(e) = mount::start(dir, &shares).await {
+                net::release(&reserved);
+                return Err(e);
+            }
             let mut args = spec.args();
             if restore.is_some() {
                 // Start paused, waiting for the state box hands it over QMP.
@@ -523,6 +531,7 @@ impl Local {
                 break;
             }
         }
+        mount::stop(dir).await;
         let stderr = last_err.unwrap_or_default();
         let mut err = anyhow::anyhow!("QEMU failed to start {}: {stderr}", machine.name);
         if stderr.contains("kvm") || stderr.contains("KVM") {
@@ -596,12 +605,17 @@ impl Local {
     async fn stop_process(&self, state: &MachineState, force: bool) {
         let dir = self.ctx.store.machine_dir(&state.name);
         let mark = marker(&dir);
-        let Some(pid) = recorded_pid(state) else {
+        // A box killed between QEMU's start and its state save left no pid
+        // (or the previous run's) in the state; QEMU's own pid file names it.
+        let Some(pid) = [
+            recorded_pid(state),
+            process::read_pidfile(&dir.join(PIDFILE)),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|pid| process::alive(*pid, &mark)) else {
             return;
         };
-        if !process::alive(pid, &mark) {
-            return;
-        }
         let qmp_path = self.run.qmp(&state.name).ok();
         if !force {
             if let Some(path) = &qmp_path {
@@ -675,6 +689,9 @@ impl Local {
     ) -> anyhow::Result<MachineState> {
         let name = state.name.clone();
         let dir = self.ctx.store.machine_dir(&name);
+        if machine.sync.iter().any(|f| f.is_mount()) || mount::any_running(&dir) {
+            return Err(mount::suspend_refused(&name));
+        }
         let Some(pid) = recorded_pid(&state).filter(|pid| process::alive(*pid, &marker(&dir)))
         else {
             return Err(Hinted::new(
@@ -786,6 +803,7 @@ impl Local {
 
     pub async fn halt(&self, mut state: MachineState, force: bool) -> anyhow::Result<MachineState> {
         self.stop_process(&state, force).await;
+        mount::stop(&self.ctx.store.machine_dir(&state.name)).await;
         self.remove_sockets(&state.name);
         self.discard_saved(&mut state)?;
         state.provider.local_mut().pid = None;
@@ -802,6 +820,7 @@ impl Local {
         self.stop_process(&state, true).await;
         self.remove_sockets(&state.name);
         let dir = self.ctx.store.machine_dir(&state.name);
+        mount::stop(&dir).await;
         if let Some(LocalData {
             box_name: Some(name),
             box_version: Some(version),
