@@ -33,13 +33,18 @@ cleanup() {
 trap cleanup EXIT
 
 [ -x "$BOX" ] || { echo "build box first: cargo build" >&2; exit 1; }
-meta=$(ls "$BOX_BOXES_DIR"/debian-12/*/local/box.json 2>/dev/null | sort | tail -1)
-[ -n "$meta" ] || { echo "no debian-12 box in $BOX_BOXES_DIR: run the local tests or 'box box build boxes/debian-12'" >&2; exit 1; }
-boxdir=$(dirname "$meta")
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$meta" "$1"; }
-disk=$boxdir/$(field disk)
-kernel=$boxdir/$(field kernel)
-initrd=$boxdir/$(field initrd)
+# The newest debian-12 in box's own version order (what `box up` boots; a
+# lexical sort would put a clock-versioned 2026... after 12.0.2026...).
+mkdir -p "$work/home"
+"$BOX" box list --json > "$work/boxes.json"
+field() {
+    python3 -c "import json,sys; l=[b for b in json.load(open(sys.argv[1])) if b['name']=='debian-12']; print(l[-1].get(sys.argv[2]) or '' if l else '')" \
+        "$work/boxes.json" "$1"
+}
+disk=$(field disk)
+[ -n "$disk" ] || { echo "no debian-12 box in $BOX_BOXES_DIR: run the local tests or 'box box build boxes/debian-12'" >&2; exit 1; }
+kernel=$(field kernel)
+initrd=$(field initrd)
 cmdline=$(field cmdline)
 
 mkdir -p "$work/p" "$work/p2" "$work/home"
