@@ -38,6 +38,17 @@ groups = ["app"]
     p
 }
 
+/// A provisioner running PLAYBOOK unprivileged (the sshd
+/// sessions are root's, and this host has no sudo): `limit` is a key and
+/// value with a trailing comma and space, or nothing.
+fn site_step(limit: &str, out: &std::path::Path, greeting: &str) -> String {
+    format!(
+        "[[machine.provision]]\nprivileged = false\nansible = {{ playbook = \"site.yml\", {limit}\
+         extra_vars = {{ out = \"{}\", greeting = \"{greeting}\" }} }}\n",
+        out.display()
+    )
+}
+
 /// `box` with Ansible's own folders (`~/.ansible`) in the test's home.
 fn cmd(p: &Project) -> assert_cmd::Command {
     let mut c = p.cmd();
@@ -55,9 +66,8 @@ fn ansible_playbook_creates_a_file_on_two_machines_through_the_pinned_inventory(
         &web,
         &db,
         &format!(
-            "[[machine.provision]]\nname = \"site\"\nprivileged = false\n\
-             ansible = {{ playbook = \"site.yml\", limit = \"app\", extra_vars = {{ out = \"{}\", greeting = \"hello there\" }} }}\n",
-            guest.path().display()
+            "{}name = \"site\"\n",
+            site_step("limit = \"app\", ", guest.path(), "hello there")
         ),
     );
     cmd(&p)
@@ -94,15 +104,7 @@ fn ansible_limit_defaults_to_the_provisioning_machine() {
     support::require("ansible-playbook");
     let (web, db) = (Sshd::start(), Sshd::start());
     let guest = guest_dir();
-    let p = two_machines(
-        &web,
-        &db,
-        &format!(
-            "[[machine.provision]]\nprivileged = false\n\
-             ansible = {{ playbook = \"site.yml\", extra_vars = {{ out = \"{}\", greeting = \"hi\" }} }}\n",
-            guest.path().display()
-        ),
-    );
+    let p = two_machines(&web, &db, &site_step("", guest.path(), "hi"));
     cmd(&p).arg("provision").assert().success();
     assert!(guest.path().join("web").exists());
     assert!(!guest.path().join("db").exists());
@@ -116,11 +118,7 @@ fn ansible_refuses_a_machine_whose_host_key_changed() {
     let p = two_machines(
         &web,
         &db,
-        &format!(
-            "[[machine.provision]]\nprivileged = false\n\
-             ansible = {{ playbook = \"site.yml\", limit = \"db\", extra_vars = {{ out = \"{}\", greeting = \"hi\" }} }}\n",
-            guest.path().display()
-        ),
+        &site_step("limit = \"db\", ", guest.path(), "hi"),
     );
     // Another server behind db's recorded address: the key box pinned no
     // longer matches, and Ansible must not connect (no trust on first use,
