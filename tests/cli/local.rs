@@ -123,6 +123,11 @@ impl Drop for Project {
 }
 
 pub(crate) fn qemu_pids_mentioning(needle: &str) -> Vec<u32> {
+    pids_mentioning(&["qemu-system", needle])
+}
+
+/// Processes whose command line contains every one of `needles`.
+pub(crate) fn pids_mentioning(needles: &[&str]) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -132,7 +137,7 @@ pub(crate) fn qemu_pids_mentioning(needle: &str) -> Vec<u32> {
             continue;
         };
         let text = String::from_utf8_lossy(&cmdline);
-        if text.contains("qemu-system") && text.contains(needle) {
+        if needles.iter().all(|n| text.contains(n)) {
             pids.push(pid);
         }
     }

@@ -7,27 +7,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::Test;
-use crate::local::{unsafe_kill, Project};
+use crate::local::{pids_mentioning, unsafe_kill, Project};
 use crate::{guest, support};
 
 /// virtiofsd processes serving a folder under `root` (both the one box
 /// started and the child it forks into its sandbox).
 fn virtiofsd_pids(root: &Path) -> Vec<u32> {
-    let needle = root.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline);
-        if text.contains("virtiofsd") && text.contains(&needle) {
-            pids.push(pid);
-        }
-    }
-    pids
+    pids_mentioning(&["virtiofsd", &root.to_string_lossy()])
 }
 
 /// Waits (as a safety net against hangs, not a measure) until `done`.
