@@ -16,6 +16,9 @@ use crate::error::Error;
 use crate::params::Params;
 use crate::response;
 
+/// The most of the upload server's answer read.
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// Where and how to POST a template's image. The signature lets anyone
 /// upload to this template until `expires`: never printed.
 #[derive(Clone, Deserialize)]
@@ -112,6 +115,9 @@ impl Client {
             file_stream,
             bytes_once(tail.into_bytes()),
         ));
+        // No overall timeout, and no read timeout either (it would also
+        // run while the body is being written): a big image over a slow
+        // link takes as long as it takes.
         let http = http_builder(self.config())?
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -130,7 +136,17 @@ impl Client {
             .await
             .map_err(|e| UploadError::Transport(e.without_url().to_string()))?;
         let status = answer.status().as_u16();
-        let text = answer.text().await.unwrap_or_default();
+        // The servlet answers a line of text; a server that sends more is
+        // not read further.
+        let mut answer = answer;
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = answer.chunk().await {
+            body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - body.len())]);
+            if body.len() >= MAX_ANSWER {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
         if !(200..300).contains(&status) {
             let text: String = text.trim().chars().take(500).collect();
             return Err(UploadError::Refused { status, text });

@@ -125,3 +125,106 @@ pub fn checksum_of(value: &str) -> Result<(String, String), ApiError> {
     }
     Ok((algorithm, hex.to_lowercase()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{call, envelope, find, response_name};
+    use crate::seed;
+
+    fn site() -> UploadSite {
+        UploadSite {
+            base_url: "http://127.0.0.1:9".into(),
+            ttl_secs: 60,
+            key: "k".into(),
+        }
+    }
+
+    fn run(
+        cloud: &mut crate::model::Cloud,
+        command: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let cmd = find(command).unwrap();
+        let mut ctx = Ctx::new(cloud, 1_000_000, 10, false);
+        ctx.upload = Some(site());
+        call(&mut ctx, cmd, &Params::new(cmd.name, &pairs))
+            .map(|r| envelope(cmd.name, r)[response_name(cmd.name)].clone())
+    }
+
+    #[test]
+    fn upload_params_register_a_template_that_is_not_ready_until_uploaded() {
+        let mut c = seed::cloud();
+        let zone = c.zones[0].id.clone();
+        let os = c.templates[0].id.clone();
+        let sum = format!("{{SHA-256}}{}", "ab".repeat(32));
+        let r = run(
+            &mut c,
+            "getUploadParamsForTemplate",
+            &[
+                ("name", "mine"),
+                ("format", "QCOW2"),
+                ("hypervisor", "KVM"),
+                ("zoneid", &zone),
+                ("ostypeid", &os),
+                ("checksum", &sum),
+            ],
+        )
+        .unwrap();
+        let p = &r["getuploadparams"];
+        let id = p["id"].as_str().unwrap().to_string();
+        assert_eq!(p["postURL"], format!("http://127.0.0.1:9/upload/{id}"));
+        let signed = site().signature(
+            &id,
+            p["metadata"].as_str().unwrap(),
+            p["expires"].as_str().unwrap(),
+        );
+        assert_eq!(p["signature"], signed);
+        assert_eq!(
+            response_name("getUploadParamsForTemplate"),
+            "postuploadtemplateresponse"
+        );
+
+        let listed = run(&mut c, "listTemplates", &[("templatefilter", "self")]).unwrap();
+        assert_eq!(listed["count"], 1, "one zone only: {listed}");
+        assert_eq!(listed["template"][0]["isready"], false);
+        assert_eq!(listed["template"][0]["status"], "Upload Not Started");
+
+        let offering = c.service_offerings[0].id.clone();
+        let e = run(
+            &mut c,
+            "deployVirtualMachine",
+            &[
+                ("zoneid", &zone),
+                ("templateid", &id),
+                ("serviceofferingid", &offering),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.text.contains("not been completely downloaded"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn checksums_take_cloudstacks_algorithm_prefix() {
+        assert_eq!(
+            checksum_of(&"0F".repeat(16)).unwrap(),
+            ("MD5".into(), "0f".repeat(16))
+        );
+        assert_eq!(
+            checksum_of(&format!("{{sha-256}}{}", "a".repeat(64)))
+                .unwrap()
+                .0,
+            "SHA-256"
+        );
+        assert!(checksum_of("{SHA-256}abc").is_err());
+        assert!(checksum_of(&format!("{{CRC}}{}", "a".repeat(8))).is_err());
+    }
+}
