@@ -60,6 +60,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print OpenSSH configuration for the machines.
     SshConfig(MachinesArgs),
+    /// Print the environment that points the host's `docker` CLI at a
+    /// machine's Docker over SSH, with box's pinned host key.
+    DockerEnv(DockerEnvArgs),
     /// Print an Ansible inventory of the project's machines (groups from
     /// `groups`, box's key, pinned host keys).
     AnsibleInventory,
@@ -133,6 +136,28 @@ pub struct ValidateArgs {
     /// Print findings as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerEnvArgs {
+    /// The machine (default: the primary machine).
+    #[arg(add = ArgValueCandidates::new(complete::machines))]
+    pub machine: Option<String>,
+    /// The shell syntax to print (default: fish when $SHELL is fish, else bash).
+    #[arg(long, value_enum)]
+    pub shell: Option<DockerShell>,
+    /// Print what takes the environment back out.
+    #[arg(long)]
+    pub unset: bool,
+}
+
+/// The shells `box docker-env` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DockerShell {
+    /// bash, zsh and other POSIX shells.
+    Bash,
+    Fish,
+    Powershell,
 }
 
 #[derive(Debug, Args)]

@@ -17,10 +17,27 @@ use super::{BoxError, BoxImage, BoxLock, Store, DEFAULT_CMDLINE};
 use crate::output::Printer;
 
 /// The recipes shipped inside box: (box.toml, [(file name, contents)]).
-const EMBEDDED: &[(&str, &[(&str, &str)])] = &[(
-    include_str!("../../boxes/debian-12/box.toml"),
-    &[("build.sh", include_str!("../../boxes/debian-12/build.sh"))],
-)];
+const EMBEDDED: &[(&str, &[(&str, &str)])] = &[
+    (
+        include_str!("../../boxes/debian-12/box.toml"),
+        &[("build.sh", include_str!("../../boxes/debian-12/build.sh"))],
+    ),
+    (
+        include_str!("../../boxes/debian-12-docker/box.toml"),
+        &[
+            (
+                "build.sh",
+                include_str!("../../boxes/debian-12-docker/build.sh"),
+            ),
+            // debian-12's script, which the derived recipe runs.
+            ("base.sh", include_str!("../../boxes/debian-12/build.sh")),
+            (
+                "customize.sh",
+                include_str!("../../boxes/debian-12-docker/customize.sh"),
+            ),
+        ],
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -288,7 +305,24 @@ mod tests {
         assert_eq!(r.get, GetMethod::Build);
         assert!(r.download.unwrap().checksum_url.is_some());
         assert_eq!(r.build.unwrap().script, "build.sh");
-        assert_eq!(embedded_names(), ["debian-12"]);
+        assert_eq!(embedded_names(), ["debian-12", "debian-12-docker"]);
+    }
+
+    #[test]
+    fn the_docker_recipe_carries_the_script_it_derives_from() {
+        let r = Recipe::embedded("debian-12-docker").unwrap();
+        assert_eq!(r.cloudstack_template.as_deref(), Some("Debian 12 Docker"));
+        assert_eq!(r.build.as_ref().unwrap().script, "build.sh");
+        let dir = tempfile::tempdir().unwrap();
+        r.write_embedded_files(dir.path()).unwrap();
+        for f in ["build.sh", "base.sh", "customize.sh"] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        let base = std::fs::read_to_string(dir.path().join("base.sh")).unwrap();
+        assert!(
+            base.contains("BOX_EXTRA_PACKAGES"),
+            "the base script has the hook"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod checks;
 mod diagnostic;
+mod docker;
 pub mod duration;
 mod host_path;
 mod json_schema;

@@ -153,6 +153,43 @@ pub enum ProvisionerKind {
     },
     /// A playbook run from the host with `ansible-playbook`.
     Ansible(AnsibleStep),
+    /// Images loaded and built, containers run, in the guest's Docker.
+    Docker(DockerStep),
+}
+
+/// What a `docker` provisioner does, in this order: `load`, `build`, `run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerStep {
+    /// Image tarballs (absolute host paths) streamed into `docker load`.
+    pub load: Vec<PathBuf>,
+    pub build: Vec<DockerBuild>,
+    pub run: Vec<DockerRun>,
+}
+
+/// An image built in the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerBuild {
+    /// The build context, an absolute guest path.
+    pub path: String,
+    pub tag: String,
+    /// Relative to `path`; `None` is `Dockerfile`.
+    pub dockerfile: Option<String>,
+    pub args: BTreeMap<String, String>,
+}
+
+/// A container run detached. Its serialized form is part of the
+/// `box.config` label that tells an unchanged container from a changed one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerRun {
+    pub name: String,
+    pub image: String,
+    /// As `docker run -p` takes them.
+    pub ports: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// As `docker run -v` takes them.
+    pub volumes: Vec<String>,
+    pub restart: String,
+    pub args: Vec<String>,
 }
 
 /// What an `ansible` provisioner runs.

@@ -478,6 +478,7 @@ fn provisioner_kind(
             })
         }
         "ansible" => ansible(r, k, root).map(ProvisionerKind::Ansible),
+        "docker" => super::docker::step(r, k, root).map(ProvisionerKind::Docker),
         _ => {
             let source = existing_path(r, k, root, false, "this machine's `provision`");
             let destination = match destination {
@@ -1003,7 +1004,7 @@ fn user_data(r: &mut Reader, e: &Entry) -> Option<String> {
 /// (a file when `file_only`). A value from the Boxfile must lead inside the
 /// project folder (see `host_path`); one from `Boxfile.local` may lead
 /// anywhere. `setting` names the key that holds it, for the hint.
-fn existing_path(
+pub(super) fn existing_path(
     r: &mut Reader,
     e: &Entry,
     root: &Path,
@@ -1095,7 +1096,7 @@ fn pull_paths(r: &mut Reader, e: &Entry) -> Vec<String> {
 }
 
 /// An absolute path inside the guest.
-fn guest_path(r: &mut Reader, e: &Entry) -> Option<String> {
+pub(super) fn guest_path(r: &mut Reader, e: &Entry) -> Option<String> {
     let p = r.string(e)?;
     if !p.starts_with('/') {
         r.error(

@@ -136,7 +136,7 @@ pub(crate) const VPC_ACL: &[&str] = &["tier", "create"];
 pub(crate) const NAME_PATTERN_VARS: &[&str] = &["project", "machine", "env"];
 
 /// The keys that say what a provisioner does; exactly one is required.
-pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file", "ansible"];
+pub(crate) const PROVISION_KINDS: &[&str] = &["shell", "script", "file", "ansible", "docker"];
 
 /// `ansible = { ... }` in a provisioner: a playbook run from the host.
 pub(crate) const ANSIBLE: Table = Table {
@@ -160,6 +160,122 @@ pub(crate) const ANSIBLE: Table = Table {
             "Ansible host pattern the play runs on (`--limit`); default this machine. `all` runs it on every running machine of the project.",
         )
         .example("\"all\""),
+    ],
+    one_of: &[],
+};
+
+/// A `docker` run entry's restart policies (`docker run --restart`).
+pub(crate) const DOCKER_RESTART: &[&str] = &["no", "always", "unless-stopped", "on-failure"];
+/// A shell variable name: `env` and build `args` names.
+const VARIABLE_NAMES: Type = Type::Map {
+    names: Some("^[A-Za-z_][A-Za-z0-9_]*$"),
+};
+
+/// `docker = { ... }` in a provisioner: images loaded and built, containers run.
+pub(crate) const DOCKER: Table = Table {
+    keys: &[
+        key(
+            "load",
+            Type::Strings,
+            "Image tarballs on the host (from `docker save`; relative to the Boxfile's folder, inside the project), streamed into the guest's `docker load`.",
+        )
+        .example("[\"image.tar\"]"),
+        key(
+            "build",
+            Type::Tables(&DOCKER_BUILD),
+            "Images built in the guest from a folder synced there, each with a tag.",
+        ),
+        key(
+            "run",
+            Type::Tables(&DOCKER_RUN),
+            "Containers run detached; one that runs with the same configuration is left alone, a changed one is replaced.",
+        ),
+    ],
+    one_of: &[],
+};
+
+pub(crate) const DOCKER_BUILD: Table = Table {
+    keys: &[
+        key(
+            "path",
+            GUEST_PATH,
+            "The build context: an absolute guest path, usually a `sync` entry's `to` or a folder inside it.",
+        )
+        .required()
+        .example("\"/srv/app\""),
+        key(
+            "tag",
+            DOCKER_IMAGE,
+            "The image's name and tag, e.g. `shop/web:dev`.",
+        )
+        .required()
+        .example("\"shop/web:dev\""),
+        key(
+            "dockerfile",
+            Type::Pattern("^[^/]"),
+            "The Dockerfile, relative to `path`; default `Dockerfile`.",
+        )
+        .example("\"Dockerfile.dev\""),
+        key(
+            "args",
+            VARIABLE_NAMES,
+            "Build arguments (`--build-arg NAME=value`); names are shell variable names.",
+        )
+        .example("{\"VERSION\": \"1.2\"}"),
+    ],
+    one_of: &[],
+};
+
+/// `check_image`: a lowercase repository path and an optional tag.
+const DOCKER_IMAGE: Type = Type::Pattern(
+    "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
+);
+
+pub(crate) const DOCKER_RUN: Table = Table {
+    keys: &[
+        key(
+            "name",
+            Type::Pattern("^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+            "The container's name: letters, digits, `_`, `.` and `-`, starting with a letter or digit. Unique within the step.",
+        )
+        .required()
+        .example("\"web\""),
+        key(
+            "image",
+            DOCKER_IMAGE,
+            "The image: built by a `build` entry, loaded by `load`, or already in the guest. Never pulled.",
+        )
+        .required()
+        .example("\"shop/web:dev\""),
+        key(
+            "ports",
+            Type::Strings,
+            "Published ports as `docker run -p` takes them: `GUEST:CONTAINER` or `IP:GUEST:CONTAINER`, optionally `/tcp` or `/udp`. Forward the guest port to the host with the machine's `ports`.",
+        )
+        .example("[\"8080:80\"]"),
+        key(
+            "env",
+            VARIABLE_NAMES,
+            "Environment variables of the container; names are shell variable names.",
+        )
+        .example("{\"APP_ENV\": \"dev\"}"),
+        key(
+            "volumes",
+            Type::Strings,
+            "As `docker run -v`: `/guest/path:/container/path` or `volume-name:/container/path`, optionally `:ro`.",
+        )
+        .example("[\"/srv/data:/data\"]"),
+        key(
+            "restart",
+            Type::Choice(DOCKER_RESTART),
+            "The restart policy; default `unless-stopped` (the container comes back when the machine boots again).",
+        ),
+        key(
+            "args",
+            Type::Strings,
+            "The command and its arguments, after the image (as in `docker run IMAGE ARGS...`).",
+        )
+        .example("[\"httpd\", \"-f\", \"-p\", \"80\"]"),
     ],
     one_of: &[],
 };
@@ -474,6 +590,12 @@ pub(crate) const PROVISION: Table = Table {
             Type::Table(&ANSIBLE),
             "An Ansible playbook run from the host with `ansible-playbook` against an inventory box writes from its state (see `box ansible-inventory`).",
         ),
+        key(
+            "docker",
+            Type::Table(&DOCKER),
+            "Docker in the guest, with no registry: image tarballs loaded from the host, images built from synced folders, containers run (left alone when unchanged, replaced when changed). Needs a box with Docker, e.g. `debian-12-docker`.",
+        )
+        .example("{\"run\": [{\"name\": \"web\", \"image\": \"box/busybox\"}]}"),
         key(
             "privileged",
             Type::Bool,

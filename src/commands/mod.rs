@@ -7,6 +7,7 @@ mod completions;
 mod copy;
 mod destroy;
 mod destroy_env;
+mod docker_env;
 mod environments;
 mod exec;
 mod halt;
@@ -56,6 +57,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Unshare(a) => share::unshare(&g, a).await,
         Command::Exec(a) => exec::run(&g, a).await,
         Command::SshConfig(a) => ssh_config::run(&g, a),
+        Command::DockerEnv(a) => docker_env::run(&g, a),
         Command::AnsibleInventory => ansible_inventory::run(&g),
         Command::Halt(a) => halt::run(&g, a).await,
         Command::Suspend(a) => suspend::run(&g, a).await,

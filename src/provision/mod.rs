@@ -1,4 +1,5 @@
-//! Provisioners: `shell` (inline), `script` (a host file uploaded and run)
+//! Provisioners: `shell` (inline), `script` (a host file uploaded and run),
+//! `docker` (images and containers in the guest's Docker)
 //! and `file` (an upload), run in order over the machine's SSH session with
 //! their output streamed line by line under the machine's name.
 //!
@@ -6,6 +7,7 @@
 //! succeeds, so a failure later in the list does not make them run twice.
 
 pub mod ansible;
+mod docker;
 mod file;
 mod script;
 mod staging;
@@ -58,6 +60,12 @@ pub enum ProvisionError {
         step: String,
         #[source]
         source: Box<SshError>,
+    },
+    #[error("provisioner `{step}`")]
+    Docker {
+        step: String,
+        #[source]
+        source: crate::error::Hinted,
     },
     #[error("provisioner `{step}` cannot run")]
     Missing {
@@ -167,6 +175,7 @@ fn kind_name(p: &Provisioner) -> &'static str {
         ProvisionerKind::Script { .. } => "script",
         ProvisionerKind::File { .. } => "file",
         ProvisionerKind::Ansible(_) => "ansible",
+        ProvisionerKind::Docker(_) => "docker",
     }
 }
 
@@ -223,6 +232,10 @@ fn step(
         }
         // Runs on the host, from `run`.
         ProvisionerKind::Ansible(_) => Ok(0),
+        ProvisionerKind::Docker(d) => {
+            docker::run(session, machine, p, d, printer)?;
+            Ok(0)
+        }
     }
 }
 

@@ -26,15 +26,33 @@ pub fn cache_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/box-tests"))
 }
 
+/// The box the Docker tests boot: debian-12 plus Docker.
+pub const DOCKER_BOX_NAME: &str = "debian-12-docker";
+
 /// The repository's recipe folder for the test box.
 pub fn recipe_dir() -> PathBuf {
+    recipe_dir_of(BOX_NAME)
+}
+
+fn recipe_dir_of(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("boxes")
-        .join(BOX_NAME)
+        .join(name)
 }
 
 /// A box store holding a current `debian-12` (built on first use).
 pub fn boxes_dir() -> PathBuf {
+    store_with(BOX_NAME)
+}
+
+/// The same store, holding a current `debian-12-docker` too (built on
+/// first use, a few minutes).
+pub fn docker_boxes_dir() -> PathBuf {
+    store_with(DOCKER_BOX_NAME)
+}
+
+/// The shared store, with a current build of the recipe `name`.
+fn store_with(name: &str) -> PathBuf {
     let root = cache_root();
     let dir = root.join("boxes");
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
@@ -49,10 +67,10 @@ pub fn boxes_dir() -> PathBuf {
     // process as well as other processes.
     lock.lock().expect("lock the test box cache");
 
-    let stamp_path = dir.join(format!(".{BOX_NAME}.recipe-sha256"));
-    let stamp = recipe_stamp();
+    let stamp_path = dir.join(format!(".{name}.recipe-sha256"));
+    let stamp = recipe_stamp(name);
     let current = fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str());
-    if !(current && has_box(&dir)) {
+    if !(current && has_box(&dir, name)) {
         support::require("mmdebstrap");
         support::require("mkfs.ext4");
         support::require("qemu-img");
@@ -60,7 +78,7 @@ pub fn boxes_dir() -> PathBuf {
         let out = support::box_cmd(home.path())
             .env("BOX_BOXES_DIR", &dir)
             .args(["box", "build"])
-            .arg(recipe_dir())
+            .arg(recipe_dir_of(name))
             .output()
             .unwrap();
         assert!(
@@ -107,13 +125,15 @@ pub fn list(dir: &Path) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-fn has_box(dir: &Path) -> bool {
-    list(dir).iter().any(|b| b["name"] == BOX_NAME)
+fn has_box(dir: &Path, name: &str) -> bool {
+    list(dir).iter().any(|b| b["name"] == name)
 }
 
-fn recipe_stamp() -> String {
+/// A hash of the recipe's files (a derived recipe's `base.sh` link is read
+/// through, so a change of debian-12's script rebuilds it too).
+fn recipe_stamp(name: &str) -> String {
     let mut h = Sha256::new();
-    let mut files: Vec<PathBuf> = fs::read_dir(recipe_dir())
+    let mut files: Vec<PathBuf> = fs::read_dir(recipe_dir_of(name))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();

@@ -14,6 +14,7 @@ mod cloud_projects;
 mod cloud_scale;
 mod cloud_vpc;
 mod cloudstack;
+mod docker;
 mod foundation;
 mod guest;
 mod harness;

@@ -63,6 +63,8 @@ fn project_folder() -> tempfile::TempDir {
     fs::write(dir.path().join("motd.txt"), "hello\n").unwrap();
     // `identity_file`'s example (validation checks that the file exists).
     fs::write(dir.path().join("team_key"), "").unwrap();
+    // The `docker` provisioner's `load` example.
+    fs::write(dir.path().join("image.tar"), "").unwrap();
     dir
 }
 
@@ -287,6 +289,9 @@ fn the_shipped_schema_is_draft_07_and_names_every_table_of_the_reference() {
             "machine.cloudstack",
             "machine.ports",
             "machine.provision",
+            "machine.provision.docker",
+            "machine.provision.docker.build",
+            "machine.provision.docker.run",
             "machine.sync",
             "project",
         ]
