@@ -666,7 +666,7 @@ pub(crate) const MACHINE: Table = Table {
         key(
             "provision",
             Type::Tables(&PROVISION),
-            "Provisioners, run in order; each has one of `shell`, `script`, `file` or `ansible`.",
+            "Provisioners, run in order; each has one of `shell`, `script`, `file`, `ansible` or `docker`.",
         ),
     ],
     one_of: &[],
