@@ -258,13 +258,7 @@ impl Store {
             added: version::now_secs(),
             published: Vec::new(),
         };
-        let meta_path = dir.join(META_FILE);
-        let mut bytes = serde_json::to_vec_pretty(&meta).map_err(|e| BoxError::Write {
-            path: meta_path.clone(),
-            source: io::Error::other(e),
-        })?;
-        bytes.push(b'\n');
-        write_atomic(&meta_path, &bytes, 0o644).map_err(write_err(&meta_path))?;
+        write_meta(&dir.join(META_FILE), &meta)?;
         // Boxes are shared read-only backing files; a 0700 temp dir would hide them.
         set_mode(dir, 0o755).map_err(write_err(dir))?;
 
@@ -313,12 +307,7 @@ impl Store {
                 && p.project_id == entry.project_id)
         });
         meta.published.push(entry);
-        let mut bytes = serde_json::to_vec_pretty(&meta).map_err(|e| BoxError::Write {
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
-        bytes.push(b'\n');
-        write_atomic(&path, &bytes, 0o644).map_err(write_err(&path))?;
+        write_meta(&path, &meta)?;
         self.load(&dir)
     }
 
@@ -468,6 +457,16 @@ impl Store {
             }
         }
     }
+}
+
+/// Writes a `box.json`, atomically.
+fn write_meta(path: &Path, meta: &Meta) -> Result<(), BoxError> {
+    let mut bytes = serde_json::to_vec_pretty(meta).map_err(|e| BoxError::Write {
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes, 0o644).map_err(write_err(path))
 }
 
 pub(crate) fn in_use(image: &BoxImage, users: &[PathBuf]) -> BoxError {

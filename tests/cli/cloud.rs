@@ -93,6 +93,24 @@ impl Sim {
         Sim { child, url }
     }
 
+    /// A simulator whose VMs are real QEMU guests of the cached test box
+    /// (`--backing qemu`), TCG unless `BOX_QEMU_ACCEL` says otherwise (as
+    /// scripts/test does: on nested hosts /dev/kvm may open yet fail).
+    pub fn start_qemu_backed(extra: &[&str]) -> Sim {
+        support::require(if cfg!(target_arch = "aarch64") {
+            "qemu-system-aarch64"
+        } else {
+            "qemu-system-x86_64"
+        });
+        support::require("qemu-img");
+        let boxes = crate::guest::boxes_dir();
+        let boxes_arg = boxes.to_string_lossy().into_owned();
+        let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
+        let mut args = vec!["--backing", "qemu", "--boxes-dir", &boxes_arg];
+        args.extend_from_slice(extra);
+        Self::start_full(&args, None, &[("BOX_QEMU_ACCEL", &accel)])
+    }
+
     /// `box` in `dir` with this cloud's credentials.
     pub fn cmd(&self, home: &Path, dir: &Path) -> assert_cmd::Command {
         let mut cmd = support::box_cmd(home);

@@ -525,31 +525,13 @@ fn project_census(t: &Test) -> Vec<(String, usize)> {
 /// box made, which are the only way in.
 #[test]
 fn qemu_backed_vpc_tier_in_a_project_up_ssh_only_through_the_acl_sync_provision_and_destroy() {
-    crate::support::require(if cfg!(target_arch = "aarch64") {
-        "qemu-system-aarch64"
-    } else {
-        "qemu-system-x86_64"
-    });
-    crate::support::require("qemu-img");
-    let boxes = crate::guest::boxes_dir();
-    let boxes_arg = boxes.to_string_lossy().into_owned();
-    // As scripts/test does: on nested hosts /dev/kvm may open yet fail.
-    let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
     let t = Test::new()
-        .with_simulator(crate::cloud::Sim::start_full(
-            &[
-                "--backing",
-                "qemu",
-                "--boxes-dir",
-                &boxes_arg,
-                "--project",
-                "shop",
-                "--vpc",
-                "shop:shop",
-            ],
-            None,
-            &[("BOX_QEMU_ACCEL", &accel)],
-        ))
+        .with_simulator(crate::cloud::Sim::start_qemu_backed(&[
+            "--project",
+            "shop",
+            "--vpc",
+            "shop:shop",
+        ]))
         // Each `box ssh` a new connection, judged by the ACL as it is now (a
         // kept session would outlive the rules, as it would on a real router).
         .env("BOX_SSH_HOLDER_IDLE", "off");

@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::cloud::{Census, Sim, KEY, SECRET};
 use crate::harness::{Project, Test};
-use crate::support;
 
 const ADVANCED: &str = r#"
 [project]
@@ -605,21 +604,7 @@ fn a_public_ip_given_by_address_is_used_and_an_unknown_one_refused() {
 /// reached over SSH through the port-forwarding rules box made.
 #[test]
 fn qemu_backed_advanced_zone_up_ssh_and_destroy() {
-    support::require(if cfg!(target_arch = "aarch64") {
-        "qemu-system-aarch64"
-    } else {
-        "qemu-system-x86_64"
-    });
-    support::require("qemu-img");
-    let boxes = crate::guest::boxes_dir();
-    let boxes_arg = boxes.to_string_lossy().into_owned();
-    // As scripts/test does: on nested hosts /dev/kvm may open yet fail.
-    let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let t = Test::new().with_simulator(Sim::start_full(
-        &["--backing", "qemu", "--boxes-dir", &boxes_arg],
-        None,
-        &[("BOX_QEMU_ACCEL", &accel)],
-    ));
+    let t = Test::new().with_simulator(Sim::start_qemu_backed(&[]));
     let e2e = t.project(
         "e2e",
         r#"

@@ -154,11 +154,6 @@ fn an_expired_upload_signature_is_refused_and_leaves_no_template_and_no_record()
 /// the machine shows the marker: it runs the published bits.
 #[test]
 fn published_box_boots_on_the_qemu_backed_cloud_and_shows_its_marker() {
-    support::require(if cfg!(target_arch = "aarch64") {
-        "qemu-system-aarch64"
-    } else {
-        "qemu-system-x86_64"
-    });
     support::require("qemu-img");
     support::require("debugfs");
     let cached = crate::guest::boxes_dir();
@@ -197,13 +192,7 @@ fn published_box_boots_on_the_qemu_backed_cloud_and_shows_its_marker() {
         .arg(&disk));
     std::fs::remove_file(&raw).unwrap();
 
-    let boxes_arg = cached.to_string_lossy().into_owned();
-    let accel = std::env::var("BOX_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let t = Test::new().with_simulator(Sim::start_full(
-        &["--backing", "qemu", "--boxes-dir", &boxes_arg],
-        None,
-        &[("BOX_QEMU_ACCEL", &accel)],
-    ));
+    let t = Test::new().with_simulator(Sim::start_qemu_backed(&[]));
     let store = store_with(&t, work.path(), &disk);
     t.run(["box", "publish", "debian-12", "--zone", "Sim-Advanced"])
         .env("BOX_BOXES_DIR", &store)
