@@ -264,3 +264,104 @@ fn a_pull_path_that_leaves_the_folder_is_rejected_at_its_line_and_column() {
             )),
         );
 }
+
+/// The guest side of the end-to-end pull checks, on any provider: `run`
+/// is `box ARGS` in the project folder (exit code, stdout, stderr); the
+/// project's `app/` is synced to `/srv/app` with `pull = ["dist/"]`, and a
+/// provisioner builds `dist/out.js` in the guest.
+fn pull_end_to_end(root: &Path, run: &dyn Fn(&[&str]) -> (Option<i32>, String, String)) {
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "`box {}`:\n{out}\n{err}", args.join(" "));
+        (out, err)
+    };
+    let app = root.join("app");
+    let (_, err) = ok(&["up"]);
+    assert!(err.contains("web: pulled"), "{err}");
+    // Built by the provisioner in the guest, ignored by the push, pulled.
+    assert_eq!(read(&app.join("dist/out.js")), "built\n");
+
+    // The guest makes a file and edits one the host edits too.
+    ok(&[
+        "ssh",
+        "web",
+        "-c",
+        "echo made in the guest > /srv/app/gen.txt && echo guest > /srv/app/a.txt",
+    ]);
+    write(&app, "a.txt", "host\n");
+    let (code, _, err) = run(&["sync", "--pull", "web"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("a.txt: changed on both sides"), "{err}");
+    assert_eq!(read(&app.join("gen.txt")), "made in the guest\n");
+    assert_eq!(
+        read(&app.join("a.txt")),
+        "host\n",
+        "the conflict is left alone"
+    );
+    let (out, _) = ok(&["ssh", "web", "-c", "cat /srv/app/a.txt"]);
+    assert_eq!(out.trim(), "guest");
+    ok(&["destroy", "--force"]);
+}
+
+const E2E_MACHINE: &str = r#"
+[[machine]]
+name = "web"
+sync = [{ from = "app", to = "/srv/app", pull = ["dist/"] }]
+
+[[machine.provision]]
+shell = "mkdir -p /srv/app/dist && echo built > /srv/app/dist/out.js"
+privileged = false
+"#;
+
+fn e2e_app(root: &Path) {
+    write(&root.join("app"), "a.txt", "start\n");
+    write(&root.join("app"), ".gitignore", "dist/\n");
+}
+
+#[test]
+fn pull_on_a_local_tcg_guest_brings_back_built_and_generated_files_and_lists_a_conflict() {
+    let p = crate::local::Project::new(
+        &format!(
+            "[project]\nname = \"pull\"\n\n[defaults]\nbox = \"debian-12\"\ncpus = 1\nmemory = 512\n\n\
+             [local]\nisolated = true\n{E2E_MACHINE}"
+        ),
+        crate::guest::boxes_dir(),
+    );
+    e2e_app(&p.root);
+    pull_end_to_end(&p.root, &|args| {
+        let out = p.run(args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    });
+    assert!(p.qemu_pids().is_empty(), "QEMU left after destroy");
+}
+
+#[test]
+fn pull_on_a_cloudstack_simulator_machine_brings_back_built_and_generated_files_and_lists_a_conflict(
+) {
+    support::require("qemu-system-x86_64");
+    support::require("qemu-img");
+    let boxes = crate::guest::boxes_dir();
+    let boxes_arg = boxes.to_string_lossy().into_owned();
+    let t = crate::harness::Test::new().with_simulator(crate::cloud::Sim::start_full(
+        &["--backing", "qemu", "--boxes-dir", &boxes_arg],
+        None,
+        &[("BOX_QEMU_ACCEL", "tcg")],
+    ));
+    let p = t.project(
+        "pull",
+        &format!(
+            "[project]\nname = \"pull\"\nprovider = \"cloudstack\"\n\n[cloudstack]\nzone = \"Sim-Advanced\"\n\
+             template = \"Debian 12\"\nallow_from = [\"127.0.0.0/8\"]\n{E2E_MACHINE}"
+        ),
+    );
+    e2e_app(p.dir());
+    pull_end_to_end(p.dir(), &|args| {
+        let out = p.run(args).output();
+        (out.status.code(), out.stdout, out.stderr)
+    });
+    assert_eq!(t.census(), crate::cloud::Census::empty());
+}
