@@ -192,7 +192,7 @@ fn pick_all(
 }
 
 fn pick(m: &Machine, paths: &[String], cwd: &Path) -> anyhow::Result<Picks> {
-    let copied = || m.sync.iter().enumerate();
+    let copied = || m.sync.iter().enumerate().filter(|(_, f)| !f.is_mount());
     if paths.is_empty() {
         return Ok(copied().map(|(i, _)| (i, None)).collect());
     }

@@ -252,7 +252,7 @@ pub fn pull_listed(
     for folder in machine
         .sync
         .iter()
-        .filter(|f| !f.pull.is_empty())
+        .filter(|f| !f.pull.is_empty() && !f.is_mount())
     {
         out.push(pull_folder(
             session,
