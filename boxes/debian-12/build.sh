@@ -41,8 +41,24 @@ system_info:
   network:
     renderers: [networkd]
 # Debian's lists without the modules for tools this image lacks (snap, lxd,
-# puppet, chef, salt, landscape, byobu, GRUB, locales): under TCG every
-# module costs boot time.
+# puppet, chef, salt, landscape, byobu, GRUB, locales, rsyslog) and without
+# the host key fingerprints on the console (box pins the host key itself):
+# under TCG every module costs boot time.
+cloud_init_modules:
+ - migrator
+ - seed_random
+ - bootcmd
+ - write-files
+ - growpart
+ - resizefs
+ - disk_setup
+ - mounts
+ - set_hostname
+ - update_hostname
+ - update_etc_hosts
+ - ca-certs
+ - users-groups
+ - ssh
 cloud_config_modules:
  - set-passwords
  - apt-pipelining
@@ -59,8 +75,6 @@ cloud_final_modules:
  - scripts-per-boot
  - scripts-per-instance
  - scripts-user
- - ssh-authkey-fingerprints
- - keys-to-console
  - phone-home
  - final-message
  - power-state-change
@@ -77,13 +91,65 @@ DHCP=yes
 NET
   systemctl --root="$root" enable systemd-networkd.service >/dev/null 2>&1
   # Nothing to update in a throwaway machine; these only slow the boot.
-  for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service e2scrub_all.timer; do
+  # (getty@tty1: box's machines have no screen, only the serial console.)
+  for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service e2scrub_all.timer \
+    getty@tty1.service systemd-network-generator.service; do
     systemctl --root="$root" disable "$unit" >/dev/null 2>&1 || true
+  done
+  # Early units for what no box feature uses (debugfs, tracefs, hugetlbfs,
+  # configfs, DRM, EFI pstore). Under TCG each costs a process at the
+  # busiest moment of the boot, beside cloud-init. The modules still load
+  # on demand (loop, dm_mod, fuse through their /dev nodes); `mount -t
+  # debugfs none /sys/kernel/debug` mounts one by hand. (binfmt_misc stays:
+  # qemu-user, e.g. for Docker's multi-platform builds, registers with it.)
+  for unit in sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount dev-hugepages.mount \
+    modprobe@drm.service modprobe@efi_pstore.service modprobe@configfs.service \
+    modprobe@dm_mod.service modprobe@loop.service modprobe@fuse.service; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+  done
+  # Generators systemd runs one after another before starting any unit, for
+  # disk setups box's machines never have (encrypted, integrity or verity
+  # volumes, GPT auto-discovery, hibernation, offline updates, systemd.run=).
+  mkdir -p "$root/etc/systemd/system-generators"
+  for gen in systemd-cryptsetup-generator systemd-integritysetup-generator systemd-veritysetup-generator \
+    systemd-gpt-auto-generator systemd-hibernate-resume-generator systemd-system-update-generator \
+    systemd-run-generator; do
+    ln -sf /dev/null "$root/etc/systemd/system-generators/$gen"
+  done
+  # Modules udev would load for the emulated CPU's features: KVM (nested
+  # virtualisation, the biggest module) and the kernel's accelerated crypto
+  # (sshd and TLS use OpenSSL's own). Loading them, with the crypto
+  # self-tests, costs seconds under TCG while cloud-init starts. Blacklisted
+  # only for autoloading: `modprobe kvm_intel` still loads one by name.
+  mkdir -p "$root/etc/modprobe.d"
+  for mod in kvm kvm_intel kvm_amd irqbypass aesni_intel ghash_clmulni_intel sha1_ssse3 sha256_ssse3 \
+    sha512_ssse3 crct10dif_pclmul crc32_pclmul polyval_clmulni; do
+    echo "blacklist $mod"
+  done > "$root/etc/modprobe.d/box-boot.conf"
+  # Under TCG the one emulated CPU is shared by everything that starts at
+  # boot. cloud-init's first two stages are the way to SSH-ready: they get
+  # a larger share. Its last two run beside sshd and box's first login and
+  # need not finish before them: a smaller share (their leftover processes,
+  # e.g. a daemon a runcmd starts, keep it; it only matters when the CPU
+  # is busy).
+  for unit in cloud-init-local.service:1000 cloud-init.service:1000 cloud-config.service:20 cloud-final.service:20; do
+    mkdir -p "$root/etc/systemd/system/${unit%:*}.d"
+    printf '[Service]\nCPUWeight=%s\n' "${unit#*:}" > "$root/etc/systemd/system/${unit%:*}.d/10-box.conf"
   done
 
   mkdir -p "$root/etc/ssh/sshd_config.d"
   printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n' \
     > "$root/etc/ssh/sshd_config.d/10-box.conf"
+  # cloud-init's set-passwords writes box's `ssh_pwauth: false` into this
+  # file and restarts sshd when that changes it: seconds after box has
+  # logged in, refusing connections meanwhile. With the value already there
+  # it leaves sshd alone.
+  printf 'PasswordAuthentication no\n' > "$root/etc/ssh/sshd_config.d/50-cloud-init.conf"
+  chmod 600 "$root/etc/ssh/sshd_config.d/50-cloud-init.conf"
+  # sshd checks its configuration as it starts anyway; the separate
+  # `sshd -t` run before it is one more sshd start on the way to SSH-ready.
+  mkdir -p "$root/etc/systemd/system/ssh.service.d"
+  printf '[Service]\nExecStartPre=\n' > "$root/etc/systemd/system/ssh.service.d/10-box.conf"
   # Every machine gets its own host keys (cloud-init writes them at first boot).
   rm -f "$root"/etc/ssh/ssh_host_*
 
@@ -117,6 +183,33 @@ NET
   rmdir "$view"
   return $rc
 }
+
+# Runs as mmdebstrap's essential hook, before the kernel is installed, so
+# its initramfs is made once, the small way.
+initramfs() {
+  root=$1
+  mkdir -p "$root/etc/initramfs-tools/conf.d"
+  # Only what mounts the root: virtio-pci and virtio-blk (ext4 is built into
+  # the cloud kernel). The real root's udev loads everything else. No
+  # resume: box's machines have no swap. No udev in the initramfs: the
+  # kernel's devtmpfs makes /dev/vda as soon as virtio-blk finds it.
+  printf 'MODULES=list\nCOMPRESS=gzip\nRESUME=none\n' > "$root/etc/initramfs-tools/conf.d/box"
+  mkdir -p "$root/etc/initramfs-tools"
+  printf 'virtio_pci\nvirtio_blk\n' > "$root/etc/initramfs-tools/modules"
+  # udev's initramfs parts, diverted before udev is installed, so they are
+  # never part of an initramfs (the real root's udev is untouched).
+  mkdir -p "$root/usr/share/initramfs-tools-box-disabled"
+  for f in hooks/udev scripts/init-top/udev scripts/init-bottom/udev; do
+    chroot "$root" dpkg-divert --quiet --local --no-rename --add \
+      --divert "/usr/share/initramfs-tools-box-disabled/$(echo "$f" | tr / -)" \
+      "/usr/share/initramfs-tools/$f"
+  done
+}
+
+if [ "${1:-}" = "--initramfs" ]; then
+  initramfs "$2"
+  exit 0
+fi
 
 if [ "${1:-}" = "--customize" ]; then
   customize "$2" "$3" "$4" "${5:-}"
@@ -160,7 +253,7 @@ set -- \
   --dpkgopt='path-exclude=/usr/share/info/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-  --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && printf "MODULES=most\nCOMPRESS=gzip\n" > "$1/etc/initramfs-tools/conf.d/box"' \
+  --essential-hook="sh '$self' --initramfs \"\$1\"" \
   --customize-hook="sh '$self' --customize \"\$1\" '$out' '$size' '$extra'" \
   "$suite" /dev/null
 if [ -n "${BOX_DEBIAN_MIRROR:-}" ]; then
