@@ -365,3 +365,24 @@ fn pull_on_a_cloudstack_simulator_machine_brings_back_built_and_generated_files_
     });
     assert_eq!(t.census(), crate::cloud::Census::empty());
 }
+
+#[test]
+fn a_pull_on_a_mounted_folder_is_rejected_at_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("Boxfile"),
+        "[project]\nname = \"p\"\n\n[[machine]]\nname = \"web\"\nsync = [{ from = \"app\", to = \"/srv/app\", type = \"mount\", pull = [\"dist/\"] }]\n",
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    support::box_cmd(home.path())
+        .current_dir(dir.path())
+        .arg("validate")
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("Boxfile:6:")
+                .and(predicate::str::contains("`pull` does not apply to `type = \"mount\"`")),
+        );
+}
