@@ -249,6 +249,10 @@ pub struct SshArgs {
     /// With --env: your private key (default ~/.ssh/id_ed25519).
     #[arg(long, value_name = "FILE", requires = "env")]
     pub identity: Option<std::path::PathBuf>,
+    /// Forward your SSH agent (SSH_AUTH_SOCK) into the session, as
+    /// `forward_agent = true` in the Boxfile does; runs OpenSSH's `ssh`.
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +285,10 @@ pub struct ExecArgs {
     /// Machine names.
     #[arg(add = ArgValueCandidates::new(complete::machines))]
     pub machines: Vec<String>,
+    /// Forward your SSH agent (SSH_AUTH_SOCK) to the command, as
+    /// `forward_agent = true` in the Boxfile does; runs OpenSSH's `ssh`.
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
     /// The command to run, after `--`.
     #[arg(last = true, required = true)]
     pub argv: Vec<String>,

@@ -94,6 +94,10 @@ pub struct ForwardedPort {
     pub host: u16,
     /// The address users connect to (127.0.0.1 for local, a public IP on a cloud).
     pub address: String,
+    /// The Boxfile's `host` port when it was taken and `auto_correct`
+    /// forwarded `host` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wanted: Option<u16>,
 }
 
 /// What a [`Resource`] is: CloudStack's resource types, spelt as the state

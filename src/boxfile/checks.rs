@@ -2,6 +2,7 @@
 //! cyclic, more than one primary, and host ports forwarded twice.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use super::diagnostic::shown;
 use super::model::{Machine, Project};
@@ -226,7 +227,12 @@ fn ports(r: &mut Reader, machines: &[Machine], spans: &[MachineSpans]) {
             },
         };
         for (p, loc) in m.ports.iter().zip(&s.ports) {
-            let key = (host.clone(), p.host, p.protocol.clone());
+            // A port that may move to a free one never collides.
+            if p.auto_correct {
+                continue;
+            }
+            let address = p.host_ip.unwrap_or(Ipv4Addr::LOCALHOST.into());
+            let key = (format!("{host} {address}"), p.host, p.protocol.clone());
             match seen.get(&key) {
                 Some(&(j, prev)) => {
                     let line = r.line(prev);

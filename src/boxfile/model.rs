@@ -64,6 +64,9 @@ pub struct Machine {
     /// Seconds after each start at which the guest powers itself off
     /// (`expires`); `None`: never.
     pub expires: Option<u64>,
+    /// Forward the user's SSH agent to `ssh`, `exec` and provisioners
+    /// (`forward_agent`).
+    pub forward_agent: bool,
     /// The machine's effective CloudStack settings: its own `cloudstack`
     /// table merged over `[cloudstack]` (see `resolve::overlay`).
     pub cloudstack: CloudStackSettings,
@@ -85,6 +88,10 @@ pub struct PortMapping {
     pub host: u16,
     /// `tcp` or `udp`.
     pub protocol: String,
+    /// Forward another free host port when `host` is taken (local provider).
+    pub auto_correct: bool,
+    /// The host address to listen on; `None`: 127.0.0.1.
+    pub host_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -45,6 +45,8 @@ struct Defaults {
     /// `Some(None)` is `"off"`.
     idle_stop: Option<Option<u64>>,
     expires: Option<Option<u64>>,
+    forward_agent: Option<bool>,
+    auto_correct: Option<bool>,
 }
 
 pub(crate) fn project(
@@ -96,6 +98,8 @@ pub(crate) fn project(
                     "provider" => defaults.provider = provider(r, e),
                     "idle_stop" => defaults.idle_stop = duration(r, e),
                     "expires" => defaults.expires = duration(r, e),
+                    "forward_agent" => defaults.forward_agent = r.bool(e),
+                    "auto_correct" => defaults.auto_correct = r.bool(e),
                     _ => {}
                 }
             }
@@ -226,6 +230,7 @@ fn machine(
         disk_size: d.disk_size,
         idle_stop: d.idle_stop.flatten(),
         expires: d.expires.flatten(),
+        forward_agent: d.forward_agent.unwrap_or(false),
         cloudstack: project_cs.clone(),
     };
     let Some(entries) = r.table(node, "[[machine]]", &schema::MACHINE) else {
@@ -234,6 +239,8 @@ fn machine(
     let mut provision_entry = None;
     // Where `type = "mount"` was written: a mount cannot cross a cloud.
     let mut mounts: Vec<Loc> = Vec::new();
+    // Port keys that mean something on the local host only.
+    let mut local_only_keys: Vec<(Loc, &'static str)> = Vec::new();
     for e in entries {
         match e.key.as_str() {
             "name" => {
@@ -265,6 +272,7 @@ fn machine(
             "disk_size" => m.disk_size = r.u32(e, 1).or(m.disk_size),
             "idle_stop" => m.idle_stop = duration(r, e).unwrap_or(m.idle_stop),
             "expires" => m.expires = duration(r, e).unwrap_or(m.expires),
+            "forward_agent" => m.forward_agent = r.bool(e).unwrap_or(m.forward_agent),
             "depends_on" => {
                 for (dep, loc) in r.strings(e).unwrap_or_default() {
                     m.depends_on.push(dep);
@@ -274,7 +282,8 @@ fn machine(
             "groups" => m.groups = groups(r, e),
             "ports" => {
                 for t in r.tables(e) {
-                    if let Some(p) = port(r, t) {
+                    if let Some((p, local)) = port(r, t, d.auto_correct) {
+                        local_only_keys.extend(local);
                         m.ports.push(p);
                         spans.ports.push(t.loc());
                     }
@@ -320,6 +329,7 @@ fn machine(
                 Some("remove `type` (or write `type = \"copy\"`): the folder is then copied over SSH on `up` and `box sync`".into()),
             );
         }
+        cloud_ports(r, &mut m, &local_only_keys);
     }
     (m, spans)
 }
@@ -564,7 +574,34 @@ fn ansible(r: &mut Reader, k: &Entry, root: &Path) -> Option<AnsibleStep> {
     })
 }
 
-fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
+/// A CloudStack port forward lives on a public address, not on this
+/// host: `host_ip` and `auto_correct` written on its ports are errors, and
+/// `[defaults] auto_correct` (meant for the local machines) does not apply.
+fn cloud_ports(r: &mut Reader, m: &mut Machine, written: &[(Loc, &'static str)]) {
+    for (loc, key) in written {
+        r.error(
+            loc,
+            format!(
+                "`{key}` is for local machines; `{}` is a CloudStack machine, whose ports are forwarded on its public address",
+                shown(&m.name)
+            ),
+            Some(format!(
+                "remove `{key}`; pick a `host` port free on that address (`box status` lists the forwards)"
+            )),
+        );
+    }
+    for p in &mut m.ports {
+        p.auto_correct = false;
+    }
+}
+
+/// A port, and where it sets keys that only the local provider knows.
+/// `default_auto_correct` is `[defaults] auto_correct`.
+fn port(
+    r: &mut Reader,
+    node: &Node,
+    default_auto_correct: Option<bool>,
+) -> Option<(PortMapping, Vec<(Loc, &'static str)>)> {
     let entries = r.table(node, "a port", &schema::PORT)?;
     let get = |k: &str| entries.iter().find(|e| e.key == k);
     let field = |r: &mut Reader, key: &str| -> Option<u16> {
@@ -586,11 +623,42 @@ fn port(r: &mut Reader, node: &Node) -> Option<PortMapping> {
         Some(e) => r.choice(e, schema::PROTOCOLS)?,
         None => "tcp",
     };
-    Some(PortMapping {
+    let auto_correct = match get("auto_correct") {
+        Some(e) => r.bool(e)?,
+        None => default_auto_correct.unwrap_or(false),
+    };
+    let host_ip = match get("host_ip") {
+        Some(e) => Some(host_ip(r, e)?),
+        None => None,
+    };
+    let local_only = ["auto_correct", "host_ip"]
+        .into_iter()
+        .filter_map(|k| get(k).map(|e| (e.key_loc(), k)))
+        .collect();
+    let mapping = PortMapping {
         guest: guest?,
         host: host?,
         protocol: protocol.to_string(),
-    })
+        auto_correct,
+        host_ip,
+    };
+    Some((mapping, local_only))
+}
+
+/// A port's `host_ip`: an IPv4 or IPv6 address, nothing else (no names).
+fn host_ip(r: &mut Reader, e: &Entry) -> Option<IpAddr> {
+    let text = r.string(e)?;
+    match text.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            r.error(
+                &e.value.loc(),
+                format!("`host_ip` must be an IP address, not \"{}\"", shown(&text)),
+                Some("e.g. `\"127.0.0.1\"`, or `\"0.0.0.0\"` for every address".into()),
+            );
+            None
+        }
+    }
 }
 
 /// A sync folder, and where it says `type = "mount"`.

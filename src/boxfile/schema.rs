@@ -330,6 +330,16 @@ const EXPIRES: Key = key(
     "Power the machine off this long after each start, e.g. `\"8h\"` or `\"off\"`; default off. `box status` shows when.",
 )
 .example("\"8h\"");
+const FORWARD_AGENT: Key = key(
+    "forward_agent",
+    Type::Bool,
+    "Forward your SSH agent (`SSH_AUTH_SOCK`) to `box ssh`, `box exec` and provisioners, so e.g. `git clone` of a private repository works inside. Those sessions then run through OpenSSH's `ssh` with box's pinned host key. Default `false`; `box ssh -A` asks for it once.",
+);
+const AUTO_CORRECT: Key = key(
+    "auto_correct",
+    Type::Bool,
+    "Local provider: when a port's `host` port is taken, forward a free one instead (shown by `box up` and `box status`). Default `false`: a taken port is an error. Not for CloudStack machines.",
+);
 
 pub(crate) const PROJECT: Table = Table {
     keys: &[
@@ -346,7 +356,17 @@ pub(crate) const PROJECT: Table = Table {
 
 pub(crate) const DEFAULTS: Table = Table {
     keys: &[
-        BOX, CPUS, MEMORY, USER, ACCEL_KEY, DISK_SIZE, PROVIDER, IDLE_STOP, EXPIRES,
+        BOX,
+        CPUS,
+        MEMORY,
+        USER,
+        ACCEL_KEY,
+        DISK_SIZE,
+        PROVIDER,
+        IDLE_STOP,
+        EXPIRES,
+        FORWARD_AGENT,
+        AUTO_CORRECT,
     ],
     one_of: &[],
 };
@@ -496,6 +516,13 @@ pub(crate) const PORT: Table = Table {
             Type::Choice(PROTOCOLS),
             "`tcp` (the default) or `udp`.",
         ),
+        AUTO_CORRECT,
+        key(
+            "host_ip",
+            Type::Str,
+            "Local provider: the host address the port listens on, an IP address; default `127.0.0.1`. `\"0.0.0.0\"` (every address, reachable from other computers) only when you write it. Not for CloudStack machines.",
+        )
+        .example("\"127.0.0.1\""),
     ],
     one_of: &[],
 };
@@ -634,6 +661,7 @@ pub(crate) const MACHINE: Table = Table {
         DISK_SIZE,
         IDLE_STOP,
         EXPIRES,
+        FORWARD_AGENT,
         key(
             "depends_on",
             Type::Strings,

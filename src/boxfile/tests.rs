@@ -166,7 +166,9 @@ destination = "/etc/app2"
         PortMapping {
             guest: 53,
             host: 5353,
-            protocol: "udp".into()
+            protocol: "udp".into(),
+            auto_correct: false,
+            host_ip: None,
         }
     );
     match &m.provision[0].kind {

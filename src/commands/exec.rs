@@ -12,7 +12,7 @@ use crate::output::Printer;
 use crate::ssh::holder::Streams;
 use crate::ssh::lines::Lines;
 
-use super::ssh::{command_line, exit_with};
+use super::ssh::{command_line, exit_with, forwarding};
 use super::ssh_holder;
 use super::target::{connect, running_target};
 use super::workspace::Workspace;
@@ -29,6 +29,7 @@ pub(crate) async fn run(g: &Settings, args: ExecArgs) -> anyhow::Result<ExitStat
     }
     let machines = ws.select(&args.machines)?;
     let command = command_line(&args.argv);
+    let args_agent = args.forward_agent;
     let mut tasks = Vec::new();
     for m in &machines {
         let name = m.name.clone();
@@ -36,16 +37,26 @@ pub(crate) async fn run(g: &Settings, args: ExecArgs) -> anyhow::Result<ExitStat
         let printer = g.printer.clone();
         let command = command.clone();
         let box_dir = ws.ctx.store.dir().to_path_buf();
+        let wants_agent = m.forward_agent;
         tasks.push((
             name.clone(),
             tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
                 let target = target?;
+                let mut out = Lines::new(|l: &str| printer.data(&format!("{name}: {l}")));
+                let mut err = Lines::new(|l: &str| printer.machine(&name, l));
+                let forward = forwarding(&target, &name, args_agent, wants_agent, &printer)?;
+                if let Some(ssh) = forward {
+                    printer.debug(&format!(
+                        "exec {name} (OpenSSH, agent forwarded): {command}"
+                    ));
+                    return ssh
+                        .run(Some(&command), false, &mut out, &mut err)
+                        .with_context(|| format!("running the command on `{name}` failed"));
+                }
                 if let Some(code) = via_holder(&box_dir, &name, &command, &printer)? {
                     return Ok(code);
                 }
                 let session = connect(&target, &name, &printer)?;
-                let mut out = Lines::new(|l: &str| printer.data(&format!("{name}: {l}")));
-                let mut err = Lines::new(|l: &str| printer.machine(&name, l));
                 session
                     .exec(&command, &mut out, &mut err)
                     .with_context(|| format!("running the command on `{name}` failed"))

@@ -12,6 +12,7 @@ use crate::error::Hinted;
 use crate::error::{ExitStatus, RemoteExit};
 use crate::output::Printer;
 use crate::provider::{Provider, ProviderKind};
+use crate::ssh::agent::{self, ForwardingSsh};
 use crate::ssh::holder::Streams;
 use crate::ssh::{interactive, quote};
 use crate::state::SshTarget;
@@ -37,7 +38,17 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
     let printer = g.printer.clone();
     // A teammate's machine is not in this project's state: no holder.
     let box_dir = args.env.is_none().then(|| ws.ctx.store.dir().to_path_buf());
+    let forward = forwarding(
+        &target,
+        &name,
+        args.forward_agent,
+        machine.forward_agent,
+        &printer,
+    )?;
     let code = tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
+        if let Some(ssh) = forward {
+            return via_openssh(&ssh, &name, command.as_deref(), &printer);
+        }
         if let Some(box_dir) = box_dir {
             if let Some(code) = via_holder(&box_dir, &name, command.as_deref(), &printer)? {
                 return Ok(code);
@@ -59,6 +70,53 @@ pub(crate) async fn run(g: &Settings, args: SshArgs) -> anyhow::Result<ExitStatu
     .await
     .context("the SSH task stopped unexpectedly")??;
     exit_with(code)
+}
+
+/// OpenSSH's `ssh` when `-A` (`explicit`) or the machine's `forward_agent`
+/// asks for the agent (see [`agent::forwarding`]).
+pub(crate) fn forwarding(
+    target: &SshTarget,
+    name: &str,
+    explicit: bool,
+    from_boxfile: bool,
+    printer: &Printer,
+) -> anyhow::Result<Option<ForwardingSsh>> {
+    agent::forwarding(target, explicit, from_boxfile, |e| {
+        printer.warn(&format!(
+            "`{name}` has forward_agent = true, but {e}; going on without it"
+        ))
+    })
+    .map_err(|e| {
+        let hint = e.hint();
+        Hinted::new(
+            format!("cannot forward the SSH agent to `{name}`: {e}"),
+            hint,
+        )
+        .into()
+    })
+}
+
+/// `box ssh` with the agent forwarded: a login on this terminal, or the
+/// command with its output through the printer.
+fn via_openssh(
+    ssh: &ForwardingSsh,
+    name: &str,
+    command: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<i32> {
+    if let Some(c) = command {
+        printer.debug(&format!("ssh {name} (OpenSSH, agent forwarded): {c}"));
+    }
+    let code = match command {
+        None if interactive::wants_pty() => ssh.login(None),
+        _ => ssh.run(
+            command,
+            true,
+            &mut PrinterOut(printer),
+            &mut PrinterErr(printer),
+        ),
+    };
+    code.with_context(|| format!("SSH session with `{name}` failed"))
 }
 
 /// `box ssh` through the connection holder, with this process's own

@@ -171,7 +171,13 @@ fn row(s: MachineState, in_boxfile: bool, idle: Option<u64>) -> Row {
         ports: s
             .ports
             .iter()
-            .map(|p| format!("{}:{}->{}", p.address, p.host, p.guest))
+            .map(|p| match p.wanted {
+                // auto_correct moved it: say from where.
+                Some(wanted) => {
+                    format!("{}:{}->{} ({wanted} was taken)", p.address, p.host, p.guest)
+                }
+                None => format!("{}:{}->{}", p.address, p.host, p.guest),
+            })
             .collect(),
         name: s.name,
         provider: s.provider.kind(),

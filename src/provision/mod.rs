@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::boxfile::{Machine, Project, Provisioner, ProvisionerKind, RunPolicy};
 use crate::output::Printer;
+use crate::ssh::agent::{forwarding, AgentError, ForwardingSsh};
 use crate::ssh::lines::Lines;
 use crate::ssh::{quote, transfer, Session, SshError};
 use crate::state::{MachineState, StateError, StateStore};
@@ -188,6 +189,56 @@ fn elevated(session: &Session, p: &Provisioner, cmd: &str) -> String {
     }
 }
 
+/// OpenSSH's `ssh` with the user's agent forwarded, when the machine has
+/// `forward_agent = true` and there is an agent (see `agent::forwarding`).
+fn agent(
+    session: &Session,
+    machine: &Machine,
+    printer: &Printer,
+) -> Result<Option<ForwardingSsh>, SshError> {
+    let warn = |e: &AgentError| {
+        printer.warn(&format!(
+            "`{}` has forward_agent = true, but {e}; provisioning without it",
+            machine.name
+        ))
+    };
+    Ok(forwarding(
+        session.target(),
+        false,
+        machine.forward_agent,
+        warn,
+    )?)
+}
+
+/// [`elevated`], with the forwarded agent's socket kept through sudo
+/// (which clears the environment): root may then use the agent too.
+fn elevated_keeping_agent(
+    session: &Session,
+    p: &Provisioner,
+    cmd: &str,
+    forward: &Option<ForwardingSsh>,
+) -> String {
+    if forward.is_some() && p.privileged && session.user() != "root" {
+        format!("sudo -n --preserve-env=SSH_AUTH_SOCK sh -c {}", quote(cmd))
+    } else {
+        elevated(session, p, cmd)
+    }
+}
+
+/// `cmd` over `forward` when the agent goes along, else over `session`.
+fn exec(
+    session: &Session,
+    forward: &Option<ForwardingSsh>,
+    cmd: &str,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<i32, SshError> {
+    match forward {
+        Some(ssh) => Ok(ssh.run(Some(cmd), false, out, err)?),
+        None => session.exec(cmd, out, err),
+    }
+}
+
 /// Runs one step; returns its exit code.
 fn step(
     session: &Session,
@@ -203,8 +254,10 @@ fn step(
     let mut err = Lines::new(|l: &str| printer.machine(&machine.name, l));
     match &p.kind {
         ProvisionerKind::Shell { inline } => {
-            let cmd = elevated(session, p, &format!("sh -c {}", quote(inline)));
-            session.exec(&cmd, &mut out, &mut err).map_err(ssh)
+            let forward = agent(session, machine, printer).map_err(ssh)?;
+            let cmd =
+                elevated_keeping_agent(session, p, &format!("sh -c {}", quote(inline)), &forward);
+            exec(session, &forward, &cmd, &mut out, &mut err).map_err(ssh)
         }
         ProvisionerKind::Script { path, args, env } => {
             script::check_env(&p.name, env)?;
@@ -220,8 +273,9 @@ fn step(
                 return Err(ssh(e));
             }
             let run = script::command(&remote, body.starts_with(b"#!"), args, env);
-            let cmd = staging.then_remove(&elevated(session, p, &run));
-            session.exec(&cmd, &mut out, &mut err).map_err(ssh)
+            let forward = agent(session, machine, printer).map_err(ssh)?;
+            let cmd = staging.then_remove(&elevated_keeping_agent(session, p, &run, &forward));
+            exec(session, &forward, &cmd, &mut out, &mut err).map_err(ssh)
         }
         ProvisionerKind::File {
             source,

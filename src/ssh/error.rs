@@ -84,6 +84,9 @@ pub enum SshError {
         #[source]
         source: std::io::Error,
     },
+    /// A session handed to OpenSSH to forward the agent.
+    #[error(transparent)]
+    Agent(#[from] super::agent::AgentError),
 }
 
 impl SshError {

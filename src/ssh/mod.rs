@@ -5,6 +5,7 @@
 //! made the machine is none of its business. Everything here blocks; async
 //! commands call it through `tokio::task::spawn_blocking`.
 
+pub mod agent;
 mod error;
 pub mod holder;
 mod hostkey;

@@ -23,6 +23,8 @@ pub struct Session {
     addr: String,
     user: String,
     host_key: String,
+    /// What this session was opened to, for a session handed to OpenSSH.
+    target: SshTarget,
 }
 
 /// The result of a command whose output was captured.
@@ -144,12 +146,18 @@ impl Session {
             addr,
             user: target.user.clone(),
             host_key: pinned.fingerprint(),
+            target: target.clone(),
         })
     }
 
     /// `host:port`, for messages.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The endpoint, key and pinned host key this session was opened with.
+    pub fn target(&self) -> &SshTarget {
+        &self.target
     }
 
     /// The login user.

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ansible;
+mod agent;
 mod api;
 mod boxes;
 mod boxfile;
@@ -24,6 +25,7 @@ mod lockfile;
 mod logs;
 mod ls;
 mod mount;
+mod ports;
 mod provision;
 mod publish;
 mod pull;

@@ -586,6 +586,7 @@ mod tests {
             disk_size: None,
             idle_stop: None,
             expires: None,
+            forward_agent: false,
             cloudstack: cs,
         }
     }

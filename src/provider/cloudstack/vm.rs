@@ -604,6 +604,7 @@ async fn reachable(
                 guest: pm.guest,
                 host: pm.guest,
                 address: addr.to_string(),
+                wanted: None,
             })
             .collect::<Vec<_>>()
     };
@@ -675,6 +676,7 @@ async fn reachable(
                         guest: w.guest,
                         host: public,
                         address: ip.ipaddress.clone(),
+                        wanted: None,
                     });
                 }
             }

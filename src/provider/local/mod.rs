@@ -432,31 +432,21 @@ impl Local {
                 host: ssh_port,
                 guest: 22,
             }];
-            let mut ports = Vec::new();
-            for p in &machine.ports {
-                match net::claim_port(p.host, &p.protocol) {
-                    Ok(port) => reserved.push(port),
-                    Err(e) => {
-                        net::release(&reserved);
-                        return Err(Hinted::new(
-                            format!("{}: {e}", machine.name),
-                            "stop what uses it, or change `host` under `ports` in the Boxfile",
-                        )
-                        .into());
-                    }
+            let printer = &self.ctx.printer;
+            let note = |line: String| printer.machine(&machine.name, &line);
+            let (ports, boxfile_forwards) = match net::claim_ports(machine, &state.ports, note) {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    net::release(&reserved);
+                    return Err(Hinted::new(
+                        format!("{}: {e}", machine.name),
+                        "stop what uses it, change `host` under `ports` in the Boxfile, or set `auto_correct = true` on the port to take a free one",
+                    )
+                    .into());
                 }
-                forwards.push(qemu::Forward {
-                    protocol: p.protocol.clone(),
-                    host_addr: "127.0.0.1".into(),
-                    host: p.host,
-                    guest: p.guest,
-                });
-                ports.push(ForwardedPort {
-                    guest: p.guest,
-                    host: p.host,
-                    address: "127.0.0.1".into(),
-                });
-            }
+            };
+            reserved.extend(ports.iter().map(|p| p.host));
+            forwards.extend(boxfile_forwards);
             let spec = qemu::VmSpec {
                 name: format!("box-{}", machine.name),
                 accel: chosen,

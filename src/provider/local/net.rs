@@ -3,11 +3,15 @@
 //! the Unix socket paths of its hub).
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use guest::qemu::Forward;
 use sha2::{Digest, Sha256};
+
+use crate::boxfile::Machine;
+use crate::state::ForwardedPort;
 
 /// The project's private subnet, inside the hub only: no host interface
 /// has it, so its traffic never leaves the QEMU processes.
@@ -19,8 +23,12 @@ const FIRST_HOST: usize = 10;
 pub enum NetError {
     #[error("no free loopback port: {0}")]
     NoPort(#[source] std::io::Error),
-    #[error("host port {port}/{protocol} is already in use on 127.0.0.1")]
-    PortTaken { port: u16, protocol: String },
+    #[error("host port {port}/{protocol} is already in use on {address}")]
+    PortTaken {
+        port: u16,
+        protocol: String,
+        address: IpAddr,
+    },
     #[error("a project's private network holds at most {max} machines")]
     TooMany { max: usize },
 }
@@ -70,10 +78,15 @@ pub fn release(ports: &[u16]) {
 
 /// True if `port` can be bound on 127.0.0.1 right now.
 pub fn port_free(port: u16, protocol: &str) -> bool {
+    port_free_at(Ipv4Addr::LOCALHOST.into(), port, protocol)
+}
+
+/// True if `port` can be bound on `address` right now.
+pub fn port_free_at(address: IpAddr, port: u16, protocol: &str) -> bool {
     if protocol == "udp" {
-        UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+        UdpSocket::bind((address, port)).is_ok()
     } else {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+        TcpListener::bind((address, port)).is_ok()
     }
 }
 
@@ -98,16 +111,116 @@ pub fn pick_port(previous: Option<u16>) -> Result<u16, NetError> {
     )))
 }
 
-/// A Boxfile port: the host side is fixed, so it must be free.
-pub fn claim_port(port: u16, protocol: &str) -> Result<u16, NetError> {
-    if port_free(port, protocol) && reserve(port) {
+/// A Boxfile port on `address`: the host side is fixed, so it must be free.
+pub fn claim_port_at(address: IpAddr, port: u16, protocol: &str) -> Result<u16, NetError> {
+    if port_free_at(address, port, protocol) && reserve(port) {
         Ok(port)
     } else {
         Err(NetError::PortTaken {
             port,
             protocol: protocol.to_string(),
+            address,
         })
     }
+}
+
+/// How many ports above a taken one `auto_correct` tries before it takes
+/// any free port: `8081` for a taken `8080` reads better than `43127`.
+const NEARBY: u16 = 100;
+
+/// A port for an `auto_correct` forward whose `wanted` port is taken on
+/// `address`: the one used last time (`previous`) if free, else the next
+/// free one above `wanted`, else any free one.
+pub fn corrected_port(
+    address: IpAddr,
+    wanted: u16,
+    previous: Option<u16>,
+    protocol: &str,
+) -> Result<u16, NetError> {
+    let nearby = (1..=NEARBY).filter_map(|i| wanted.checked_add(i));
+    for port in previous.into_iter().chain(nearby) {
+        if claim_port_at(address, port, protocol).is_ok() {
+            return Ok(port);
+        }
+    }
+    for _ in 0..64 {
+        let port = if protocol == "udp" {
+            UdpSocket::bind((address, 0)).and_then(|s| s.local_addr())
+        } else {
+            TcpListener::bind((address, 0)).and_then(|l| l.local_addr())
+        }
+        .map_err(NetError::NoPort)?
+        .port();
+        if reserve(port) {
+            return Ok(port);
+        }
+    }
+    Err(NetError::NoPort(std::io::Error::other(
+        "every port offered was already handed out",
+    )))
+}
+
+/// Claims the host side of every Boxfile port of `machine` (reserved until
+/// [`release`]d): its `host` port on its `host_ip` (127.0.0.1 unless
+/// written), or with `auto_correct` a free one when that is taken, which
+/// `note` is told about. `previous` are the ports forwarded last time, so a
+/// corrected port stays the same across restarts while it is free.
+pub fn claim_ports(
+    machine: &Machine,
+    previous: &[ForwardedPort],
+    mut note: impl FnMut(String),
+) -> Result<(Vec<ForwardedPort>, Vec<Forward>), NetError> {
+    let mut ports = Vec::new();
+    let mut forwards = Vec::new();
+    for p in &machine.ports {
+        let address = p.host_ip.unwrap_or(Ipv4Addr::LOCALHOST.into());
+        let claimed = match claim_port_at(address, p.host, &p.protocol) {
+            Ok(port) => Ok(port),
+            Err(taken) if p.auto_correct => {
+                let before = previous
+                    .iter()
+                    .find(|f| f.guest == p.guest && f.wanted == Some(p.host))
+                    .map(|f| f.host);
+                corrected_port(address, p.host, before, &p.protocol)
+                    .inspect(|port| {
+                        note(format!(
+                            "{} is taken, forwarding {port} -> {}",
+                            p.host, p.guest
+                        ))
+                    })
+                    .map_err(|_| taken)
+            }
+            Err(taken) => Err(taken),
+        };
+        let port = match claimed {
+            Ok(port) => port,
+            Err(e) => {
+                release(
+                    &ports
+                        .iter()
+                        .map(|f: &ForwardedPort| f.host)
+                        .collect::<Vec<_>>(),
+                );
+                return Err(e);
+            }
+        };
+        forwards.push(Forward {
+            protocol: p.protocol.clone(),
+            host_addr: match address {
+                IpAddr::V4(a) => a.to_string(),
+                IpAddr::V6(a) => format!("[{a}]"),
+            },
+            host: port,
+            guest: p.guest,
+        });
+        ports.push(ForwardedPort {
+            guest: p.guest,
+            host: port,
+            address: address.to_string(),
+            wanted: (port != p.host).then_some(p.host),
+        });
+    }
+    Ok((ports, forwards))
 }
 
 /// Where a project's sockets live: `.box/run`, or a short folder under
@@ -200,8 +313,27 @@ mod tests {
     fn a_taken_port_is_refused_with_its_number() {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        let err = claim_port(port, "tcp").unwrap_err();
+        let err = claim_port_at(Ipv4Addr::LOCALHOST.into(), port, "tcp").unwrap_err();
         assert!(err.to_string().contains(&port.to_string()));
+    }
+
+    #[test]
+    fn a_taken_port_is_corrected_to_a_free_one_nearby_or_the_previous_one() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let taken = l.local_addr().unwrap().port();
+        let local = IpAddr::from(Ipv4Addr::LOCALHOST);
+        let port = corrected_port(local, taken, None, "tcp").unwrap();
+        assert_ne!(port, taken);
+        assert!(port_free(port, "tcp"));
+        release(&[port]);
+        // The port used last time wins when it is free again.
+        let previous = pick_port(None).unwrap();
+        release(&[previous]);
+        assert_eq!(
+            corrected_port(local, taken, Some(previous), "tcp").unwrap(),
+            previous
+        );
+        release(&[previous]);
     }
 
     #[test]
