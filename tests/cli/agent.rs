@@ -275,3 +275,61 @@ fn a_forwarded_session_refuses_a_host_key_other_than_the_pinned_one() {
         .stderr(predicate::str::contains("Host key verification failed"));
     assert!(!marker.exists());
 }
+
+#[test]
+fn an_interactive_ssh_dash_a_login_has_a_pty_and_the_agent() {
+    let script = support::require("script");
+    let s = Setup::new();
+    let p = s.project(ONE);
+    let bin = assert_cmd::cargo::cargo_bin("box");
+    // `script` gives box a terminal, so `box ssh -A web` is a login shell.
+    let out = Command::new(script)
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} ssh -A web", bin.display()))
+        .arg("/dev/null")
+        .current_dir(p.path())
+        .env("BOX_HOME", p.home.path())
+        .env("NO_COLOR", "1")
+        .env("SSH_AUTH_SOCK", &s.agent.sock)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let line = format!("tty; ssh-add -l; {}; exit 6\n", s.hop());
+            child.stdin.take().unwrap().write_all(line.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains(&fingerprint(&s.second.user_key)), "{text}");
+    assert!(text.contains("\nreached"), "{text}");
+}
+
+#[test]
+fn a_cloudstack_machine_forwards_the_agent_the_same_way() {
+    // SSH never knows the provider: a CloudStack machine's state (here
+    // pointing at the loopback sshd) takes the same path.
+    let s = Setup::new();
+    let boxfile = "[project]\nname = \"proj\"\n\n[[machine]]\nname = \"web\"\n\
+                   provider = \"cloudstack\"\nforward_agent = true\n";
+    let p = Project::new(boxfile, &[]);
+    let mut state = boxcli::state::MachineState::new(
+        "web",
+        boxcli::provider::ProviderKind::CloudStack,
+    );
+    state.status = boxcli::state::Status::Running;
+    state.ssh = Some(s.machine.target());
+    boxcli::state::StateStore::open(p.path())
+        .unwrap()
+        .save_machine(&state)
+        .unwrap();
+    p.cmd()
+        .env("SSH_AUTH_SOCK", &s.agent.sock)
+        .args(["ssh", "web", "--", &s.hop()])
+        .assert()
+        .success()
+        .stdout("reached\n");
+}
