@@ -316,10 +316,8 @@ fn a_cloudstack_machine_forwards_the_agent_the_same_way() {
     let boxfile = "[project]\nname = \"proj\"\n\n[[machine]]\nname = \"web\"\n\
                    provider = \"cloudstack\"\nforward_agent = true\n";
     let p = Project::new(boxfile, &[]);
-    let mut state = boxcli::state::MachineState::new(
-        "web",
-        boxcli::provider::ProviderKind::CloudStack,
-    );
+    let mut state =
+        boxcli::state::MachineState::new("web", boxcli::provider::ProviderKind::CloudStack);
     state.status = boxcli::state::Status::Running;
     state.ssh = Some(s.machine.target());
     boxcli::state::StateStore::open(p.path())
