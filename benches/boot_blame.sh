@@ -113,6 +113,6 @@ printf 'ratio   after / before: %.3f\n' "$(echo "$a / $b" | bc -l)"
 for label in before after; do
     f=$out/$label-run1.txt
     echo "$label, run 1: $(grep -m1 '^Startup finished' "$f" || echo 'no systemd-analyze line')"
-    echo "  slowest units: $(sed -n '/^## systemd-analyze blame/,/^## /p' "$f" | sed -n '2,6p' | awk '{printf "%s %s; ", $2, $1}')"
+    echo "  slowest units: $(sed -n '/^## systemd-analyze blame/,/^## /p' "$f" | sed -n '2,6p' | sed 's/^ *//' | paste -sd ';')"
 done
 echo "guest lists (blame, critical-chain, cloud-init): $out"
