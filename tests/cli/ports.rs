@@ -2,13 +2,12 @@
 //! port to a free one, `host_ip` picks the address, and both are refused
 //! on CloudStack machines at their line and column.
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Duration;
 
 use crate::guest;
 use crate::local::Project;
+use crate::suspend::{greeting_at, GREETER};
 use crate::support::box_cmd;
 
 /// `box validate` of `boxfile`: (exit code, stderr).
@@ -73,20 +72,6 @@ fn host_ip_must_be_an_ip_address() {
     );
     assert!(stderr.contains("help: e.g. `\"127.0.0.1\"`"), "{stderr}");
 }
-
-/// The first line a guest service answers on `address:port`.
-fn greeting(address: &str, port: u16) -> String {
-    let stream = TcpStream::connect((address, port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).unwrap();
-    line
-}
-
-/// A service on guest port 8080 that greets each connection.
-const GREETER: &str = "nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { print $c \"hello from the guest\\n\"; close $c }' >/dev/null 2>&1 &";
 
 fn boxfile(port: u16, second: u16, auto_correct: bool) -> String {
     format!(
@@ -155,8 +140,8 @@ fn a_taken_port_is_an_error_naming_auto_correct_and_with_it_box_forwards_a_free_
     );
     // The guest answers on the corrected port, and on 127.0.0.2 only there
     // for the second forward.
-    assert_eq!(greeting("127.0.0.1", corrected), "hello from the guest\n");
-    assert_eq!(greeting("127.0.0.2", second), "hello from the guest\n");
+    assert_eq!(greeting_at("127.0.0.1", corrected), "hello from the guest\n");
+    assert_eq!(greeting_at("127.0.0.2", second), "hello from the guest\n");
     assert!(TcpStream::connect(("127.0.0.1", second)).is_err());
 
     let status: serde_json::Value = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();

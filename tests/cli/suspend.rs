@@ -21,7 +21,12 @@ fn free_port() -> u16 {
 
 /// The first line a guest service answers on a forwarded host port.
 fn greeting(port: u16) -> String {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    greeting_at("127.0.0.1", port)
+}
+
+/// The first line a guest service answers on `address:port`.
+pub(crate) fn greeting_at(address: &str, port: u16) -> String {
+    let stream = TcpStream::connect((address, port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
@@ -40,7 +45,7 @@ fn host_epoch() -> i64 {
 /// A service on guest port 8080 that greets each connection: it lives in
 /// the guest's memory only, so it answers after a resume only if the
 /// memory and the port forward both came back.
-const GREETER: &str = "nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { print $c \"hello from the guest\\n\"; close $c }' >/dev/null 2>&1 &";
+pub(crate) const GREETER: &str = "nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { print $c \"hello from the guest\\n\"; close $c }' >/dev/null 2>&1 &";
 
 #[test]
 fn suspend_then_up_resumes_running_processes_ports_and_the_clock_and_destroy_removes_the_saved_state(
