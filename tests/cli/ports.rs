@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::guest;
 use crate::local::Project;
-use crate::suspend::{greeting_at, GREETER};
 use crate::support::box_cmd;
+use crate::suspend::{greeting_at, GREETER};
 
 /// `box validate` of `boxfile`: (exit code, stderr).
 fn validate(boxfile: &str) -> (Option<i32>, String) {
@@ -140,7 +140,10 @@ fn a_taken_port_is_an_error_naming_auto_correct_and_with_it_box_forwards_a_free_
     );
     // The guest answers on the corrected port, and on 127.0.0.2 only there
     // for the second forward.
-    assert_eq!(greeting_at("127.0.0.1", corrected), "hello from the guest\n");
+    assert_eq!(
+        greeting_at("127.0.0.1", corrected),
+        "hello from the guest\n"
+    );
     assert_eq!(greeting_at("127.0.0.2", second), "hello from the guest\n");
     assert!(TcpStream::connect(("127.0.0.1", second)).is_err());
 
