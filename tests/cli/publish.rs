@@ -110,6 +110,11 @@ fn publish_uploads_waits_until_ready_records_it_and_republishing_is_a_no_op() {
     let vms = t.list("listVirtualMachines");
     assert_eq!(vms.len(), 1);
     assert_eq!(vms[0]["templateid"], id.as_str());
+    let lock = std::fs::read_to_string(p.dir().join("Boxfile.lock")).unwrap();
+    assert!(
+        lock.contains(&id),
+        "Boxfile.lock pins the published template:\n{lock}"
+    );
     p.run(["destroy", "--force"])
         .env("BOX_BOXES_DIR", &store)
         .success();
