@@ -203,6 +203,11 @@ pub(super) fn run(r: &Run<'_>, step: &AnsibleStep) -> Result<i32, ProvisionError
     if std::env::var_os("ANSIBLE_PIPELINING").is_none() {
         cmd.env("ANSIBLE_PIPELINING", "True");
     }
+    // Ansible's 10 s for a connection and for sudo's prompt is short for a
+    // guest under TCG on a busy host (a swarm's `sudo` once took longer).
+    if std::env::var_os("ANSIBLE_TIMEOUT").is_none() {
+        cmd.env("ANSIBLE_TIMEOUT", "120");
+    }
     r.printer.debug(&format!("ansible: {cmd:?}"));
     let mut child = cmd.spawn().map_err(|e| host("start ansible-playbook", e))?;
     let out = child.stdout.take();
