@@ -37,6 +37,17 @@ const EMBEDDED: &[(&str, &[(&str, &str)])] = &[
             ),
         ],
     ),
+    (
+        include_str!("../../boxes/debian-12-postgres/box.toml"),
+        &[
+            (
+                "build.sh",
+                include_str!("../../boxes/debian-12-postgres/build.sh"),
+            ),
+            // debian-12's script, which the derived recipe runs.
+            ("base.sh", include_str!("../../boxes/debian-12/build.sh")),
+        ],
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -305,7 +316,10 @@ mod tests {
         assert_eq!(r.get, GetMethod::Build);
         assert!(r.download.unwrap().checksum_url.is_some());
         assert_eq!(r.build.unwrap().script, "build.sh");
-        assert_eq!(embedded_names(), ["debian-12", "debian-12-docker"]);
+        assert_eq!(
+            embedded_names(),
+            ["debian-12", "debian-12-docker", "debian-12-postgres"]
+        );
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub fn docker_boxes_dir() -> PathBuf {
     store_with(DOCKER_BOX_NAME)
 }
 
+/// The same store, holding a current `debian-12-postgres` too (built on
+/// first use, a few minutes).
+pub fn postgres_boxes_dir() -> PathBuf {
+    store_with("debian-12-postgres")
+}
+
 /// The shared store, with a current build of the recipe `name`.
 fn store_with(name: &str) -> PathBuf {
     let root = cache_root();
