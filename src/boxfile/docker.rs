@@ -9,7 +9,7 @@ use super::diagnostic::shown;
 use super::model::{DockerBuild, DockerRun, DockerStep};
 use super::node::{Entry, Kind, Node};
 use super::reader::{Loc, Reader};
-use super::resolve::{existing_path, guest_path, is_variable_name};
+use super::resolve::{existing_path, guest_path, variable_map};
 use super::schema;
 
 /// The restart policy when a run entry sets none.
@@ -78,7 +78,7 @@ fn build_entry(r: &mut Reader, node: &Node) -> Option<DockerBuild> {
         None => None,
     };
     let args = match get("args") {
-        Some(e) => Some(variables(r, e, "args")?),
+        Some(e) => Some(variable_map(r, e, "build argument")?),
         None => Some(BTreeMap::new()),
     };
     Some(DockerBuild {
@@ -114,7 +114,7 @@ fn run_entry(r: &mut Reader, node: &Node, seen: &mut HashMap<String, Loc>) -> Op
         None => Some(Vec::new()),
     };
     let env = match get("env") {
-        Some(e) => variables(r, e, "env"),
+        Some(e) => variable_map(r, e, "environment variable"),
         None => Some(BTreeMap::new()),
     };
     let volumes = match get("volumes") {
@@ -203,23 +203,6 @@ fn dockerfile(r: &mut Reader, e: &Entry) -> Option<String> {
         return None;
     }
     Some(s)
-}
-
-/// `env` or build `args`: names are shell variable names.
-fn variables(r: &mut Reader, e: &Entry, what: &str) -> Option<BTreeMap<String, String>> {
-    let mut ok = true;
-    for entry in e.value.entries().unwrap_or_default() {
-        if !is_variable_name(&entry.key) {
-            ok = false;
-            r.error(
-                &entry.key_loc(),
-                format!("invalid variable name `{}` in `{what}`", shown(&entry.key)),
-                Some("a name is a letter or `_`, then letters, digits or `_`, as in a shell variable".into()),
-            );
-        }
-    }
-    let map = r.string_map(e)?;
-    ok.then(|| map.into_iter().collect())
 }
 
 /// Every string of `e`, each checked by `check` and reported at its place.

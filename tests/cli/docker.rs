@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::local::Project;
+use crate::sshd::free_port;
 use crate::{guest, support};
 
 fn stderr(out: &std::process::Output) -> String {
@@ -87,7 +88,7 @@ fn docker_provisioner_mistakes_are_reported_at_their_line_and_column() {
         "Boxfile:13:43: invalid `ports` entry `80`: expected `GUEST:CONTAINER`",
         "Boxfile:13:49: invalid `ports` entry `8080:80/sctp`: `sctp` is not `tcp` or `udp`",
         "Boxfile:13:77: invalid `volumes` entry `data:relative`: the container path `relative` is not absolute",
-        "Boxfile:13:103: invalid variable name `A-B` in `env`",
+        "Boxfile:13:103: invalid environment variable name `A-B` in `env`",
         "Boxfile:13:128: invalid `restart` value `sometimes`",
         "Boxfile:15:10: duplicate container name `db` in this step",
     ] {
@@ -137,15 +138,6 @@ fn docker_env_of_a_machine_that_is_not_up_says_so_and_unset_needs_no_machine() {
         unset("powershell"),
         "Remove-Item Env:DOCKER_HOST\n$Env:PATH = '/usr/bin:/bin'\n"
     );
-}
-
-/// A free loopback port, for the Boxfile's forwarded port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The body of `GET /` on a forwarded host port; tries a few times, as
@@ -282,15 +274,17 @@ fn the_docker_box_builds_loads_and_runs_leaves_unchanged_containers_alone_replac
     );
     fs::write(p.root.join("docker.env"), &env).unwrap();
     let docker_dir = docker_cli.parent().unwrap().display().to_string();
-    let out = std::process::Command::new("sh")
-        .current_dir(&p.root)
-        .env("PATH", format!("{docker_dir}:/usr/bin:/bin"))
-        .args([
-            "-c",
-            ". ./docker.env && docker ps --format '{{.Names}} {{.Image}} {{.Ports}}'",
-        ])
-        .output()
-        .unwrap();
+    // A shell with the docker CLI and box docker-env's environment.
+    let with_env = |script: &str| {
+        std::process::Command::new("sh")
+            .current_dir(&p.root)
+            .env("PATH", format!("{docker_dir}:/usr/bin:/bin"))
+            .arg("-c")
+            .arg(format!(". ./docker.env && {script}"))
+            .output()
+            .unwrap()
+    };
+    let out = with_env("docker ps --format '{{.Names}} {{.Image}} {{.Ports}}'");
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -310,15 +304,7 @@ fn the_docker_box_builds_loads_and_runs_leaves_unchanged_containers_alone_replac
     .unwrap();
     // (ControlPath=none: a master connection made with the right key would
     // otherwise carry this one without a new check.)
-    let out = std::process::Command::new("sh")
-        .current_dir(&p.root)
-        .env("PATH", format!("{docker_dir}:/usr/bin:/bin"))
-        .args([
-            "-c",
-            ". ./docker.env && ssh -o ControlPath=none -o BatchMode=yes dock-web true",
-        ])
-        .output()
-        .unwrap();
+    let out = with_env("ssh -o ControlPath=none -o BatchMode=yes dock-web true");
     assert!(!out.status.success(), "a wrong host key was accepted");
     assert!(
         stderr(&out).contains("Host key verification failed"),
