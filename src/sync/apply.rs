@@ -425,14 +425,7 @@ mod tests {
     use super::*;
 
     fn link(target: &str) -> Entry {
-        Entry {
-            kind: Kind::Symlink,
-            size: 0,
-            mtime_ns: 0,
-            mode: 0o777,
-            hash: None,
-            target: Some(target.to_string()),
-        }
+        Entry::symlink(target)
     }
 
     #[test]

@@ -40,6 +40,42 @@ pub struct Entry {
     pub target: Option<String>,
 }
 
+impl Entry {
+    pub fn file(size: u64, mtime_ns: i128, mode: u32) -> Entry {
+        Entry {
+            kind: Kind::File,
+            size,
+            mtime_ns,
+            mode,
+            hash: None,
+            target: None,
+        }
+    }
+
+    pub fn dir(mode: u32) -> Entry {
+        Entry {
+            kind: Kind::Dir,
+            size: 0,
+            mtime_ns: 0,
+            mode,
+            hash: None,
+            target: None,
+        }
+    }
+
+    /// A link: its own mode means nothing on Linux, 0777 by convention.
+    pub fn symlink(target: &str) -> Entry {
+        Entry {
+            kind: Kind::Symlink,
+            size: 0,
+            mtime_ns: 0,
+            mode: 0o777,
+            hash: None,
+            target: Some(target.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema: u32,

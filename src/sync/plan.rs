@@ -136,25 +136,11 @@ mod tests {
     use super::*;
 
     fn file(size: u64, t: i128) -> Entry {
-        Entry {
-            kind: Kind::File,
-            size,
-            mtime_ns: t,
-            mode: 0o644,
-            hash: None,
-            target: None,
-        }
+        Entry::file(size, t, 0o644)
     }
 
     fn dir() -> Entry {
-        Entry {
-            kind: Kind::Dir,
-            size: 0,
-            mtime_ns: 0,
-            mode: 0o755,
-            hash: None,
-            target: None,
-        }
+        Entry::dir(0o755)
     }
 
     #[test]

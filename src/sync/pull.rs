@@ -219,7 +219,7 @@ pub fn pull(
         let gh = guest_hash.get(p);
         let guest_changed = match (g, &b) {
             (None, None) => false,
-            (Some(g), Some(b)) => !guest_same(g, b, gh),
+            (Some(g), Some(b)) => !unchanged(g, b, same_time(g, b), || gh == b.hash.as_ref()),
             _ => true,
         };
         if !guest_changed {
@@ -227,7 +227,9 @@ pub fn pull(
         }
         let host_changed = match (&h, &b) {
             (None, None) => false,
-            (Some(h), Some(b)) => !host_same(root, p, h, b),
+            (Some(h), Some(b)) => !unchanged(h, b, h.mtime_ns == b.mtime_ns, || {
+                hash_file(&root.join(p)) == b.hash
+            }),
             _ => true,
         };
         let alike = host_changed && same_content(root, p, h.as_ref(), g, gh);
@@ -398,35 +400,20 @@ fn same_time(g: &Entry, b: &Entry) -> bool {
     g.mtime_ns == b.mtime_ns || g.mtime_ns == b.mtime_ns.div_euclid(NS) * NS
 }
 
-/// The guest entry is what the last sync left there.
-fn guest_same(g: &Entry, b: &Entry, guest_hash: Option<&String>) -> bool {
-    if g.kind != b.kind {
+/// `now` is what the last sync left (`b`): the same kind, mode or link
+/// target; for a file the same size, and the same time or, when only the
+/// time moved, the same content (`same_hash`, asked only then).
+fn unchanged(now: &Entry, b: &Entry, same_time: bool, same_hash: impl FnOnce() -> bool) -> bool {
+    if now.kind != b.kind {
         return false;
     }
-    match g.kind {
-        Kind::Dir => g.mode == b.mode,
-        Kind::Symlink => g.target == b.target,
+    match now.kind {
+        Kind::Dir => now.mode == b.mode,
+        Kind::Symlink => now.target == b.target,
         Kind::File => {
-            g.size == b.size
-                && g.mode == b.mode
-                && (same_time(g, b) || (b.hash.is_some() && guest_hash == b.hash.as_ref()))
-        }
-    }
-}
-
-/// The host entry is what the last sync left there (as the push decides).
-fn host_same(root: &Path, rel: &str, h: &Entry, b: &Entry) -> bool {
-    if h.kind != b.kind {
-        return false;
-    }
-    match h.kind {
-        Kind::Dir => h.mode == b.mode,
-        Kind::Symlink => h.target == b.target,
-        Kind::File => {
-            h.size == b.size
-                && h.mode == b.mode
-                && (h.mtime_ns == b.mtime_ns
-                    || (b.hash.is_some() && hash_file(&root.join(rel)) == b.hash))
+            now.size == b.size
+                && now.mode == b.mode
+                && (same_time || (b.hash.is_some() && same_hash()))
         }
     }
 }
@@ -485,6 +472,23 @@ fn escaping_link(rel: &str, g: &Entry) -> Option<String> {
 /// The host entry at `rel`, never looking through a link: a link or a
 /// non-folder above it means box will not write there.
 fn host_entry(root: &Path, rel: &str) -> Result<Option<Entry>, String> {
+    match parents(root, rel, false)? {
+        Some(_) => entry_of(&root.join(rel)),
+        None => Ok(None),
+    }
+}
+
+/// Creates the missing folders above `rel`: real folders, never through a
+/// link. Returns the folder that holds `rel`.
+fn make_parents(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    parents(root, rel, true).map(|d| d.unwrap_or_else(|| root.to_path_buf()))
+}
+
+/// Walks the folders above `rel`, each of which must be a real folder on
+/// the host (a link there is an error: box never writes through one). A
+/// missing one is created when `create`, else the walk ends with `None`.
+/// Returns the folder that holds `rel`.
+fn parents(root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>, String> {
     let mut dir = root.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for part in &parts[..parts.len() - 1] {
@@ -503,36 +507,15 @@ fn host_entry(root: &Path, rel: &str) -> Result<Option<Entry>, String> {
                     dir.display()
                 ))
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                std::fs::create_dir(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot be read on the host: {e}")),
         }
     }
-    entry_of(&root.join(rel))
-}
-
-/// Creates the missing folders above `rel`: real folders, never through a
-/// link. Returns the folder that holds `rel`.
-fn make_parents(root: &Path, rel: &str) -> Result<PathBuf, String> {
-    let mut dir = root.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        dir.push(part);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(format!(
-                    "lies below {}, which is a link or not a folder on the host; box never writes through a link",
-                    dir.display()
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            Err(e) => return Err(format!("cannot be read on the host: {e}")),
-        }
-    }
-    Ok(dir)
+    Ok(Some(dir))
 }
 
 /// Makes way for a new entry at `full`: what is there was compared and is
@@ -668,22 +651,8 @@ fn parse_listing(out: &[u8], dest: &str) -> Result<Listing, SyncError> {
         let mode = u32::from_str_radix(&text(mode), 8).map_err(|_| bad("a bad mode"))? & 0o7777;
         let mtime_ns = parse_time(&text(time)).ok_or_else(|| bad("a bad time"))?;
         let entry = match kind {
-            b"f" => Entry {
-                kind: Kind::File,
-                size,
-                mtime_ns,
-                mode,
-                hash: None,
-                target: None,
-            },
-            b"d" => Entry {
-                kind: Kind::Dir,
-                size: 0,
-                mtime_ns: 0,
-                mode,
-                hash: None,
-                target: None,
-            },
+            b"f" => Entry::file(size, mtime_ns, mode),
+            b"d" => Entry::dir(mode),
             b"l" => {
                 let Ok(target) = std::str::from_utf8(link) else {
                     listing.refused.push(Skipped {
@@ -692,14 +661,7 @@ fn parse_listing(out: &[u8], dest: &str) -> Result<Listing, SyncError> {
                     });
                     continue;
                 };
-                Entry {
-                    kind: Kind::Symlink,
-                    size: 0,
-                    mtime_ns: 0,
-                    mode: 0o777,
-                    hash: None,
-                    target: Some(target.to_string()),
-                }
+                Entry::symlink(target)
             }
             other => {
                 let what = match other {
@@ -967,23 +929,12 @@ mod tests {
         assert!(pull_path(".").is_err());
     }
 
-    fn link(target: &str) -> Entry {
-        Entry {
-            kind: Kind::Symlink,
-            size: 0,
-            mtime_ns: 0,
-            mode: 0o777,
-            hash: None,
-            target: Some(target.to_string()),
-        }
-    }
-
     #[test]
     fn links_that_climb_out_of_the_folder_are_refused() {
-        assert!(escaping_link("a/l", &link("../b")).is_none());
-        assert!(escaping_link("a/l", &link("../../b")).is_some());
-        assert!(escaping_link("l", &link("/etc/passwd")).is_some());
-        assert!(escaping_link("a/b/l", &link("x/../../y")).is_none());
+        assert!(escaping_link("a/l", &Entry::symlink("../b")).is_none());
+        assert!(escaping_link("a/l", &Entry::symlink("../../b")).is_some());
+        assert!(escaping_link("l", &Entry::symlink("/etc/passwd")).is_some());
+        assert!(escaping_link("a/b/l", &Entry::symlink("x/../../y")).is_none());
     }
 
     #[test]
@@ -1012,14 +963,7 @@ mod tests {
     }
 
     fn file(size: u64) -> Entry {
-        Entry {
-            kind: Kind::File,
-            size,
-            mtime_ns: 1_000_000_000,
-            mode: 0o640,
-            hash: None,
-            target: None,
-        }
+        Entry::file(size, 1_000_000_000, 0o640)
     }
 
     fn tar_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {

@@ -19,7 +19,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{DirEntry, WalkBuilder, WalkState};
 
-use super::manifest::{Entry, Kind};
+use super::manifest::Entry;
 use super::{Skipped, SyncError};
 use crate::error::Hinted;
 
@@ -475,32 +475,11 @@ pub fn entry_of(path: &Path) -> Result<Option<Entry>, String> {
         let Some(target) = target.to_str() else {
             return Err("its link target is not valid UTF-8".to_string());
         };
-        Ok(Some(Entry {
-            kind: Kind::Symlink,
-            size: 0,
-            mtime_ns: 0,
-            mode: 0o777,
-            hash: None,
-            target: Some(target.to_string()),
-        }))
+        Ok(Some(Entry::symlink(target)))
     } else if ft.is_dir() {
-        Ok(Some(Entry {
-            kind: Kind::Dir,
-            size: 0,
-            mtime_ns: 0,
-            mode,
-            hash: None,
-            target: None,
-        }))
+        Ok(Some(Entry::dir(mode)))
     } else if ft.is_file() {
-        Ok(Some(Entry {
-            kind: Kind::File,
-            size: meta.len(),
-            mtime_ns,
-            mode,
-            hash: None,
-            target: None,
-        }))
+        Ok(Some(Entry::file(meta.len(), mtime_ns, mode)))
     } else {
         Ok(None)
     }

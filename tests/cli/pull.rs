@@ -243,13 +243,14 @@ fn sync_pull_never_writes_outside_the_folder_nor_follows_guest_links() {
         .stderr(predicate::str::contains("box's own state folder"));
 }
 
-#[test]
-fn a_pull_path_that_leaves_the_folder_is_rejected_at_its_line_and_column() {
+/// `box validate` of a Boxfile whose one machine has `sync = [SYNC]`
+/// fails, saying `message` at line 6.
+fn refused_at_line_6(sync: &str, message: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("app")).unwrap();
     std::fs::write(
         dir.path().join("Boxfile"),
-        "[project]\nname = \"p\"\n\n[[machine]]\nname = \"web\"\nsync = [{ from = \"app\", to = \"/srv/app\", pull = [\"dist/\", \"../x\"] }]\n",
+        format!("[project]\nname = \"p\"\n\n[[machine]]\nname = \"web\"\nsync = [{sync}]\n"),
     )
     .unwrap();
     let home = tempfile::tempdir().unwrap();
@@ -258,18 +259,25 @@ fn a_pull_path_that_leaves_the_folder_is_rejected_at_its_line_and_column() {
         .arg("validate")
         .assert()
         .failure()
-        .stderr(
-            predicate::str::contains("Boxfile:6:").and(predicate::str::contains(
-                "`pull` path `../x` leads out of the folder",
-            )),
-        );
+        .stderr(predicate::str::contains("Boxfile:6:").and(predicate::str::contains(message)));
 }
+
+#[test]
+fn a_pull_path_that_leaves_the_folder_is_rejected_at_its_line_and_column() {
+    refused_at_line_6(
+        "{ from = \"app\", to = \"/srv/app\", pull = [\"dist/\", \"../x\"] }",
+        "`pull` path `../x` leads out of the folder",
+    );
+}
+
+/// A run of `box`: exit code, stdout, stderr.
+type Ran = (Option<i32>, String, String);
 
 /// The guest side of the end-to-end pull checks, on any provider: `run`
 /// is `box ARGS` in the project folder (exit code, stdout, stderr); the
 /// project's `app/` is synced to `/srv/app` with `pull = ["dist/"]`, and a
 /// provisioner builds `dist/out.js` in the guest.
-fn pull_end_to_end(root: &Path, run: &dyn Fn(&[&str]) -> (Option<i32>, String, String)) {
+fn pull_end_to_end(root: &Path, run: &dyn Fn(&[&str]) -> Ran) {
     let ok = |args: &[&str]| {
         let (code, out, err) = run(args);
         assert_eq!(code, Some(0), "`box {}`:\n{out}\n{err}", args.join(" "));
@@ -368,21 +376,8 @@ fn pull_on_a_cloudstack_simulator_machine_brings_back_built_and_generated_files_
 
 #[test]
 fn a_pull_on_a_mounted_folder_is_rejected_at_its_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("app")).unwrap();
-    std::fs::write(
-        dir.path().join("Boxfile"),
-        "[project]\nname = \"p\"\n\n[[machine]]\nname = \"web\"\nsync = [{ from = \"app\", to = \"/srv/app\", type = \"mount\", pull = [\"dist/\"] }]\n",
-    )
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    support::box_cmd(home.path())
-        .current_dir(dir.path())
-        .arg("validate")
-        .assert()
-        .failure()
-        .stderr(
-            predicate::str::contains("Boxfile:6:")
-                .and(predicate::str::contains("`pull` does not apply to `type = \"mount\"`")),
-        );
+    refused_at_line_6(
+        "{ from = \"app\", to = \"/srv/app\", type = \"mount\", pull = [\"dist/\"] }",
+        "`pull` does not apply to `type = \"mount\"`",
+    );
 }
