@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "BOX_ISOLATED", value_parser = clap::builder::FalseyValueParser::new())]
     pub isolated: bool,
 
+    /// Run the Boxfile's host triggers (`[[trigger]]` with `run`) without
+    /// asking, this once, even if they are not trusted (for CI).
+    #[arg(long, global = true)]
+    pub trust: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -101,6 +106,10 @@ pub enum Command {
     Man(ManArgs),
     /// Print the Boxfile's JSON Schema, for editors (see docs/boxfile.md).
     Schema,
+    /// Show the Boxfile's host triggers and trust them: `up`, `halt`,
+    /// `destroy` and `provision` then run them without asking, until they
+    /// change.
+    Trust,
     /// The SSH connection holder: box starts it itself (README: SSH
     /// connection reuse).
     #[command(name = "ssh-holder", hide = true)]

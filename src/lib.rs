@@ -30,6 +30,8 @@ pub mod state;
 pub mod suggest;
 pub mod sync;
 pub mod templates;
+pub mod triggers;
+pub mod trust;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

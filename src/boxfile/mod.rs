@@ -16,6 +16,7 @@ mod reader;
 mod resolve;
 mod schema;
 mod starter;
+mod trigger;
 
 pub use diagnostic::Diagnostic;
 pub use json_schema::{json_schema, json_schema_text};

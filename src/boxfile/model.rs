@@ -16,6 +16,8 @@ pub struct Project {
     pub machines: Vec<Machine>,
     pub local: LocalSettings,
     pub cloudstack: CloudStackSettings,
+    /// `[[trigger]]` tables, in Boxfile order.
+    pub triggers: Vec<Trigger>,
 }
 
 impl Project {
@@ -46,6 +48,9 @@ pub struct Machine {
     /// The login user box creates in the guest.
     pub user: String,
     pub primary: bool,
+    /// Brought up by `box up` and `box reload` without names (`autostart`);
+    /// a machine that is `false` starts only when named or depended on.
+    pub autostart: bool,
     pub depends_on: Vec<String>,
     /// Ansible groups of the machine in box's inventory (`groups`).
     pub groups: Vec<String>,
@@ -264,4 +269,89 @@ pub struct CloudStackSettings {
     pub keypair: Option<String>,
     /// The private key of `keypair`, as an absolute host path.
     pub identity_file: Option<PathBuf>,
+}
+
+/// `[[trigger]]`: a command run on the host or in the guest before or
+/// after a machine's lifecycle event (see `crate::triggers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    pub on: Vec<TriggerEvent>,
+    /// The machines it runs for; empty: every machine.
+    pub machines: Vec<String>,
+    pub action: TriggerAction,
+}
+
+impl Trigger {
+    /// Whether it runs for `machine` on `event`.
+    pub fn applies(&self, event: TriggerEvent, machine: &str) -> bool {
+        self.on.contains(&event)
+            && (self.machines.is_empty() || self.machines.iter().any(|m| m == machine))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum TriggerAction {
+    /// `run`: a host command, run by `sh -c` in the project folder.
+    #[serde(rename = "run")]
+    Host(String),
+    /// `run_remote`: a guest command, run over SSH as the login user.
+    #[serde(rename = "run_remote")]
+    Remote(String),
+}
+
+/// The lifecycle events a trigger can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerEvent {
+    BeforeUp,
+    AfterUp,
+    BeforeHalt,
+    AfterHalt,
+    BeforeDestroy,
+    AfterDestroy,
+    AfterProvision,
+}
+
+impl TriggerEvent {
+    pub const ALL: [TriggerEvent; 7] = [
+        TriggerEvent::BeforeUp,
+        TriggerEvent::AfterUp,
+        TriggerEvent::BeforeHalt,
+        TriggerEvent::AfterHalt,
+        TriggerEvent::BeforeDestroy,
+        TriggerEvent::AfterDestroy,
+        TriggerEvent::AfterProvision,
+    ];
+
+    /// As written in `on`, and as `BOX_EVENT` says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerEvent::BeforeUp => "before-up",
+            TriggerEvent::AfterUp => "after-up",
+            TriggerEvent::BeforeHalt => "before-halt",
+            TriggerEvent::AfterHalt => "after-halt",
+            TriggerEvent::BeforeDestroy => "before-destroy",
+            TriggerEvent::AfterDestroy => "after-destroy",
+            TriggerEvent::AfterProvision => "after-provision",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TriggerEvent> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Whether the guest is up at this event, so `run_remote` can run:
+    /// not before it is first started, nor once it is halted or gone.
+    pub fn guest_is_up(self) -> bool {
+        !matches!(
+            self,
+            TriggerEvent::BeforeUp | TriggerEvent::AfterHalt | TriggerEvent::AfterDestroy
+        )
+    }
+}
+
+impl std::fmt::Display for TriggerEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

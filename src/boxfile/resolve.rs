@@ -158,12 +158,14 @@ pub(crate) fn project(
         ),
     }
 
+    let triggers = super::trigger::triggers(r, get("trigger"), &machines);
     let project = Project {
         name,
         root: root.to_path_buf(),
         machines,
         local,
         cloudstack,
+        triggers,
     };
     (project, spans)
 }
@@ -220,6 +222,7 @@ fn machine(
         memory: d.memory.unwrap_or(DEFAULT_MEMORY),
         user: d.user.clone().unwrap_or_else(|| DEFAULT_USER.into()),
         primary: false,
+        autostart: true,
         depends_on: Vec::new(),
         groups: Vec::new(),
         ports: Vec::new(),
@@ -262,6 +265,7 @@ fn machine(
                     spans.primary = Some(e.key_loc());
                 }
             }
+            "autostart" => m.autostart = r.bool(e).unwrap_or(true),
             "provider" => m.provider = provider(r, e).unwrap_or(m.provider),
             "box" => m.box_name = box_name(r, e).unwrap_or(m.box_name),
             "box_version" => m.box_version = box_version(r, e),
@@ -1029,16 +1033,6 @@ fn owner(r: &mut Reader, e: &Entry) -> Option<String> {
 /// name: it ends up in the guest's environment, and a key such as
 /// `--split-string` or `A=B` could otherwise be read as something else.
 fn script_env(r: &mut Reader, e: &Entry) -> Option<BTreeMap<String, String>> {
-    variable_map(r, e, "environment variable")
-}
-
-/// A table whose keys must be shell variable names (`env`, a docker
-/// build's `args`); `what` names them in the message.
-pub(super) fn variable_map(
-    r: &mut Reader,
-    e: &Entry,
-    what: &str,
-) -> Option<BTreeMap<String, String>> {
     let mut ok = true;
     for entry in e.value.entries().unwrap_or_default() {
         if !is_variable_name(&entry.key) {
@@ -1046,9 +1040,8 @@ pub(super) fn variable_map(
             r.error(
                 &entry.key_loc(),
                 format!(
-                    "invalid {what} name `{}` in `{}`",
-                    shown(&entry.key),
-                    e.key
+                    "invalid environment variable name `{}` in `env`",
+                    shown(&entry.key)
                 ),
                 Some("a name is a letter or `_`, then letters, digits or `_`, as in a shell variable".into()),
             );

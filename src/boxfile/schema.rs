@@ -651,6 +651,11 @@ pub(crate) const MACHINE: Table = Table {
             Type::Bool,
             "The machine `box ssh` opens when none is named (default: the first machine). At most one.",
         ),
+        key(
+            "autostart",
+            Type::Bool,
+            "`false`: `box up` and `box reload` without names leave this machine out; naming it (or a machine that depends on it) brings it up. Default `true`.",
+        ),
         PROVIDER,
         BOX,
         BOX_VERSION,
@@ -700,6 +705,40 @@ pub(crate) const MACHINE: Table = Table {
     one_of: &[],
 };
 
+/// What a trigger runs: exactly one is required.
+pub(crate) const TRIGGER_KINDS: &[&str] = &["run", "run_remote"];
+
+pub(crate) const TRIGGER: Table = Table {
+    keys: &[
+        key(
+            "on",
+            Type::Strings,
+            "The events it runs on: `before-up`, `after-up`, `before-halt`, `after-halt`, `before-destroy`, `after-destroy`, `after-provision`.",
+        )
+        .required()
+        .example("[\"after-up\"]"),
+        key(
+            "machines",
+            Type::Strings,
+            "The machines it runs for (once per machine); default every machine.",
+        )
+        .example("[\"db\"]"),
+        key(
+            "run",
+            Type::Str,
+            "A host command, run by `sh -c` in the project folder with `BOX_MACHINE`, `BOX_EVENT`, `BOX_PROJECT` and `BOX_PROVIDER` set. box asks you to trust a Boxfile's host commands before it runs them (see `box trust`).",
+        )
+        .example("\"echo $BOX_MACHINE is up\""),
+        key(
+            "run_remote",
+            Type::Str,
+            "A guest command, run over SSH as the login user (`after-up`, `after-provision`, `before-halt`, `before-destroy` only: the guest is up then).",
+        )
+        .example("\"sudo systemctl restart app\""),
+    ],
+    one_of: TRIGGER_KINDS,
+};
+
 /// The whole file.
 pub(crate) const TOP: Table = Table {
     keys: &[
@@ -723,6 +762,11 @@ pub(crate) const TOP: Table = Table {
             "machine",
             Type::Tables(&MACHINE),
             "One `[[machine]]` table per machine.",
+        ),
+        key(
+            "trigger",
+            Type::Tables(&TRIGGER),
+            "Commands run on the host (`run`) or in the guest (`run_remote`) before or after `up`, `halt`, `destroy` and provisioning.",
         ),
     ],
     one_of: &[],

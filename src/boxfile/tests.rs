@@ -848,3 +848,84 @@ fn a_mount_takes_no_exclude_or_owner() {
         ]
     );
 }
+
+#[test]
+fn triggers_are_read_with_their_events_machines_and_command() {
+    let p = valid(
+        r#"
+[[machine]]
+name = "web"
+[[machine]]
+name = "db"
+autostart = false
+[[trigger]]
+on = ["before-up", "after-destroy", "before-up"]
+run = "make assets"
+[[trigger]]
+on = ["after-provision"]
+machines = ["db"]
+run_remote = "sudo systemctl restart app"
+"#,
+        None,
+    );
+    assert!(p.machine("web").unwrap().autostart);
+    assert!(!p.machine("db").unwrap().autostart);
+    assert_eq!(p.triggers.len(), 2);
+    let host = &p.triggers[0];
+    assert_eq!(
+        host.on,
+        [TriggerEvent::BeforeUp, TriggerEvent::AfterDestroy],
+        "an event named twice runs once"
+    );
+    assert!(host.machines.is_empty());
+    assert_eq!(host.action, TriggerAction::Host("make assets".into()));
+    assert!(host.applies(TriggerEvent::BeforeUp, "db"));
+    let remote = &p.triggers[1];
+    assert!(remote.applies(TriggerEvent::AfterProvision, "db"));
+    assert!(!remote.applies(TriggerEvent::AfterProvision, "web"));
+    assert!(!remote.applies(TriggerEvent::AfterUp, "db"));
+}
+
+#[test]
+fn bad_triggers_are_reported_at_their_line_and_column() {
+    let found = problems(
+        r#"[[machine]]
+name = "web"
+[[trigger]]
+on = ["after-upp"]
+run = "true"
+[[trigger]]
+on = ["before-up", "after-halt"]
+run_remote = "true"
+[[trigger]]
+on = ["after-up"]
+machines = ["wbe"]
+run = "true"
+[[trigger]]
+on = ["after-up"]
+run = "true"
+run_remote = "true"
+[[trigger]]
+run = "true"
+[[trigger]]
+on = []
+run = " "
+autostart = true
+"#,
+        None,
+    );
+    assert_eq!(
+        found,
+        [
+            "Boxfile:4:7: unknown event `after-upp`",
+            "Boxfile:7:7: `run_remote` cannot run on `before-up`: the guest is not up then",
+            "Boxfile:7:20: `run_remote` cannot run on `after-halt`: the guest is not up then",
+            "Boxfile:11:13: the trigger names `wbe`, which is not a machine in the Boxfile",
+            "Boxfile:16:1: a trigger takes only one of `run` or `run_remote`",
+            "Boxfile:17:1: this [[trigger]] has no `on`",
+            "Boxfile:20:6: `on` names no event",
+            "Boxfile:21:7: `run` is empty",
+            "Boxfile:22:1: unknown key `autostart` in [[trigger]]",
+        ]
+    );
+}

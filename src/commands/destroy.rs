@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 
+use crate::boxfile::TriggerEvent;
 use crate::cli::DestroyArgs;
 use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
@@ -51,10 +52,14 @@ pub(crate) async fn destroy(
         return Ok(ExitStatus::Success);
     }
     let doomed: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    let doomed_names: Vec<String> = doomed.iter().map(|n| n.to_string()).collect();
+    let due = [TriggerEvent::BeforeDestroy, TriggerEvent::AfterDestroy];
+    super::hooks::trust(g, &ws, &due, &doomed_names)?;
     if !args.force && !confirm(&g.printer, &doomed)? {
         g.printer.info("nothing destroyed");
         return Ok(ExitStatus::Failure);
     }
+    super::hooks::before(&ws, TriggerEvent::BeforeDestroy, &doomed_names)?;
 
     // No connection to a doomed machine stays open, and no holder process
     // outlives the project.
@@ -106,7 +111,7 @@ pub(crate) async fn destroy(
                 provider.destroy(state).await?;
                 ctx.store.remove_machine(&name)?;
                 events.emit(&name, "destroyed", None);
-                Ok(())
+                super::hooks::after(&ctx, TriggerEvent::AfterDestroy, &name, None).await
             }
         })
         .await

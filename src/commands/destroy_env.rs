@@ -49,6 +49,7 @@ pub(crate) async fn run(g: &Settings, args: DestroyArgs) -> anyhow::Result<ExitS
             isolated: g.isolated,
             paths: g.paths.clone(),
             profile: g.profile.clone(),
+            trust: g.trust,
         };
         let ws = match Workspace::load(&settings) {
             Ok(ws) if ws.root() == root => ws,

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 
+use crate::boxfile::TriggerEvent;
 use crate::cli::HaltArgs;
 use crate::error::{ExitStatus, Hinted};
 use crate::output::Printer;
@@ -38,6 +39,14 @@ pub(crate) async fn run(g: &Settings, args: HaltArgs) -> anyhow::Result<ExitStat
             return Ok(ExitStatus::Failure);
         }
     }
+    let names: Vec<String> = selected
+        .iter()
+        .filter(|m| states.iter().any(|s| s.name == m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    let due = [TriggerEvent::BeforeHalt, TriggerEvent::AfterHalt];
+    super::hooks::trust(g, &ws, &due, &names)?;
+    super::hooks::before(&ws, TriggerEvent::BeforeHalt, &names)?;
     for s in &states {
         super::ssh_holder::stop(ws.ctx.store.dir(), Some(&s.name), &g.printer);
     }
@@ -69,7 +78,7 @@ pub(crate) async fn run(g: &Settings, args: HaltArgs) -> anyhow::Result<ExitStat
             let state = provider.halt(state, force).await?;
             ctx.store.save_machine(&state)?;
             ctx.printer.machine(&name, "halted");
-            Ok(())
+            super::hooks::after(&ctx, TriggerEvent::AfterHalt, &name, None).await
         }
     })
     .await;

@@ -11,6 +11,7 @@ mod docker_env;
 mod environments;
 mod exec;
 mod halt;
+mod hooks;
 mod init;
 mod lock;
 mod logs;
@@ -32,6 +33,7 @@ mod status;
 mod suspend;
 mod sync;
 mod target;
+mod trust;
 mod up;
 mod validate;
 pub mod workspace;
@@ -43,7 +45,8 @@ use crate::output::Printer;
 pub use settings::Settings;
 
 pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
-    let g = Settings::resolve(cli.dir, cli.isolated, printer)?;
+    let mut g = Settings::resolve(cli.dir, cli.isolated, printer)?;
+    g.trust = cli.trust;
     match cli.command {
         Command::Init(a) => init::run(&g, a),
         Command::Validate(a) => validate::run(&g, a),
@@ -84,6 +87,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitS
         Command::Completions(a) => completions::run(&g, a),
         Command::Man(a) => man::run(&g, a),
         Command::Schema => schema::run(&g),
+        Command::Trust => trust::run(&g),
         Command::SshHolder(a) => ssh_holder::serve(a),
     }
 }

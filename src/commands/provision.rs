@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 
+use crate::boxfile::TriggerEvent;
 use crate::cli::ProvisionArgs;
 use crate::error::ExitStatus;
 use crate::provision;
@@ -37,6 +38,8 @@ pub(crate) async fn run(g: &Settings, args: ProvisionArgs) -> anyhow::Result<Exi
             .info("no machine has a provisioner by that name; nothing to do");
         return Ok(ExitStatus::Success);
     }
+    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+    super::hooks::trust(g, &ws, &[TriggerEvent::AfterProvision], &names)?;
     let single = jobs.len() == 1;
     // As in `up`: a machine provisions once the machines it depends on (of
     // those provisioned now) did; their failure leaves it alone.
@@ -96,5 +99,5 @@ fn provision_one(
     crate::sync::pull_listed(&session, m, store, printer, false)
         .with_context(|| format!("cannot pull files back from `{name}`"))?;
     printer.machine(name, "provisioned");
-    Ok(())
+    super::hooks::after_blocking(&ws.ctx, TriggerEvent::AfterProvision, m, Some(&session))
 }

@@ -19,6 +19,8 @@ pub struct Settings {
     /// The CloudStack profile asked for by `BOX_PROFILE`; `box api
     /// --profile` overrides it, the Boxfile's is the fallback.
     pub profile: Option<String>,
+    /// `--trust`: host triggers may run without being trusted, this once.
+    pub trust: bool,
 }
 
 impl Settings {
@@ -34,6 +36,7 @@ impl Settings {
             paths: Paths::from_env(),
             // An empty value counts as unset, as it did for clap's `env`.
             profile: std::env::var("BOX_PROFILE").ok().filter(|p| !p.is_empty()),
+            trust: false,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::boxfile::Machine;
+use crate::boxfile::{Machine, TriggerEvent};
 use crate::cli::UpArgs;
 use crate::error::ExitStatus;
 use crate::lockfile::Policy;
@@ -32,6 +32,13 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
     let mut ws = Workspace::load(g)?;
     ws.lock()?;
     let machines = with_dependencies(&ws, &args.machines)?;
+    let names: Vec<String> = machines.iter().map(|m| m.name.clone()).collect();
+    let mut due = vec![TriggerEvent::BeforeUp, TriggerEvent::AfterUp];
+    if !args.no_provision {
+        due.push(TriggerEvent::AfterProvision);
+    }
+    super::hooks::trust(g, &ws, &due, &names)?;
+    super::hooks::before(&ws, TriggerEvent::BeforeUp, &names)?;
     let policy = if args.locked {
         Policy::Locked
     } else {
@@ -95,7 +102,8 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
             async move {
                 let result = match session {
                     Some(booted) => converge(&ctx, machine, booted, !no_provision, &events).await,
-                    None => Ok(()),
+                    // `--no-connect`: host triggers run, guest ones cannot.
+                    None => super::hooks::after(&ctx, TriggerEvent::AfterUp, &name, None).await,
                 };
                 match &result {
                     Ok(()) => events.emit(&name, "ready", None),
@@ -109,6 +117,18 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
     let parallel = args.parallel.map(|n| n as usize).unwrap_or_else(|| {
         schedule::default_parallel(machines.iter().map(|m| m.provider), machines.len())
     });
+    for m in &ws.ctx.project.machines {
+        if !m.autostart && args.machines.is_empty() && !names.contains(&m.name) {
+            g.printer.machine(
+                &m.name,
+                &format!(
+                    "left out (autostart = false); `box {} {}` includes it",
+                    if mode == Mode::Up { "up" } else { "reload" },
+                    m.name
+                ),
+            );
+        }
+    }
     let results = tokio::select! {
         r = schedule::run_staged(jobs, parallel, NOT_CONVERGED, boot, converge) => r,
         _ = tokio::signal::ctrl_c() => {
@@ -132,8 +152,13 @@ pub(crate) async fn run(g: &Settings, args: UpArgs, mode: Mode) -> anyhow::Resul
 }
 
 /// The named machines plus everything they depend on, in Boxfile order.
+/// No names: every machine with `autostart` (and what they depend on,
+/// `autostart` or not: a machine cannot work without its dependencies).
 fn with_dependencies(ws: &Workspace, names: &[String]) -> anyhow::Result<Vec<Machine>> {
-    let selected = ws.select(names)?;
+    let mut selected = ws.select(names)?;
+    if names.is_empty() {
+        selected.retain(|m| m.autostart);
+    }
     let mut wanted: Vec<String> = selected.iter().map(|m| m.name.clone()).collect();
     let mut i = 0;
     while i < wanted.len() {
@@ -285,7 +310,15 @@ async fn converge(
             crate::sync::pull_listed(&session, &machine, &ctx.store, &ctx.printer, false)
                 .with_context(|| format!("cannot pull files back from `{name}`"))?;
         }
-        Ok(())
+        if provision {
+            super::hooks::after_blocking(
+                &ctx,
+                TriggerEvent::AfterProvision,
+                &machine,
+                Some(&session),
+            )?;
+        }
+        super::hooks::after_blocking(&ctx, TriggerEvent::AfterUp, &machine, Some(&session))
     })
     .await
     .context("the SSH task stopped unexpectedly")?

@@ -82,6 +82,7 @@ impl Workspace {
             machines: Vec::new(),
             local: Default::default(),
             cloudstack: Default::default(),
+            triggers: Vec::new(),
         };
         let store = StateStore::open(root)
             .context("cannot open the project state in .box/")?

@@ -294,6 +294,7 @@ fn the_shipped_schema_is_draft_07_and_names_every_table_of_the_reference() {
             "machine.provision.docker.run",
             "machine.sync",
             "project",
+            "trigger",
         ]
     );
     // Every key has a description for an editor's hover, and the reference

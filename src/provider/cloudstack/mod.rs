@@ -576,6 +576,7 @@ mod tests {
             memory: 512,
             user: "box".into(),
             primary: false,
+            autostart: true,
             depends_on: vec![],
             groups: vec![],
             ports: vec![],
