@@ -143,15 +143,7 @@ fn host(
     show_lines(reader, &machine.name, printer);
     let status = child.wait().map_err(start)?;
     let code = exit_code(status);
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(TriggerError::Failed {
-            event,
-            command: shown(command),
-            code,
-        })
-    }
+    succeeded(event, command, code)
 }
 
 fn guest(
@@ -176,6 +168,11 @@ fn guest(
             command: shown(command),
             source: Box::new(source),
         })?;
+    succeeded(event, command, code)
+}
+
+/// A zero exit code, or the error naming the trigger and its code.
+fn succeeded(event: TriggerEvent, command: &str, code: i32) -> Result<(), TriggerError> {
     if code == 0 {
         Ok(())
     } else {

@@ -6,6 +6,7 @@ use predicates::prelude::*;
 
 use boxcli::state::Status;
 
+use crate::provision::log_lines;
 use crate::sshd::{guest_dir, Project, Sshd};
 use crate::triggers::with_a_box;
 
@@ -34,24 +35,22 @@ shell = "echo tools >> {log}"
     )
 }
 
-fn logged(log: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// `web` and `tools`, both running on one sshd, with a box to be made of.
+fn web_and_tools(web_depends_on_tools: bool) -> (Sshd, tempfile::TempDir, Project) {
+    let sshd = Sshd::start();
+    let guest = guest_dir();
+    let p = Project::new(
+        &boxfile(&guest.path().join("log"), web_depends_on_tools),
+        &[("web", sshd.target()), ("tools", sshd.target())],
+    );
+    with_a_box(&p);
+    (sshd, guest, p)
 }
 
 #[test]
 fn up_without_names_leaves_out_a_machine_without_autostart_and_naming_it_brings_it_up() {
-    let sshd = Sshd::start();
-    let guest = guest_dir();
+    let (_sshd, guest, p) = web_and_tools(false);
     let log = guest.path().join("log");
-    let p = Project::new(
-        &boxfile(&log, false),
-        &[("web", sshd.target()), ("tools", sshd.target())],
-    );
-    with_a_box(&p);
     p.cmd()
         .arg("up")
         .assert()
@@ -60,7 +59,7 @@ fn up_without_names_leaves_out_a_machine_without_autostart_and_naming_it_brings_
             "tools: left out (autostart = false); `box up tools` includes it",
         ))
         .stderr(predicate::str::contains("1 of 1 machine(s) up"));
-    assert_eq!(logged(&log), ["web"]);
+    assert_eq!(log_lines(&log), ["web"]);
     assert!(p.state("tools").provisioned.is_empty());
 
     p.cmd()
@@ -68,19 +67,13 @@ fn up_without_names_leaves_out_a_machine_without_autostart_and_naming_it_brings_
         .assert()
         .success()
         .stderr(predicate::str::contains("left out").not());
-    assert_eq!(logged(&log), ["web", "tools"]);
+    assert_eq!(log_lines(&log), ["web", "tools"]);
 }
 
 #[test]
 fn a_machine_that_depends_on_one_without_autostart_brings_it_up_first() {
-    let sshd = Sshd::start();
-    let guest = guest_dir();
+    let (_sshd, guest, p) = web_and_tools(true);
     let log = guest.path().join("log");
-    let p = Project::new(
-        &boxfile(&log, true),
-        &[("web", sshd.target()), ("tools", sshd.target())],
-    );
-    with_a_box(&p);
     p.cmd()
         .arg("up")
         .assert()
@@ -88,7 +81,7 @@ fn a_machine_that_depends_on_one_without_autostart_brings_it_up_first() {
         .stderr(predicate::str::contains("left out").not())
         .stderr(predicate::str::contains("2 of 2 machine(s) up"));
     assert_eq!(
-        logged(&log),
+        log_lines(&log),
         ["tools", "web"],
         "the dependency is provisioned first"
     );
@@ -113,5 +106,5 @@ fn reload_without_names_leaves_a_running_machine_without_autostart_alone() {
         ))
         .stderr(predicate::str::contains("0 of 0 machine(s) reloaded"));
     assert_eq!(p.state("tools").status, Status::Running, "not restarted");
-    assert_eq!(logged(&log), Vec::<String>::new());
+    assert_eq!(log_lines(&log), Vec::<String>::new());
 }

@@ -5,7 +5,7 @@ use predicates::prelude::*;
 
 use crate::sshd::{guest_dir, Project, Sshd};
 
-fn log_lines(path: &std::path::Path) -> Vec<String> {
+pub(crate) fn log_lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()

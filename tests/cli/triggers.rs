@@ -12,16 +12,9 @@ use std::process::{Output, Stdio};
 use boxcli::state::{StateStore, Status};
 use predicates::prelude::*;
 
+use crate::provision::log_lines;
 use crate::sshd::{guest_dir, Project, Sshd};
 use crate::support;
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 /// A Boxfile whose triggers log `host|guest EVENT MACHINE` to `log`, on
 /// every event each kind may run on, and whose provisioner logs too.
@@ -134,7 +127,7 @@ fn trusted_triggers_run_around_up_provision_halt_and_destroy_in_order_with_their
         .stderr(predicate::str::contains("web: said on stdout"))
         .stderr(predicate::str::contains("web: said on stderr"));
     assert_eq!(
-        lines(&log),
+        log_lines(&log),
         [
             "host before-up web",
             "provision",
@@ -154,7 +147,7 @@ fn trusted_triggers_run_around_up_provision_halt_and_destroy_in_order_with_their
     std::fs::remove_file(&log).unwrap();
     p.cmd().arg("provision").write_stdin("").assert().success();
     assert_eq!(
-        lines(&log),
+        log_lines(&log),
         ["host after-provision web", "guest after-provision web"],
         "`once` provisioners do not run again, the trigger does"
     );
@@ -162,7 +155,7 @@ fn trusted_triggers_run_around_up_provision_halt_and_destroy_in_order_with_their
     std::fs::remove_file(&log).unwrap();
     p.cmd().arg("halt").write_stdin("").assert().success();
     assert_eq!(
-        lines(&log),
+        log_lines(&log),
         [
             "host before-halt web",
             "guest before-halt web",
@@ -180,7 +173,7 @@ fn trusted_triggers_run_around_up_provision_halt_and_destroy_in_order_with_their
             "before-destroy: skipped `echo guest $BOX_EVENT $BOX_MACHINE",
         ));
     assert_eq!(
-        lines(&log),
+        log_lines(&log),
         ["host before-destroy web", "host after-destroy web"],
         "a halted machine's guest command is skipped"
     );
@@ -210,7 +203,7 @@ fn without_a_terminal_untrusted_host_triggers_are_refused_and_nothing_is_done() 
             ))
             .stderr(predicate::str::contains("hint:").and(predicate::str::contains("box trust")));
     }
-    assert_eq!(lines(&log), Vec::<String>::new(), "nothing ran");
+    assert_eq!(log_lines(&log), Vec::<String>::new(), "nothing ran");
     assert!(p.state("web").provisioned.is_empty());
     assert_eq!(p.state("web").status, Status::Running, "not halted");
 
@@ -220,7 +213,7 @@ fn without_a_terminal_untrusted_host_triggers_are_refused_and_nothing_is_done() 
         .write_stdin("")
         .assert()
         .success();
-    assert_eq!(lines(&log)[0], "host before-up web");
+    assert_eq!(log_lines(&log)[0], "host before-up web");
     p.cmd()
         .arg("up")
         .write_stdin("")
@@ -252,7 +245,7 @@ fn a_host_trigger_asks_on_a_terminal_once_and_a_changed_command_asks_again() {
         !asked.contains("echo guest"),
         "guest commands need no trust: {err}"
     );
-    assert_eq!(lines(&log)[0], "host before-up web");
+    assert_eq!(log_lines(&log)[0], "host before-up web");
 
     // Trusted now: no terminal needed, nothing asked.
     p.cmd()
@@ -292,7 +285,7 @@ fn a_host_trigger_asks_on_a_terminal_once_and_a_changed_command_asks_again() {
         err.contains("the Boxfile's host triggers are not trusted; nothing was done"),
         "{err}"
     );
-    assert_eq!(lines(&log), Vec::<String>::new(), "a no runs nothing");
+    assert_eq!(log_lines(&log), Vec::<String>::new(), "a no runs nothing");
 }
 
 #[test]
@@ -333,7 +326,11 @@ run = "{after}"
         .stderr(predicate::str::contains(
             "the before-up trigger `exit 3` exited with code 3",
         ));
-    assert_eq!(lines(&log), Vec::<String>::new(), "nothing was provisioned");
+    assert_eq!(
+        log_lines(&log),
+        Vec::<String>::new(),
+        "nothing was provisioned"
+    );
 
     p.cmd()
         .args(["halt", "--trust"])
@@ -359,7 +356,7 @@ run = "{after}"
         .stderr(predicate::str::contains(
             "`web` is up, but a trigger failed: the after-up trigger `echo after; exit 4` exited with code 4",
         ));
-    assert_eq!(lines(&log), ["provision"], "the machine itself came up");
+    assert_eq!(log_lines(&log), ["provision"], "the machine itself came up");
 
     p.cmd()
         .args(["destroy", "--force", "--trust"])
