@@ -98,9 +98,10 @@ for what in status build; do
         result[$what-$folder-warm]=$warm
     done
 done
-# Both folders hold the same bytes.
-m=$(gssh "cd /srv/mount && $build")
-c=$(gssh "cd /srv/copy && $build")
+# Both folders hold the same bytes (in name order: readdir orders differ).
+same='find . -path ./.git -prune -o -type f -print0 | sort -z | xargs -0 cat | sha256sum'
+m=$(gssh "cd /srv/mount && $same")
+c=$(gssh "cd /srv/copy && $same")
 [ "$m" = "$c" ] || echo "   WARNING: the folders differ ($m vs $c)"
 
 echo
@@ -135,7 +136,7 @@ rounds = 10
 # prints when it reads the round's value; the host times write -> line.
 watch = subprocess.Popen(
     ["ssh", "-F", cfg, alias,
-     f"echo ready; n=0; while [ $n -lt {rounds} ]; do l=; read -r l < {guest_file} 2>/dev/null; "
+     f"echo ready; n=0; while [ $n -lt {rounds} ]; do l=; {{ read -r l < {guest_file}; }} 2>/dev/null; "
      f"if [ \"$l\" = \"h$n\" ]; then echo seen; n=$((n+1)); fi; done"],
     stdout=subprocess.PIPE, text=True, bufsize=1)
 assert watch.stdout.readline().strip() == "ready"

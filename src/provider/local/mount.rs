@@ -223,7 +223,7 @@ async fn start_one(dir: &Path, index: usize, share: &Share) -> anyhow::Result<()
     }
 }
 
-/// The virtiofsd processes recorded for the machine: `(pid, socket)`.
+/// The virtiofsd processes recorded for the machine: `(pid file, pid, socket)`.
 fn recorded(dir: &Path) -> Vec<(PathBuf, u32, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
