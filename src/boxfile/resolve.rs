@@ -1033,6 +1033,16 @@ fn owner(r: &mut Reader, e: &Entry) -> Option<String> {
 /// name: it ends up in the guest's environment, and a key such as
 /// `--split-string` or `A=B` could otherwise be read as something else.
 fn script_env(r: &mut Reader, e: &Entry) -> Option<BTreeMap<String, String>> {
+    variable_map(r, e, "environment variable")
+}
+
+/// A table whose keys must be shell variable names (`env`, a docker
+/// build's `args`); `what` names them in the message.
+pub(super) fn variable_map(
+    r: &mut Reader,
+    e: &Entry,
+    what: &str,
+) -> Option<BTreeMap<String, String>> {
     let mut ok = true;
     for entry in e.value.entries().unwrap_or_default() {
         if !is_variable_name(&entry.key) {
@@ -1040,8 +1050,9 @@ fn script_env(r: &mut Reader, e: &Entry) -> Option<BTreeMap<String, String>> {
             r.error(
                 &entry.key_loc(),
                 format!(
-                    "invalid environment variable name `{}` in `env`",
-                    shown(&entry.key)
+                    "invalid {what} name `{}` in `{}`",
+                    shown(&entry.key),
+                    e.key
                 ),
                 Some("a name is a letter or `_`, then letters, digits or `_`, as in a shell variable".into()),
             );
