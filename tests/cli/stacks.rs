@@ -113,3 +113,88 @@ fn init_with_an_unknown_template_suggests_the_closest() {
         .stderr(predicate::str::contains("hint: did you mean `swarm`?"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn swarm_template_gives_three_ready_nodes_and_a_service_that_answers_from_the_host() {
+    support::require("ansible-playbook");
+    let p = crate::local::Project::new("", crate::guest::docker_boxes_dir());
+    std::fs::remove_file(p.root.join("Boxfile")).unwrap();
+    p.ok(&["init", "--template", "swarm", "--name", "swarm"]);
+    // The template's host port may be taken on a shared test machine.
+    let port = crate::sshd::free_port();
+    let boxfile = std::fs::read_to_string(p.root.join("Boxfile")).unwrap();
+    let boxfile = boxfile.replace(
+        "ports = [{ guest = 8080, host = 8080 }]",
+        &format!("ports = [{{ guest = 8080, host = {port} }}]"),
+    );
+    assert!(boxfile.contains(&format!("host = {port}")), "{boxfile}");
+    std::fs::write(p.root.join("Boxfile"), boxfile).unwrap();
+
+    let up = p.run(&["up"]);
+    let err = String::from_utf8_lossy(&up.stderr).into_owned();
+    assert!(
+        up.status.success(),
+        "box up failed:\n{err}\nmanager console:\n{}",
+        std::fs::read_to_string(p.root.join(".box/machines/manager/console.log"))
+            .unwrap_or_default()
+    );
+    assert!(
+        err.contains("manager: provisioning `swarm` (ansible)"),
+        "{err}"
+    );
+
+    let nodes = p.sh(
+        "manager",
+        "docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}}'",
+    );
+    let mut lines: Vec<&str> = nodes.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "manager Ready Active",
+            "worker1 Ready Active",
+            "worker2 Ready Active"
+        ],
+        "{nodes}"
+    );
+    // One replica on each node, all running.
+    let tasks = p.sh(
+        "manager",
+        "docker service ps web --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'",
+    );
+    let mut on: Vec<&str> = tasks
+        .lines()
+        .filter(|l| l.contains("Running"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    on.sort();
+    assert_eq!(on, ["manager", "worker1", "worker2"], "{tasks}");
+    // The service answers from the host, through the manager's forwarded
+    // port and the swarm's routing mesh.
+    assert!(
+        crate::docker::http_get(port).contains("Hello from the box swarm sample service."),
+        "the sample page"
+    );
+
+    // Provisioning again changes nothing in the swarm.
+    let again = p.run(&["provision", "manager"]);
+    let err = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(again.status.success(), "{err}");
+    for node in ["manager", "worker1", "worker2"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("manager: {node}")) && l.contains("changed=0")),
+            "{node} changed on a second run:\n{err}"
+        );
+    }
+
+    p.ok(&["destroy", "--force"]);
+    assert!(p.qemu_pids().is_empty(), "QEMU left: {:?}", p.qemu_pids());
+    let left: Vec<_> = std::fs::read_dir(p.root.join(".box/machines"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "machine state left: {left:?}");
+    let status = p.ok(&["status", "--json"]);
+    assert!(!status.contains("\"running\""), "{status}");
+}
