@@ -714,7 +714,10 @@ fn sync(r: &mut Reader, node: &Node, root: &Path) -> Option<(SyncFolder, Option<
                 "owner",
                 "a mounted folder belongs to the login user in the guest",
             ),
-            ("pull", "a mount is live both ways, nothing needs bringing back"),
+            (
+                "pull",
+                "a mount is live both ways, nothing needs bringing back",
+            ),
         ] {
             if let Some(e) = get(key) {
                 r.error(

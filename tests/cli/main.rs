@@ -3,8 +3,8 @@
 // Test helpers may print their own diagnostics; box's output is the Printer's.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod ansible;
 mod agent;
+mod ansible;
 mod api;
 mod autostart;
 mod boxes;
