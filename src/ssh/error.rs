@@ -112,11 +112,79 @@ impl SshError {
         }
     }
 
+    /// A failed public-key login. libssh2 reports a transport failure during
+    /// it (a timeout on a guest slowed by a busy host, the connection
+    /// dropped) through the same call as a refused key; only a real refusal
+    /// is an `Auth` error, the rest reads as a failed handshake, which a
+    /// booting machine is retried on.
+    pub(crate) fn auth(
+        addr: &str,
+        target: &crate::state::SshTarget,
+        source: ssh2::Error,
+    ) -> SshError {
+        if is_transport_failure(&source) {
+            SshError::Handshake {
+                addr: addr.to_string(),
+                source,
+            }
+        } else {
+            SshError::Auth {
+                addr: addr.to_string(),
+                user: target.user.clone(),
+                path: target.identity_file.clone(),
+                source,
+            }
+        }
+    }
+
     pub(crate) fn protocol(what: &'static str) -> impl FnOnce(ssh2::Error) -> SshError {
         move |source| SshError::Protocol { what, source }
     }
 
     pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> SshError {
         move |source| SshError::Io { what, source }
+    }
+}
+
+/// libssh2's codes for a socket that timed out, closed or failed, as
+/// opposed to an answer from the server.
+fn is_transport_failure(e: &ssh2::Error) -> bool {
+    const SOCKET_SEND: i32 = -7;
+    const TIMEOUT: i32 = -9;
+    const SOCKET_DISCONNECT: i32 = -13;
+    const SOCKET_RECV: i32 = -43;
+    matches!(
+        e.code(),
+        ssh2::ErrorCode::Session(SOCKET_SEND | TIMEOUT | SOCKET_DISCONNECT | SOCKET_RECV)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> crate::state::SshTarget {
+        crate::state::SshTarget {
+            host: "127.0.0.1".into(),
+            port: 22,
+            user: "box".into(),
+            identity_file: PathBuf::from("/k"),
+            host_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_login_that_times_out_on_the_socket_is_retried_and_a_refused_key_is_not() {
+        let timeout = ssh2::Error::new(ssh2::ErrorCode::Session(-9), "Timed out waiting on socket");
+        let e = SshError::auth("127.0.0.1:22", &target(), timeout);
+        assert!(e.is_transient(), "{e}");
+        assert!(matches!(e, SshError::Handshake { .. }));
+        let refused = ssh2::Error::new(
+            ssh2::ErrorCode::Session(-18),
+            "Username/PublicKey combination invalid",
+        );
+        let e = SshError::auth("127.0.0.1:22", &target(), refused);
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("refused the key"), "{e}");
     }
 }

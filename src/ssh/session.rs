@@ -132,12 +132,7 @@ impl Session {
             });
         }
         sess.userauth_pubkey_file(&target.user, None, &target.identity_file, None)
-            .map_err(|source| SshError::Auth {
-                addr: addr.clone(),
-                user: target.user.clone(),
-                path: target.identity_file.clone(),
-                source,
-            })?;
+            .map_err(|source| SshError::auth(&addr, target, source))?;
         sess.set_timeout(0);
         sess.set_keepalive(false, KEEPALIVE_SECS);
         Ok(Session {
