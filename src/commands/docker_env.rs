@@ -20,7 +20,7 @@ use crate::cli::{DockerEnvArgs, DockerShell};
 use crate::error::{ExitStatus, Hinted};
 use crate::fsutil::write_atomic;
 use crate::ssh::quote;
-use crate::ssh::ssh_config::{alias, host_block, write_known_hosts, KNOWN_HOSTS};
+use crate::ssh::ssh_config::{alias, host_block};
 
 use super::target::running_target;
 use super::workspace::Workspace;
@@ -49,14 +49,7 @@ pub(crate) fn run(g: &Settings, args: DockerEnvArgs) -> anyhow::Result<ExitStatu
     })?;
     // Every machine with an endpoint gets its key and its block, so shells
     // pointed at different machines of the project share one file.
-    let states = ws
-        .ctx
-        .store
-        .machines()
-        .context("cannot read the machine states")?;
-    let known_hosts = ws.ctx.store.dir().join(KNOWN_HOSTS);
-    write_known_hosts(&known_hosts, states.iter().filter_map(|s| s.ssh.as_ref()))
-        .with_context(|| format!("cannot write {}", known_hosts.display()))?;
+    let (states, known_hosts) = super::ssh_config::pin_every_host_key(&ws)?;
     let mut config = String::from(
         "# Written by `box docker-env`: box's machines, with box's key and the\n\
          # host keys box pinned, then your own OpenSSH configuration.\n",
