@@ -167,7 +167,11 @@ mod tests {
                     .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)),
                 Type::Map { .. } => v.is_object(),
                 Type::Choice(values) => v.as_str().is_some_and(|s| values.contains(&s)),
-                Type::Bool | Type::Table(_) | Type::Tables(_) => false,
+                Type::Table(_) => v.is_object(),
+                Type::Tables(_) => v
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_object)),
+                Type::Bool => false,
             };
             assert!(fits, "{path}: example {example} does not fit its type");
         }

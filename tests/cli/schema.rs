@@ -65,6 +65,8 @@ fn project_folder() -> tempfile::TempDir {
     fs::write(dir.path().join("team_key"), "").unwrap();
     // The `docker` provisioner's `load` example.
     fs::write(dir.path().join("image.tar"), "").unwrap();
+    // The `ansible` provisioner's `playbook` example.
+    fs::write(dir.path().join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
     dir
 }
 
@@ -289,6 +291,7 @@ fn the_shipped_schema_is_draft_07_and_names_every_table_of_the_reference() {
             "machine.cloudstack",
             "machine.ports",
             "machine.provision",
+            "machine.provision.ansible",
             "machine.provision.docker",
             "machine.provision.docker.build",
             "machine.provision.docker.run",
