@@ -14,15 +14,15 @@ use crate::sshd::{guest_dir, Project, Sshd};
 use crate::support;
 
 /// A real `ssh-agent` in the foreground on its own socket; killed on drop.
-struct Agent {
+pub(crate) struct Agent {
     _dir: tempfile::TempDir,
     child: Child,
-    sock: PathBuf,
+    pub(crate) sock: PathBuf,
 }
 
 impl Agent {
     /// An agent holding `key`.
-    fn holding(key: &Path) -> Agent {
+    pub(crate) fn holding(key: &Path) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("agent.sock");
         let child = Command::new(support::require("ssh-agent"))
@@ -74,7 +74,7 @@ impl Drop for Agent {
 }
 
 /// The fingerprint `ssh-add -l` shows for the public half of `key`.
-fn fingerprint(key: &Path) -> String {
+pub(crate) fn fingerprint(key: &Path) -> String {
     let out = Command::new(support::require("ssh-keygen"))
         .arg("-lf")
         .arg(key.with_extension("pub"))

@@ -16,6 +16,7 @@ mod cloud_projects;
 mod cloud_scale;
 mod cloud_vpc;
 mod cloudstack;
+mod daily_loop;
 mod docker;
 mod foundation;
 mod guest;

@@ -25,7 +25,7 @@ pub struct Sshd {
     pub user_key: PathBuf,
 }
 
-fn keygen(path: &Path) -> String {
+pub(crate) fn keygen(path: &Path) -> String {
     let ok = Command::new(support::require("ssh-keygen"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "box-test", "-f"])
         .arg(path)
