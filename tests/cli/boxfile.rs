@@ -27,25 +27,14 @@ fn project(case: &str) -> tempfile::TempDir {
 
 /// `box validate` run on the project in `dir`, with a throwaway home.
 fn validate(dir: &Path) -> assert_cmd::assert::Assert {
-    let home = tempfile::tempdir().unwrap();
-    box_cmd(home.path())
-        .arg("-C")
-        .arg(dir)
-        .arg("validate")
-        .assert()
+    assert_cmd::assert::Assert::new(crate::support::validate(dir))
 }
 
 /// Runs `box validate` on a broken fixture: it must exit 1, print nothing on
 /// stdout, and its stderr (temp paths replaced) is returned.
 fn validate_fails(case: &str) -> String {
     let dir = project(case);
-    let home = tempfile::tempdir().unwrap();
-    let out = box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
+    let out = crate::support::validate(dir.path());
     assert_eq!(out.status.code(), Some(1), "{case} must be invalid");
     assert!(out.stdout.is_empty(), "diagnostics go to stderr");
     let root = dir.path().to_string_lossy().to_string();

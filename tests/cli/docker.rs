@@ -18,13 +18,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// `box validate` in `dir`: its stderr, and whether it passed.
 fn validate(dir: &Path) -> (bool, String) {
-    let home = tempfile::tempdir().unwrap();
-    let out = support::box_cmd(home.path())
-        .arg("-C")
-        .arg(dir)
-        .arg("validate")
-        .output()
-        .unwrap();
+    let out = support::validate(dir);
     (out.status.success(), stderr(&out))
 }
 

@@ -7,20 +7,13 @@ use std::path::Path;
 
 use crate::guest;
 use crate::local::Project;
-use crate::support::box_cmd;
 use crate::suspend::{greeting_at, GREETER};
 
 /// `box validate` of `boxfile`: (exit code, stderr).
 fn validate(boxfile: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Boxfile"), boxfile).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = box_cmd(home.path())
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
+    let out = crate::support::validate(dir.path());
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -253,11 +253,7 @@ fn refused_at_line_6(sync: &str, message: &str) {
         format!("[project]\nname = \"p\"\n\n[[machine]]\nname = \"web\"\nsync = [{sync}]\n"),
     )
     .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    support::box_cmd(home.path())
-        .current_dir(dir.path())
-        .arg("validate")
-        .assert()
+    assert_cmd::assert::Assert::new(support::validate(dir.path()))
         .failure()
         .stderr(predicate::str::contains("Boxfile:6:").and(predicate::str::contains(message)));
 }

@@ -25,6 +25,17 @@ pub fn box_command(home: &Path) -> std::process::Command {
     cmd
 }
 
+/// `box validate` of the project in `dir`, with a throwaway `BOX_HOME`.
+pub fn validate(dir: &Path) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    box_cmd(home.path())
+        .arg("-C")
+        .arg(dir)
+        .arg("validate")
+        .output()
+        .unwrap()
+}
+
 /// A system program the test needs. Missing means the test fails: it must
 /// never pass by skipping (scripts/test installs everything).
 pub fn require(program: &str) -> std::path::PathBuf {
