@@ -8,29 +8,7 @@ set -euo pipefail
 D=${1:-3s}
 R=${2:-3}
 N=40
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin box
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p cloudstack-sim --bin cloudstack-sim
-box=$repo/target/release/box
-sim=$repo/target/release/cloudstack-sim
-
-work=$(mktemp -d)
-sim_pid=
-cleanup() {
-    if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-CLOUDSTACK_SIM_SECRET_KEY=bench-secret "$sim" --listen 127.0.0.1:0 --api-key bench-key \
-    --job-duration "$D" > "$work/sim.out" 2>/dev/null &
-sim_pid=$!
-for _ in $(seq 50); do
-    grep -q listening "$work/sim.out" 2>/dev/null && break
-    sleep 0.1
-done
-export CLOUDSTACK_API_URL=$(sed 's/^listening on //' "$work/sim.out")
-export CLOUDSTACK_API_KEY=bench-key CLOUDSTACK_SECRET_KEY=bench-secret BOX_HOME=$work/home
+. "$(dirname "$0")/lib/sim.sh" "$D"
 
 for n in 1 $N; do
     mkdir -p "$work/p$n"

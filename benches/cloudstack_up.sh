@@ -7,29 +7,7 @@
 #   benches/cloudstack_up.sh [D]      (D default 1s; needs hyperfine)
 set -euo pipefail
 D=${1:-1s}
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin box
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p cloudstack-sim --bin cloudstack-sim
-box=$repo/target/release/box
-sim=$repo/target/release/cloudstack-sim
-
-work=$(mktemp -d)
-sim_pid=
-cleanup() {
-    if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-CLOUDSTACK_SIM_SECRET_KEY=bench-secret "$sim" --listen 127.0.0.1:0 --api-key bench-key \
-    --job-duration "$D" > "$work/sim.out" 2>/dev/null &
-sim_pid=$!
-for _ in $(seq 50); do
-    grep -q listening "$work/sim.out" 2>/dev/null && break
-    sleep 0.1
-done
-export CLOUDSTACK_API_URL=$(sed 's/^listening on //' "$work/sim.out")
-export CLOUDSTACK_API_KEY=bench-key CLOUDSTACK_SECRET_KEY=bench-secret BOX_HOME=$work/home
+. "$(dirname "$0")/lib/sim.sh" "$D"
 
 for n in 1 10; do
     mkdir -p "$work/p$n"
@@ -45,7 +23,7 @@ done
 for n in 1 10; do
     "$box" -C "$work/p$n" -vv up --no-connect --parallel 10 2> "$work/log$n"
     calls=$(grep -c '^api: ' "$work/log$n")
-    polls=$(grep -c 'queryAsyncJobResult' "$work/log$n")
+    polls=$(grep -c '^api: .*\(queryAsyncJobResult\|listAsyncJobs\)' "$work/log$n" || true)
     echo "$n machine(s): $calls API calls ($polls of them job polls), $(awk -v c="$calls" -v n="$n" 'BEGIN{printf "%.1f", c/n}') per machine"
     "$box" -C "$work/p$n" destroy --force 2>/dev/null
 done
